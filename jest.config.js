@@ -1,0 +1,21 @@
+// Tests in tiers: unit (beside the code, fakes only), integration (real gRPC on loopback,
+// in-process and child processes), e2e (real images and compose), helm (the chart).
+// Type checking is `npm run typecheck`; ts-jest only transpiles here, for speed.
+const transform = {
+  '^.+\\.ts$': ['ts-jest', { isolatedModules: true, diagnostics: false }],
+};
+const common = { testEnvironment: 'node', transform, moduleFileExtensions: ['ts', 'js', 'json'] };
+
+/** @type {import('jest').Config} */
+module.exports = {
+  projects: [
+    { ...common, displayName: 'unit', testMatch: ['<rootDir>/services/**/*.test.ts'] },
+    {
+      ...common,
+      displayName: 'integration',
+      testMatch: ['<rootDir>/tests/integration/**/*.test.ts'],
+    },
+    { ...common, displayName: 'e2e', testMatch: ['<rootDir>/tests-e2e/**/*.test.ts'] },
+    { ...common, displayName: 'helm', testMatch: ['<rootDir>/tests/helm/**/*.test.ts'] },
+  ],
+};

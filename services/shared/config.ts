@@ -1,0 +1,96 @@
+/**
+ * Raw environment -> validated, typed values. Every failure names the variable (or flag)
+ * and says what is wrong; programs turn a ConfigError into exit code 2.
+ */
+import { z } from 'zod';
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    readonly problem: string,
+  ) {
+    super(`${variable}: ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** Currency pair `BASE_QUOTE`: upper-case letters and digits on each side. */
+export const PAIR_PATTERN = /^[A-Z0-9]+_[A-Z0-9]+$/;
+export const pairSchema = z
+  .string()
+  .regex(PAIR_PATTERN, 'a currency pair is BASE_QUOTE in upper-case letters and digits, e.g. USD_HKD');
+
+export const uuidSchema = z.uuid({ message: 'must be a UUID, e.g. 3f2b8c1e-8d3a-4b7e-9c2f-1a2b3c4d5e6f' });
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+const hostPortSchema = (allowPortZero: boolean) =>
+  z.string().transform((raw, ctx): HostPort => {
+    const m = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d+)$/.exec(raw.trim());
+    if (!m) {
+      ctx.addIssue({ code: 'custom', message: `"${raw}" is not HOST:PORT` });
+      return z.NEVER;
+    }
+    const port = Number(m[2]);
+    const min = allowPortZero ? 0 : 1;
+    if (!Number.isInteger(port) || port < min || port > 65535) {
+      ctx.addIssue({ code: 'custom', message: `port ${m[2]} is out of range ${min}-65535` });
+      return z.NEVER;
+    }
+    return { host: m[1]!, port };
+  });
+
+/** A listen address; port 0 asks the OS for a free port (tests use it). */
+export const listenAddrSchema = hostPortSchema(true);
+/** An address to dial. */
+export const dialAddrSchema = hostPortSchema(false);
+
+export const positiveIntSchema = z.coerce
+  .number({ message: 'must be a whole number' })
+  .int('must be a whole number')
+  .positive('must be greater than 0');
+
+export const nonNegativeIntSchema = z.coerce
+  .number({ message: 'must be a whole number' })
+  .int('must be a whole number')
+  .nonnegative('must be 0 or more');
+
+/** Comma-separated list, blanks dropped. */
+export function listOf<T>(item: z.ZodType<T>) {
+  return z
+    .string()
+    .transform((s) =>
+      s
+        .split(',')
+        .map((x) => x.trim())
+        .filter((x) => x !== ''),
+    )
+    .pipe(z.array(item).min(1, 'must list at least one value'));
+}
+
+export const logLevelSchema = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+/**
+ * Reads one variable: `undefined` or blank takes `fallback` (itself validated, so a
+ * default is held to the same rules), anything else must pass `schema`.
+ */
+export function readVar<T>(env: Env, name: string, schema: z.ZodType<T>, fallback?: string): T {
+  const raw = env[name];
+  const value = raw === undefined || raw.trim() === '' ? fallback : raw;
+  if (value === undefined) throw new ConfigError(name, 'is required but not set');
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    const problem = parsed.error.issues.map((i) => i.message).join('; ');
+    throw new ConfigError(name, `invalid value "${value}": ${problem}`);
+  }
+  return parsed.data;
+}
+
+export function formatHostPort(a: HostPort): string {
+  return `${a.host}:${a.port}`;
+}

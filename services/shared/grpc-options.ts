@@ -1,0 +1,35 @@
+import type { ChannelOptions } from '@grpc/grpc-js';
+
+/**
+ * Keepalive tuned so that a silent peer (frozen process, cut cable) is noticed in about
+ * two seconds on both sides: a ping every second, and a second to answer it.
+ * The grpc-js server enforces no ping policy, so these never draw `too_many_pings`
+ * from it; min_ping_interval keeps a C-core or Go peer's policy satisfied as well.
+ */
+export const KEEPALIVE_TIME_MS = 1000;
+export const KEEPALIVE_TIMEOUT_MS = 1000;
+/** The longest a silent peer can go unnoticed with the settings above. */
+export const SILENT_PEER_DETECTION_MS = KEEPALIVE_TIME_MS + KEEPALIVE_TIMEOUT_MS;
+
+export function serverChannelOptions(): ChannelOptions {
+  return {
+    'grpc.keepalive_time_ms': KEEPALIVE_TIME_MS,
+    'grpc.keepalive_timeout_ms': KEEPALIVE_TIMEOUT_MS,
+    'grpc.keepalive_permit_without_calls': 1,
+    'grpc.http2.min_ping_interval_without_data_ms': KEEPALIVE_TIME_MS / 2,
+    'grpc.max_receive_message_length': 4 * 1024 * 1024,
+  };
+}
+
+export function clientChannelOptions(maxReconnectBackoffMs = 2000): ChannelOptions {
+  return {
+    'grpc.keepalive_time_ms': KEEPALIVE_TIME_MS,
+    'grpc.keepalive_timeout_ms': KEEPALIVE_TIMEOUT_MS,
+    'grpc.keepalive_permit_without_calls': 1,
+    // Our own loop owns retries; keep the channel's own reconnect short so it never
+    // sits in a long backoff of its own when the controller comes back.
+    'grpc.initial_reconnect_backoff_ms': 100,
+    'grpc.max_reconnect_backoff_ms': maxReconnectBackoffMs,
+    'grpc.enable_retries': 0,
+  };
+}
