@@ -45,7 +45,12 @@ export type Unpacked = { [N in MessageName]: { name: N; message: MessageOf<N> } 
 
 export type UnpackResult =
   | { ok: true; value: Unpacked }
-  | { ok: false; reason: 'missing' | 'unknown-type' | 'malformed'; typeUrl: string; error?: string };
+  | {
+      ok: false;
+      reason: 'missing' | 'unknown-type' | 'malformed';
+      typeUrl: string;
+      error?: string;
+    };
 
 export function typeUrlOf(name: MessageName): string {
   return TYPE_URL_PREFIX + name;
@@ -58,7 +63,7 @@ export function isKnownMessageName(name: string): name is MessageName {
 export function pack<N extends MessageName>(name: N, message: MessageOf<N>): Any {
   // The cast is safe: MESSAGES[name] is the codec of MessageOf<N>.
   const codec = MESSAGES[name] as unknown as { encode(m: MessageOf<N>): { finish(): Uint8Array } };
-  return { typeUrl: typeUrlOf(name), value: codec.encode(message).finish() };
+  return { typeUrl: typeUrlOf(name), value: Buffer.from(codec.encode(message).finish()) };
 }
 
 /** The message name of a type URL (anything after the last '/'), or '' when there is none. */

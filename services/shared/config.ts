@@ -20,9 +20,14 @@ export type Env = Readonly<Record<string, string | undefined>>;
 export const PAIR_PATTERN = /^[A-Z0-9]+_[A-Z0-9]+$/;
 export const pairSchema = z
   .string()
-  .regex(PAIR_PATTERN, 'a currency pair is BASE_QUOTE in upper-case letters and digits, e.g. USD_HKD');
+  .regex(
+    PAIR_PATTERN,
+    'a currency pair is BASE_QUOTE in upper-case letters and digits, e.g. USD_HKD',
+  );
 
-export const uuidSchema = z.uuid({ message: 'must be a UUID, e.g. 3f2b8c1e-8d3a-4b7e-9c2f-1a2b3c4d5e6f' });
+export const uuidSchema = z.uuid({
+  message: 'must be a UUID, e.g. 3f2b8c1e-8d3a-4b7e-9c2f-1a2b3c4d5e6f',
+});
 
 export interface HostPort {
   host: string;
@@ -61,7 +66,7 @@ export const nonNegativeIntSchema = z.coerce
   .nonnegative('must be 0 or more');
 
 /** Comma-separated list, blanks dropped. */
-export function listOf<T>(item: z.ZodType<T>) {
+export function listOf<T>(item: z.ZodType<T, string>) {
   return z
     .string()
     .transform((s) =>
@@ -73,7 +78,15 @@ export function listOf<T>(item: z.ZodType<T>) {
     .pipe(z.array(item).min(1, 'must list at least one value'));
 }
 
-export const logLevelSchema = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+export const logLevelSchema = z.enum([
+  'fatal',
+  'error',
+  'warn',
+  'info',
+  'debug',
+  'trace',
+  'silent',
+]);
 
 /**
  * Reads one variable: `undefined` or blank takes `fallback` (itself validated, so a

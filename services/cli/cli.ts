@@ -1,0 +1,211 @@
+/**
+ * The CLI as a function: argv and I/O in, exit code out (main.ts only wires the process).
+ * Parsing and validation happen before any connection; usage errors exit 2 naming the flag.
+ */
+import { Command as Commander, CommanderError, Option } from 'commander';
+import {
+  type Env,
+  dialAddrSchema,
+  formatHostPort,
+  pairSchema,
+  readVar,
+  uuidSchema,
+  ConfigError,
+} from '../shared/config';
+import { EXIT } from '../shared/program';
+import { appVersion } from '../shared/version';
+import type { CommandEnv, GlobalOptions } from './command';
+import { controllerKick } from './commands/controller-kick';
+import { controllerNodes } from './commands/controller-nodes';
+import { controllerPrices } from './commands/controller-prices';
+import { controllerStreams } from './commands/controller-streams';
+import { controllerVersion } from './commands/controller-version';
+import { nodeShutdown } from './commands/node-shutdown';
+import { nodeStatus } from './commands/node-status';
+import { watch } from './commands/watch';
+import type { CliIo } from './io';
+import { CliSession, ControllerUnreachable } from './session';
+
+class UsageError extends Error {}
+
+type Selected = (env: CommandEnv) => Promise<number>;
+
+function validateEach(
+  flag: string,
+  values: string[],
+  schema: typeof uuidSchema | typeof pairSchema,
+): string[] {
+  for (const v of values) {
+    const r = schema.safeParse(v);
+    if (!r.success)
+      throw new UsageError(
+        `${flag}: invalid value "${v}": ${r.error.issues[0]?.message ?? 'invalid'}`,
+      );
+  }
+  return values;
+}
+
+function nodeTargets(o: { nodeUuid?: string[]; all?: boolean }): { nodeUuids: string[] } {
+  const uuids = o.nodeUuid ?? [];
+  if (o.all && uuids.length > 0)
+    throw new UsageError('--all and --node-uuid cannot be used together');
+  if (!o.all && uuids.length === 0)
+    throw new UsageError('give --node-uuid UUID (repeatable) or --all');
+  return { nodeUuids: validateEach('--node-uuid', uuids, uuidSchema) };
+}
+
+const collect = (v: string, prev: string[] = []) => [
+  ...prev,
+  ...v.split(',').filter((x) => x !== ''),
+];
+
+function buildProgram(io: CliIo, select: (s: Selected) => void): Commander {
+  const program = new Commander('currency-cli')
+    .description(
+      'Send one command to the currency-nodes controller (or through it to nodes) and print the replies.',
+    )
+    .version(appVersion(), '-V, --version', 'print the CLI version')
+    .option(
+      '--controller <host:port>',
+      'controller address (env CLI_CONTROLLER_ADDR, default localhost:5160)',
+    )
+    .option('--timeout <seconds>', 'how long to wait for the controller and the replies', '5')
+    .option('--json', 'print one JSON document on stdout (watch: one JSON object per line)', false)
+    .exitOverride()
+    .showHelpAfterError(false)
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
+
+  const controller = program
+    .command('controller')
+    .description('commands the controller answers itself');
+  controller
+    .command('nodes')
+    .description('connected nodes: uuid, name, known pairs, streaming pairs')
+    .action(() => select((env) => controllerNodes(env)));
+  controller
+    .command('kick')
+    .description('disconnect nodes (they reconnect by themselves)')
+    .argument('<uuid...>', 'node UUIDs')
+    .action((uuids: string[]) => {
+      const nodeUuids = validateEach('UUID', uuids, uuidSchema);
+      select((env) => controllerKick(env, { nodeUuids }));
+    });
+  controller
+    .command('version')
+    .description('controller app version')
+    .action(() => select((env) => controllerVersion(env)));
+  controller
+    .command('streams')
+    .description('every known pair -> the node(s) streaming it')
+    .action(() => select((env) => controllerStreams(env)));
+  controller
+    .command('prices')
+    .description('latest price per pair, its timestamp and the node it came from')
+    .action(() => select((env) => controllerPrices(env)));
+
+  const node = program.command('node').description('commands sent through the controller to nodes');
+  const targetOptions = (c: Commander) =>
+    c
+      .addOption(
+        new Option('--node-uuid <uuid>', 'target node (repeatable, or comma-separated)').argParser(
+          collect,
+        ),
+      )
+      .option('--all', 'every connected node', false);
+  targetOptions(node.command('status').description('status of nodes')).action(
+    (o: { nodeUuid?: string[]; all?: boolean }) => {
+      const t = nodeTargets(o);
+      select((env) => nodeStatus(env, t));
+    },
+  );
+  targetOptions(
+    node.command('shutdown').description('shut nodes down gracefully (they exit)'),
+  ).action((o: { nodeUuid?: string[]; all?: boolean }) => {
+    const t = nodeTargets(o);
+    select((env) => nodeShutdown(env, t));
+  });
+
+  program
+    .command('watch')
+    .description('live price updates until interrupted')
+    .addOption(
+      new Option('--pair <pair>', 'only this pair (repeatable, or comma-separated)').argParser(
+        collect,
+      ),
+    )
+    .action((o: { pair?: string[] }) => {
+      const pairs = validateEach('--pair', o.pair ?? [], pairSchema);
+      select((env) => watch(env, { pairs }));
+    });
+  return program;
+}
+
+function globalOptions(
+  raw: { controller?: string; timeout: string; json: boolean },
+  env: Env,
+): GlobalOptions {
+  const timeout = Number(raw.timeout);
+  if (!Number.isFinite(timeout) || timeout <= 0)
+    throw new UsageError(
+      `--timeout: invalid value "${raw.timeout}": must be a number of seconds > 0`,
+    );
+  let controller: string;
+  if (raw.controller !== undefined) {
+    const r = dialAddrSchema.safeParse(raw.controller);
+    if (!r.success)
+      throw new UsageError(
+        `--controller: invalid value "${raw.controller}": ${r.error.issues[0]?.message}`,
+      );
+    controller = formatHostPort(r.data);
+  } else {
+    controller = formatHostPort(
+      readVar(env, 'CLI_CONTROLLER_ADDR', dialAddrSchema, 'localhost:5160'),
+    );
+  }
+  return { controller, timeoutMs: Math.round(timeout * 1000), json: raw.json };
+}
+
+/** Runs one CLI invocation. `argv` excludes the node binary and script path. */
+export async function runCli(argv: string[], io: CliIo, env: Env = process.env): Promise<number> {
+  let selected: Selected | undefined;
+  const program = buildProgram(io, (s) => (selected = s));
+  let opts: GlobalOptions;
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    if (!selected) {
+      io.err(program.helpInformation());
+      return EXIT.USAGE;
+    }
+    opts = globalOptions(program.opts(), env);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version are not errors.
+      if (
+        err.code === 'commander.helpDisplayed' ||
+        err.code === 'commander.version' ||
+        err.code === 'commander.help'
+      )
+        return EXIT.OK;
+      return EXIT.USAGE;
+    }
+    if (err instanceof UsageError || err instanceof ConfigError) {
+      io.err(`currency-cli: ${err.message}\n`);
+      return EXIT.USAGE;
+    }
+    throw err;
+  }
+
+  const session = new CliSession({ address: opts.controller, timeoutMs: opts.timeoutMs });
+  try {
+    await session.open();
+    return await selected({ session, io, opts });
+  } catch (err) {
+    if (err instanceof ControllerUnreachable) {
+      io.err(`currency-cli: ${err.message}\n`);
+      return EXIT.UNREACHABLE;
+    }
+    throw err;
+  } finally {
+    session.close();
+  }
+}

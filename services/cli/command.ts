@@ -1,0 +1,18 @@
+import type { CliIo } from './io';
+import type { CliSession } from './session';
+
+export interface GlobalOptions {
+  controller: string;
+  timeoutMs: number;
+  json: boolean;
+}
+
+/** What every subcommand gets: an open session to the controller, I/O and the global options. */
+export interface CommandEnv {
+  session: CliSession;
+  io: CliIo;
+  opts: GlobalOptions;
+}
+
+/** A subcommand: arguments in, exit code out. */
+export type Command<A> = (env: CommandEnv, args: A) => Promise<number>;

@@ -1,0 +1,22 @@
+import { EXIT } from '../../shared/program';
+import type { Command } from '../command';
+import { json } from '../io';
+
+/** `controller version`: the controller's app version. */
+export const controllerVersion: Command<void> = async ({ session, io, opts }) => {
+  const r = await session.controllerCommand(
+    'ControllerAppVersionV1Req',
+    {},
+    'ControllerAppVersionV1Reply',
+  );
+  if (!r.ok) {
+    io.err(`controller version: ${r.problem}\n`);
+    return EXIT.FAILED;
+  }
+  io.out(
+    opts.json
+      ? json({ controllerAppVersion: r.reply.controllerAppVersion })
+      : `${r.reply.controllerAppVersion}\n`,
+  );
+  return EXIT.OK;
+};

@@ -1,0 +1,283 @@
+/**
+ * One CLI process = one stream to the controller. Each command gets its own stream_id and
+ * its own trace; the session collects the replies the controller says to expect.
+ */
+import { randomUUID } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import type { Any } from '../gen/google/protobuf/any';
+import type { StreamToCli } from '../gen/protobuf/currency_nodes';
+import { type MessageName, type MessageOf, type Unpacked, pack, unpack } from '../shared/any';
+import { clientChannelOptions } from '../shared/grpc-options';
+import {
+  type Context,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  injectContext,
+  rpcAttributes,
+} from '../shared/tracing';
+import { type CliClientCall, type Frame, createCliClient } from '../shared/wire';
+import { context, trace } from '@opentelemetry/api';
+
+export class ControllerUnreachable extends Error {}
+
+export interface SessionOptions {
+  address: string;
+  timeoutMs: number;
+  credentials?: grpc.ChannelCredentials;
+}
+
+export type ControllerResult<N extends MessageName> =
+  { ok: true; reply: MessageOf<N> } | { ok: false; problem: string };
+
+export interface NodeReply {
+  nodeUuid: string;
+  reply: Unpacked | { name: 'undecodable'; typeUrl: string };
+}
+
+export interface NodeResult {
+  /** Nodes the controller sent the command to. */
+  expected: string[];
+  /** Requested UUIDs the controller does not know. */
+  unknown: string[];
+  replies: NodeReply[];
+  /** Expected nodes that did not answer before the timeout. */
+  missing: string[];
+  problem?: string;
+}
+
+type Listener = (frame: StreamToCli) => void;
+
+export class CliSession {
+  readonly cliUuid = randomUUID();
+  private readonly client: ReturnType<typeof createCliClient>;
+  private call?: CliClientCall;
+  private readonly listeners = new Map<string, Listener>();
+  private closedReason?: string;
+  private readonly onClosed = new Set<(why: string) => void>();
+
+  constructor(private readonly opts: SessionOptions) {
+    this.client = createCliClient(
+      opts.address,
+      opts.credentials ?? grpc.credentials.createInsecure(),
+      clientChannelOptions(),
+    );
+  }
+
+  /** Waits for the channel (bounded by the timeout); throws ControllerUnreachable. */
+  async open(): Promise<void> {
+    await new Promise<void>((resolve, reject) =>
+      this.client.waitForReady(Date.now() + this.opts.timeoutMs, (err) =>
+        err
+          ? reject(
+              new ControllerUnreachable(`could not reach the controller at ${this.opts.address}`),
+            )
+          : resolve(),
+      ),
+    );
+    const call = this.client.cliCommandStream();
+    this.call = call;
+    call.on('data', (frame: Frame<StreamToCli>) => {
+      if (!frame.ok) return; // an undecodable frame cannot be routed; the timeout reports what is missing
+      this.listeners.get(frame.value.streamId)?.(frame.value);
+    });
+    const closed = (why: string) => {
+      if (this.closedReason !== undefined) return;
+      this.closedReason = why;
+      for (const f of this.onClosed) f(why);
+    };
+    call.on('error', (e: grpc.ServiceError) =>
+      closed(`stream to the controller failed: ${e.details || e.message}`),
+    );
+    call.on('end', () => closed('the controller closed the stream'));
+  }
+
+  close(): void {
+    try {
+      this.call?.end();
+      this.call?.cancel();
+    } catch {
+      // already closed
+    }
+    this.client.close();
+  }
+
+  /** Sends a command on a fresh stream_id and feeds every frame on it to `onFrame`. */
+  private send(
+    command: Any,
+    nodeUuids: string[],
+    ctx: Context,
+    onFrame: Listener,
+  ): { streamId: string; done(): void } {
+    if (!this.call) throw new Error('session not open');
+    const streamId = randomUUID();
+    this.listeners.set(streamId, onFrame);
+    this.call.write({
+      streamId,
+      cliUuid: this.cliUuid,
+      nodeUuids,
+      command,
+      traceContext: injectContext(ctx),
+    });
+    return { streamId, done: () => this.listeners.delete(streamId) };
+  }
+
+  private startSpan(name: MessageName): { span: Span; ctx: Context } {
+    const span = trace.getTracer('currency-cli').startSpan(`cli ${name}`, {
+      kind: SpanKind.CLIENT,
+      attributes: rpcAttributes('protobuf.CliCmdStream', name),
+    });
+    return { span, ctx: trace.setSpan(context.active(), span) };
+  }
+
+  /** A command the controller answers itself with one `expect` reply. */
+  async controllerCommand<N extends MessageName, R extends MessageName>(
+    name: N,
+    message: MessageOf<N>,
+    expect: R,
+  ): Promise<ControllerResult<R>> {
+    const { span, ctx } = this.startSpan(name);
+    const result = await new Promise<ControllerResult<R>>((resolve) => {
+      let finish = (r: ControllerResult<R>) => resolve(r);
+      const sent = this.send(pack(name, message), [], ctx, (frame) => {
+        const r = unpack(frame.response);
+        if (r.ok && r.value.name === expect)
+          finish({ ok: true, reply: r.value.message as MessageOf<R> });
+        else finish({ ok: false, problem: describeUnexpected(frame, r.ok ? r.value : undefined) });
+      });
+      finish = this.bounded<ControllerResult<R>>(sent.done, resolve, (why) => ({
+        ok: false,
+        problem: why,
+      }));
+    });
+    endSpan(span, result.ok ? undefined : result.problem);
+    return result;
+  }
+
+  /** A command routed to nodes: waits for the count, then for every expected reply. */
+  async nodeCommand<N extends MessageName>(
+    name: N,
+    message: MessageOf<N>,
+    nodeUuids: string[],
+  ): Promise<NodeResult> {
+    const { span, ctx } = this.startSpan(name);
+    const result: NodeResult = { expected: [], unknown: [], replies: [], missing: [] };
+    let counted = false;
+    const outcome = await new Promise<string | undefined>((resolve) => {
+      let finish = (problem?: string) => resolve(problem);
+      const sent = this.send(pack(name, message), nodeUuids, ctx, (frame) => {
+        const r = unpack(frame.response);
+        if (!counted) {
+          if (r.ok && r.value.name === 'CliResponseCountV1Notify') {
+            counted = true;
+            result.expected = r.value.message.nodeUuids;
+            result.unknown = r.value.message.unknownNodeUuids;
+            if (r.value.message.expectedResponses === 0) finish();
+          } else {
+            finish(describeUnexpected(frame, r.ok ? r.value : undefined));
+          }
+          return;
+        }
+        const from = frame.nodeUuid ?? '';
+        if (!result.expected.includes(from) || result.replies.some((x) => x.nodeUuid === from))
+          return;
+        result.replies.push({
+          nodeUuid: from,
+          reply: r.ok ? r.value : { name: 'undecodable', typeUrl: frame.response?.typeUrl ?? '' },
+        });
+        if (result.replies.length === result.expected.length) finish();
+      });
+      finish = this.bounded<string | undefined>(sent.done, resolve, (why) => why);
+    });
+    result.missing = result.expected.filter((u) => !result.replies.some((r) => r.nodeUuid === u));
+    if (outcome) result.problem = outcome;
+    endSpan(
+      span,
+      outcome ?? (result.missing.length || result.unknown.length ? 'incomplete' : undefined),
+    );
+    return result;
+  }
+
+  /** Subscribes to prices; calls `onUpdate` per update until `signal` aborts or the stream ends. */
+  async watch(
+    pairs: string[],
+    signal: AbortSignal,
+    onStart: (pairs: string[]) => void,
+    onUpdate: (nodeUuid: string, update: MessageOf<'NodePriceUpdateV1Notify'>) => void,
+  ): Promise<{ ended: 'interrupted' | 'closed' | 'rejected'; problem?: string }> {
+    const { span, ctx } = this.startSpan('ControllerWatchPricesV1Req');
+    return new Promise((resolve) => {
+      let started = false;
+      const sent = this.send(
+        pack('ControllerWatchPricesV1Req', { currencyPairs: pairs }),
+        [],
+        ctx,
+        (frame) => {
+          const r = unpack(frame.response);
+          if (!r.ok) return;
+          if (!started) {
+            if (r.value.name !== 'ControllerWatchPricesV1Reply') {
+              done({ ended: 'rejected', problem: describeUnexpected(frame, r.value) });
+              return;
+            }
+            started = true;
+            endSpan(span);
+            onStart(r.value.message.currencyPairs);
+          } else if (r.value.name === 'NodePriceUpdateV1Notify') {
+            onUpdate(frame.nodeUuid ?? '', r.value.message);
+          }
+        },
+      );
+      const onAbort = () => done({ ended: 'interrupted' });
+      const onClose = (why: string) => done({ ended: 'closed', problem: why });
+      const done = (r: { ended: 'interrupted' | 'closed' | 'rejected'; problem?: string }) => {
+        signal.removeEventListener('abort', onAbort);
+        this.onClosed.delete(onClose);
+        sent.done();
+        if (!started) endSpan(span, r.problem);
+        resolve(r);
+      };
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort);
+      this.onClosed.add(onClose);
+    });
+  }
+
+  /** Wraps a resolver so it fires once: on the result, the timeout, or the stream closing. */
+  private bounded<T>(
+    cleanup: () => void,
+    resolve: (v: T) => void,
+    fail: (why: string) => T,
+  ): (v: T) => void {
+    let settled = false;
+    const settle = (v: T) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      this.onClosed.delete(onClose);
+      cleanup();
+      resolve(v);
+    };
+    const timer = setTimeout(
+      () => settle(fail(`timed out after ${this.opts.timeoutMs / 1000} s`)),
+      this.opts.timeoutMs,
+    );
+    const onClose = (why: string) => settle(fail(why));
+    if (this.closedReason !== undefined) queueMicrotask(() => onClose(this.closedReason!));
+    else this.onClosed.add(onClose);
+    return settle;
+  }
+}
+
+function describeUnexpected(frame: StreamToCli, value: Unpacked | undefined): string {
+  if (!value) return `undecodable reply of type ${frame.response?.typeUrl ?? '(none)'}`;
+  if (value.name === 'UnknownCommandV1Notify') return 'the controller does not know this command';
+  if (value.name === 'CliErrorV1Notify')
+    return `the controller rejected the command: ${value.message.message}`;
+  return `unexpected reply ${value.name}`;
+}
+
+function endSpan(span: Span, problem?: string): void {
+  if (problem) span.setStatus({ code: SpanStatusCode.ERROR, message: problem });
+  span.end();
+}

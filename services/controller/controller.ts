@@ -1,0 +1,128 @@
+/**
+ * createController: the controller as a value a test can start in-process on port 0.
+ * main.ts only reads config, builds deps, starts this, and handles signals.
+ */
+import { randomUUID } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import { Registry } from 'prom-client';
+import { type Clock, type Random, systemClock } from '../shared/clock';
+import { formatHostPort } from '../shared/config';
+import { serverChannelOptions } from '../shared/grpc-options';
+import { type ObservabilityServer, startObservabilityServer } from '../shared/http-server';
+import type { Logger } from '../shared/logger';
+import { appVersion } from '../shared/version';
+import { cliServerDefinition, nodeServerDefinition } from '../shared/wire';
+import type { ControllerConfig } from './config';
+import { HealthState, HealthStatus } from './health';
+import { Hub } from './hub';
+import { createControllerMetrics } from './metrics';
+
+export interface ControllerDeps {
+  logger: Logger;
+  registry?: Registry;
+  clock?: Clock;
+  random?: Random;
+  newId?: () => string;
+  /** Default process metrics; off in tests that start several controllers. */
+  defaultMetrics?: boolean;
+  credentials?: grpc.ServerCredentials;
+  /** Serve METRICS_ADDR (default true). */
+  serveHttp?: boolean;
+  appVersion?: string;
+}
+
+export interface RunningController {
+  readonly grpcPort: number;
+  readonly httpPort: number | undefined;
+  readonly hub: Hub;
+  readonly health: HealthState;
+  readonly registry: Registry;
+  /** Graceful: NOT_SERVING, end every stream, wait up to the grace period, then force. */
+  stop(): Promise<void>;
+}
+
+export async function startController(
+  config: ControllerConfig,
+  deps: ControllerDeps,
+): Promise<RunningController> {
+  const log = deps.logger;
+  const registry = deps.registry ?? new Registry();
+  const metrics = createControllerMetrics(registry, {
+    defaultMetrics: deps.defaultMetrics ?? true,
+  });
+  const version = deps.appVersion ?? appVersion();
+  const hub = new Hub({
+    clock: deps.clock ?? systemClock,
+    random: deps.random ?? Math.random,
+    logger: log,
+    metrics,
+    appVersion: version,
+    streamsPerPair: config.streamsPerPair,
+    newId: deps.newId ?? randomUUID,
+  });
+  const health = new HealthState(['protobuf.NodeCmdStream', 'protobuf.CliCmdStream']);
+
+  const server = new grpc.Server(serverChannelOptions());
+  server.addService(nodeServerDefinition, {
+    nodeCommandStream: (call: Parameters<Hub['attachNode']>[0]) => hub.attachNode(call),
+  });
+  server.addService(cliServerDefinition, {
+    cliCommandStream: (call: Parameters<Hub['attachCli']>[0]) => hub.attachCli(call),
+  });
+  server.addService(HealthState.definition, health.implementation());
+
+  const grpcPort = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(
+      formatHostPort(config.listenAddr),
+      deps.credentials ?? grpc.ServerCredentials.createInsecure(),
+      (err, port) => (err ? reject(err) : resolve(port)),
+    ),
+  );
+  let http: ObservabilityServer | undefined;
+  try {
+    if (deps.serveHttp ?? true) {
+      http = await startObservabilityServer(
+        config.metricsAddr,
+        registry,
+        () => health.status() === HealthStatus.SERVING,
+      );
+    }
+  } catch (err) {
+    server.forceShutdown();
+    throw err;
+  }
+  health.setAll(HealthStatus.SERVING);
+  log.info(
+    {
+      listen: `${config.listenAddr.host}:${grpcPort}`,
+      metrics_port: http?.port,
+      version,
+      streams_per_pair: config.streamsPerPair,
+    },
+    'controller serving',
+  );
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      log.info('controller stopping');
+      health.setAll(HealthStatus.NOT_SERVING);
+      hub.closeAll();
+      health.endWatches();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          log.warn('streams still open after the grace period; forcing shutdown');
+          server.forceShutdown();
+          resolve();
+        }, config.shutdownGraceMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      await http?.close();
+      log.info('controller stopped');
+    })());
+
+  return { grpcPort, httpPort: http?.port, hub, health, registry, stop };
+}

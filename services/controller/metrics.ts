@@ -1,0 +1,107 @@
+import { Counter, Gauge, Histogram, type Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The controller's metrics, created on a registry per instance (two controllers in one test process do not share counters). */
+export function createControllerMetrics(registry: Registry, opts: { defaultMetrics: boolean }) {
+  if (opts.defaultMetrics) collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  return {
+    connectedNodes: new Gauge({
+      name: 'currency_controller_connected_nodes',
+      help: 'Nodes connected and registered (announced their pairs).',
+      registers,
+    }),
+    connectedClis: new Gauge({
+      name: 'currency_controller_connected_clis',
+      help: 'CLI command streams open.',
+      registers,
+    }),
+    pairsKnown: new Gauge({
+      name: 'currency_controller_pairs_known',
+      help: 'Currency pairs announced by any node since the controller started.',
+      registers,
+    }),
+    pairsStreamed: new Gauge({
+      name: 'currency_controller_pairs_streamed',
+      help: 'Known pairs with at least one streaming node.',
+      registers,
+    }),
+    pairsUnstreamed: new Gauge({
+      name: 'currency_controller_pairs_unstreamed',
+      help: 'Known pairs with no streaming node.',
+      registers,
+    }),
+    pairStreamers: new Gauge({
+      name: 'currency_controller_pair_streamers',
+      help: 'Nodes streaming each known pair (0 when none is).',
+      labelNames: ['pair'],
+      registers,
+    }),
+    streamsPerPair: new Gauge({
+      name: 'currency_controller_streams_per_pair',
+      help: 'Configured number of streaming nodes per pair (CONTROLLER_STREAMS_PER_PAIR).',
+      registers,
+    }),
+    failovers: new Counter({
+      name: 'currency_controller_failovers_total',
+      help: 'Times a pair moved to another node because its streaming node went away.',
+      labelNames: ['pair'],
+      registers,
+    }),
+    priceUpdates: new Counter({
+      name: 'currency_controller_price_updates_total',
+      help: 'Price updates received from streaming nodes.',
+      labelNames: ['pair'],
+      registers,
+    }),
+    reassignments: new Counter({
+      name: 'currency_controller_stream_reassignments_total',
+      help: 'Streams given to another node, by reason (node_left, kicked, rebalanced, pairs_changed).',
+      labelNames: ['reason'],
+      registers,
+    }),
+    commands: new Counter({
+      name: 'currency_controller_commands_total',
+      help: 'CLI commands handled, by command and outcome (ok, error, timeout, partial, unknown).',
+      labelNames: ['command', 'outcome'],
+      registers,
+    }),
+    commandDuration: new Histogram({
+      name: 'currency_controller_command_duration_seconds',
+      help: 'Seconds from a CLI command reaching the controller to its last reply leaving it.',
+      labelNames: ['command'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    malformedFrames: new Counter({
+      name: 'currency_controller_malformed_frames_total',
+      help: 'Inbound frames that could not be decoded or failed validation, by peer kind.',
+      labelNames: ['peer'],
+      registers,
+    }),
+    unknownCommands: new Counter({
+      name: 'currency_controller_unknown_commands_total',
+      help: 'Commands of a type the controller does not know, answered with UnknownCommandV1Notify.',
+      labelNames: ['peer'],
+      registers,
+    }),
+    nodeDisconnects: new Counter({
+      name: 'currency_controller_node_disconnects_total',
+      help: 'Node streams that ended, by reason (closed, lost, kicked, replaced, shutdown).',
+      labelNames: ['reason'],
+      registers,
+    }),
+    watchUpdatesDropped: new Counter({
+      name: 'currency_controller_watch_updates_dropped_total',
+      help: 'Price updates not sent to a watching CLI because it was not reading fast enough.',
+      registers,
+    }),
+    info: new Gauge({
+      name: 'currency_controller_info',
+      help: 'Always 1; the version label carries the controller app version.',
+      labelNames: ['version'],
+      registers,
+    }),
+  };
+}
+
+export type ControllerMetrics = ReturnType<typeof createControllerMetrics>;

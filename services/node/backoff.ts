@@ -1,0 +1,17 @@
+import type { Random } from '../shared/clock';
+
+export interface BackoffPolicy {
+  initialMs: number;
+  maxMs: number;
+}
+
+/**
+ * Capped exponential backoff with "equal jitter": half the step is fixed, half random,
+ * so retries from many nodes spread out but none retries at once in a tight loop.
+ * `attempt` counts from 0. Written here rather than taken from a library because the
+ * reconnect loop needs cancellable sleeps on an injected clock (tests advance time).
+ */
+export function backoffDelayMs(attempt: number, policy: BackoffPolicy, random: Random): number {
+  const step = Math.min(policy.maxMs, policy.initialMs * 2 ** Math.min(attempt, 30));
+  return Math.round(step / 2 + random() * (step / 2));
+}

@@ -1,0 +1,85 @@
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import {
+  ConfigError,
+  type Env,
+  type HostPort,
+  dialAddrSchema,
+  listOf,
+  listenAddrSchema,
+  logLevelSchema,
+  pairSchema,
+  positiveIntSchema,
+  readVar,
+  uuidSchema,
+} from '../shared/config';
+
+export interface IntervalRange {
+  minMs: number;
+  maxMs: number;
+}
+
+export interface NodeConfig {
+  controllerAddrs: HostPort[];
+  pairs: string[];
+  uuid: string;
+  name: string;
+  priceIntervalMs: IntervalRange;
+  metricsAddr: HostPort;
+  logLevel: string;
+  reconnectInitialMs: number;
+  reconnectMaxMs: number;
+}
+
+/** `N` or `MIN-MAX` milliseconds, MIN <= MAX. */
+export const intervalSchema = z.string().transform((raw, ctx): IntervalRange => {
+  const m = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(raw);
+  if (!m) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'expected N or MIN-MAX in milliseconds, e.g. 2000-10000',
+    });
+    return z.NEVER;
+  }
+  const minMs = Number(m[1]);
+  const maxMs = m[2] === undefined ? minMs : Number(m[2]);
+  if (minMs < 1) {
+    ctx.addIssue({ code: 'custom', message: 'interval must be at least 1 ms' });
+    return z.NEVER;
+  }
+  if (minMs > maxMs) {
+    ctx.addIssue({ code: 'custom', message: `MIN ${minMs} is greater than MAX ${maxMs}` });
+    return z.NEVER;
+  }
+  return { minMs, maxMs };
+});
+
+/** Raw environment -> validated, fully defaulted config; throws ConfigError naming the variable. */
+export function loadNodeConfig(env: Env): NodeConfig {
+  const pairs = readVar(env, 'NODE_CURRENCY_PAIRS', listOf(pairSchema));
+  const reconnectInitialMs = readVar(env, 'NODE_RECONNECT_INITIAL_MS', positiveIntSchema, '100');
+  const reconnectMaxMs = readVar(env, 'NODE_RECONNECT_MAX_MS', positiveIntSchema, '2000');
+  if (reconnectMaxMs < reconnectInitialMs) {
+    throw new ConfigError(
+      'NODE_RECONNECT_MAX_MS',
+      `must be at least NODE_RECONNECT_INITIAL_MS (${reconnectInitialMs})`,
+    );
+  }
+  return {
+    controllerAddrs: readVar(env, 'NODE_CONTROLLER_ADDR', listOf(dialAddrSchema), 'localhost:5160'),
+    pairs: [...new Set(pairs)],
+    uuid: readVar(env, 'NODE_UUID', uuidSchema, randomUUID()).toLowerCase(),
+    name: readVar(
+      env,
+      'NODE_NAME',
+      z.string().max(256, 'must be at most 256 characters'),
+      hostname(),
+    ),
+    priceIntervalMs: readVar(env, 'NODE_PRICE_INTERVAL_MS', intervalSchema, '2000-10000'),
+    metricsAddr: readVar(env, 'METRICS_ADDR', listenAddrSchema, '0.0.0.0:9464'),
+    logLevel: readVar(env, 'LOG_LEVEL', logLevelSchema, 'info'),
+    reconnectInitialMs,
+    reconnectMaxMs,
+  };
+}

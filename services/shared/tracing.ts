@@ -1,0 +1,57 @@
+/**
+ * One CLI command = one trace across programs. The long-lived gRPC streams would put
+ * every command under one hours-long span, so each command carries its own W3C context
+ * in the envelopes' `trace_context` (field 15): extract it from ROOT_CONTEXT on receipt,
+ * start the command's span from it, and inject the span's context into every frame sent on.
+ */
+import {
+  type Attributes,
+  type Context,
+  ROOT_CONTEXT,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  context,
+  propagation,
+  trace,
+} from '@opentelemetry/api';
+
+export { SpanKind, SpanStatusCode };
+export type { Span, Context };
+
+export function extractContext(carrier: Record<string, string> | undefined): Context {
+  return propagation.extract(ROOT_CONTEXT, carrier ?? {});
+}
+
+export function injectContext(ctx: Context = context.active()): Record<string, string> {
+  const carrier: Record<string, string> = {};
+  propagation.inject(ctx, carrier);
+  return carrier;
+}
+
+/** RPC semantic-convention attributes for a command travelling on one of our streams. */
+export function rpcAttributes(service: string, command: string): Attributes {
+  return {
+    'rpc.system': 'grpc',
+    'rpc.service': service,
+    'rpc.method': command,
+    'currency.command': command,
+  };
+}
+
+/** Starts a span for one command under the context carried in its envelope. */
+export function startCommandSpan(
+  tracerName: string,
+  spanName: string,
+  kind: SpanKind,
+  carrier: Record<string, string> | undefined,
+  attributes: Attributes,
+): { span: Span; ctx: Context } {
+  const parent = extractContext(carrier);
+  const span = trace.getTracer(tracerName).startSpan(spanName, { kind, attributes }, parent);
+  return { span, ctx: trace.setSpan(parent, span) };
+}
+
+export function runIn<T>(ctx: Context, fn: () => T): T {
+  return context.with(ctx, fn);
+}

@@ -1,0 +1,121 @@
+/**
+ * gRPC service definitions whose inbound deserializers never throw: a frame that cannot
+ * be decoded arrives as `{ ok: false }`, so the receiver counts and logs it and the
+ * stream (and the process) carries on. Every inbound frame goes through `Frame`.
+ */
+import * as grpc from '@grpc/grpc-js';
+import {
+  CliCmdStreamService,
+  NodeCmdStreamService,
+  StreamFromCli,
+  StreamFromNode,
+  StreamToCli,
+  StreamToNode,
+} from '../gen/protobuf/currency_nodes';
+
+export type Frame<T> = { ok: true; value: T } | { ok: false; error: string; bytes: number };
+
+function safeDecode<T>(decode: (input: Uint8Array) => T): (buf: Buffer) => Frame<T> {
+  return (buf) => {
+    try {
+      return { ok: true, value: decode(buf) };
+    } catch (err) {
+      return {
+        ok: false,
+        error: err instanceof Error ? err.message : String(err),
+        bytes: buf.length,
+      };
+    }
+  };
+}
+
+function encoder<T>(codec: { encode(m: T): { finish(): Uint8Array } }): (m: T) => Buffer {
+  return (m) => Buffer.from(codec.encode(m).finish());
+}
+
+const nodeMethod = NodeCmdStreamService.nodeCommandStream;
+const cliMethod = CliCmdStreamService.cliCommandStream;
+
+/** Server side: frames from nodes arrive as Frame<StreamFromNode>. */
+export const nodeServerDefinition = {
+  nodeCommandStream: {
+    path: nodeMethod.path,
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: encoder(StreamFromNode),
+    requestDeserialize: safeDecode((b) => StreamFromNode.decode(b)),
+    responseSerialize: encoder(StreamToNode),
+    responseDeserialize: (b: Buffer) => StreamToNode.decode(b),
+  },
+} satisfies grpc.ServiceDefinition;
+
+export const cliServerDefinition = {
+  cliCommandStream: {
+    path: cliMethod.path,
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: encoder(StreamFromCli),
+    requestDeserialize: safeDecode((b) => StreamFromCli.decode(b)),
+    responseSerialize: encoder(StreamToCli),
+    responseDeserialize: (b: Buffer) => StreamToCli.decode(b),
+  },
+} satisfies grpc.ServiceDefinition;
+
+/** Client side: frames from the controller arrive as Frame<StreamToNode>. */
+export const nodeClientDefinition = {
+  nodeCommandStream: {
+    ...nodeServerDefinition.nodeCommandStream,
+    requestDeserialize: (b: Buffer) => StreamFromNode.decode(b),
+    responseDeserialize: safeDecode((b) => StreamToNode.decode(b)),
+  },
+} satisfies grpc.ServiceDefinition;
+
+export const cliClientDefinition = {
+  cliCommandStream: {
+    ...cliServerDefinition.cliCommandStream,
+    requestDeserialize: (b: Buffer) => StreamFromCli.decode(b),
+    responseDeserialize: safeDecode((b) => StreamToCli.decode(b)),
+  },
+} satisfies grpc.ServiceDefinition;
+
+export type NodeServerCall = grpc.ServerDuplexStream<Frame<StreamFromNode>, StreamToNode>;
+export type CliServerCall = grpc.ServerDuplexStream<Frame<StreamFromCli>, StreamToCli>;
+export type NodeClientCall = grpc.ClientDuplexStream<StreamFromNode, Frame<StreamToNode>>;
+export type CliClientCall = grpc.ClientDuplexStream<StreamFromCli, Frame<StreamToCli>>;
+
+interface NodeStreamClient extends grpc.Client {
+  nodeCommandStream(metadata?: grpc.Metadata, options?: grpc.CallOptions): NodeClientCall;
+}
+interface CliStreamClient extends grpc.Client {
+  cliCommandStream(metadata?: grpc.Metadata, options?: grpc.CallOptions): CliClientCall;
+}
+
+const NodeClientCtor = grpc.makeGenericClientConstructor(nodeClientDefinition, 'NodeCmdStream');
+const CliClientCtor = grpc.makeGenericClientConstructor(cliClientDefinition, 'CliCmdStream');
+
+export function createNodeClient(
+  address: string,
+  credentials: grpc.ChannelCredentials,
+  options: grpc.ChannelOptions,
+): NodeStreamClient {
+  return new NodeClientCtor(address, credentials, options) as unknown as NodeStreamClient;
+}
+
+export function createCliClient(
+  address: string,
+  credentials: grpc.ChannelCredentials,
+  options: grpc.ChannelOptions,
+): CliStreamClient {
+  return new CliClientCtor(address, credentials, options) as unknown as CliStreamClient;
+}
+
+/** Canonical UUID string: 8-4-4-4-12 lower- or upper-case hex. */
+export const UUID_PATTERN =
+  /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+
+export function isUuid(s: string): boolean {
+  return UUID_PATTERN.test(s);
+}
+
+/** Metadata key a node uses to tell the controller its friendly name. */
+export const NODE_NAME_METADATA_KEY = 'x-currency-node-name';
