@@ -2,7 +2,7 @@
 // in-process and child processes), e2e (real images and compose), helm (the chart).
 // Type checking is `npm run typecheck`; ts-jest only transpiles here, for speed.
 const transform = {
-  '^.+\\.ts$': ['ts-jest', { isolatedModules: true, diagnostics: false }],
+  '^.+\\.ts$': ['ts-jest', { diagnostics: false }],
 };
 const common = { testEnvironment: 'node', transform, moduleFileExtensions: ['ts', 'js', 'json'] };
 

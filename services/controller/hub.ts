@@ -355,7 +355,18 @@ export class Hub {
   ): void {
     session.closed = true;
     this.nodeSessions.delete(session);
-    this.deps.metrics.nodeDisconnects.inc({ reason });
+    if (reason === 'closed') {
+      // 'end' arrives both when a node half-closes cleanly and when its connection drops;
+      // a drop shows as 'cancelled' a moment later. The pairs move at once either way;
+      // only the metric's reason waits to tell the two apart.
+      const metric = this.deps.metrics.nodeDisconnects;
+      setTimeout(
+        () => metric.inc({ reason: session.call.cancelled ? 'lost' : 'closed' }),
+        100,
+      ).unref();
+    } else {
+      this.deps.metrics.nodeDisconnects.inc({ reason });
+    }
     endCall(session.call, status);
   }
 

@@ -1,0 +1,336 @@
+/**
+ * The controller in-process on port 0, spoken to by protocol-level peers: exact metrics,
+ * routing and reply counting, unknown and malformed input, duplicate UUIDs, the hand-over
+ * of the latest price, and full desired state. Teardown fails on leaked handles.
+ */
+import { randomUUID } from 'node:crypto';
+import { CurrencyStreamStateV1_StreamState as StreamState } from '../../services/gen/protobuf/currency_nodes';
+import { pack } from '../../services/shared/any';
+import { runCli } from '../../services/cli/cli';
+import type { RunningController } from '../../services/controller/controller';
+import { activeHandleCounts, expectNoLeaks } from '../support/leaks';
+import { startTestController } from '../support/in-process';
+import { RawCli, RawNode, as, rawBytesStream } from '../support/raw-peers';
+import { waitFor } from '../support/wait';
+
+jest.setTimeout(30_000);
+
+let baseline: Map<string, number>;
+let ctl: Awaited<ReturnType<typeof startTestController>>;
+let controller: RunningController;
+const peers: { close(): void }[] = [];
+
+function node(uuid = randomUUID()): RawNode {
+  const n = new RawNode(ctl.address, uuid);
+  peers.push(n);
+  return n;
+}
+function cli(): RawCli {
+  const c = new RawCli(ctl.address);
+  peers.push(c);
+  return c;
+}
+const streamingOf = (n: RawNode) =>
+  (n.latestDesiredState()?.streamStates ?? [])
+    .filter((s) => s.streamState === StreamState.StreamStart)
+    .map((s) => s.currencyPair)
+    .sort();
+
+async function registered(count: number): Promise<void> {
+  await waitFor(
+    `${count} registered nodes`,
+    async () => (await ctl.metric('currency_controller_connected_nodes')) === count,
+  );
+}
+
+function memoryIo() {
+  let out = '';
+  let err = '';
+  return {
+    io: {
+      out: (t: string) => (out += t),
+      err: (t: string) => (err += t),
+      signal: new AbortController().signal,
+    },
+    out: () => out,
+    err: () => err,
+  };
+}
+
+beforeAll(() => {
+  baseline = activeHandleCounts();
+});
+
+beforeEach(async () => {
+  ctl = await startTestController();
+  controller = ctl.controller;
+});
+
+afterEach(async () => {
+  for (const p of peers.splice(0)) p.close();
+  await controller.stop();
+  expect(controller.hub.openStreamCount()).toEqual({ nodes: 0, clis: 0, pending: 0 });
+});
+
+afterAll(async () => {
+  await expectNoLeaks(baseline);
+});
+
+test('metrics say exactly what happened across registration, rebalancing, prices and failovers', async () => {
+  const a = node();
+  a.announce(['USD_HKD', 'BTC_USD']);
+  await a.next('both pairs', () => (streamingOf(a).length === 2 ? true : undefined));
+  // b can stream only USD_HKD; a carries two streams to b's none, so one moves to b.
+  const b = node();
+  b.announce(['USD_HKD']);
+  await registered(2);
+  await b.next('USD_HKD rebalanced to b', () =>
+    streamingOf(b).includes('USD_HKD') ? true : undefined,
+  );
+  await a.next('a keeps BTC_USD only', () =>
+    streamingOf(a).join() === 'BTC_USD' ? true : undefined,
+  );
+  expect(
+    await ctl.metric('currency_controller_stream_reassignments_total', { reason: 'rebalanced' }),
+  ).toBe(1);
+  b.price('USD_HKD', 7.8);
+  b.price('USD_HKD', 7.81);
+  a.price('BTC_USD', 60000);
+  a.price('USD_HKD', 1); // not a's pair any more: ignored, not counted
+  await waitFor(
+    'updates counted',
+    async () =>
+      (await ctl.metric('currency_controller_price_updates_total', { pair: 'USD_HKD' })) === 2,
+  );
+  await waitFor(
+    'BTC update counted',
+    async () =>
+      (await ctl.metric('currency_controller_price_updates_total', { pair: 'BTC_USD' })) === 1,
+  );
+  expect(controller.hub.prices.get('USD_HKD')?.price).toBe(7.81);
+  expect(await ctl.metric('currency_controller_pairs_known')).toBe(2);
+  expect(await ctl.metric('currency_controller_pairs_streamed')).toBe(2);
+  expect(
+    await ctl.metric('currency_controller_failovers_total', { pair: 'USD_HKD' }),
+  ).toBeUndefined();
+
+  b.close(); // USD_HKD's streaming node goes away: the pair fails over to a
+  await registered(1);
+  await a.next('USD_HKD back on a', () => (streamingOf(a).includes('USD_HKD') ? true : undefined));
+  expect(await ctl.metric('currency_controller_failovers_total', { pair: 'USD_HKD' })).toBe(1);
+  expect(
+    await ctl.metric('currency_controller_stream_reassignments_total', { reason: 'node_left' }),
+  ).toBe(1);
+  expect(await ctl.metric('currency_controller_pairs_streamed')).toBe(2);
+
+  a.close(); // nobody left: both pairs stay known, unstreamed, and no failover is counted
+  await registered(0);
+  expect(await ctl.metric('currency_controller_failovers_total', { pair: 'USD_HKD' })).toBe(1);
+  expect(
+    await ctl.metric('currency_controller_failovers_total', { pair: 'BTC_USD' }),
+  ).toBeUndefined();
+  expect(await ctl.metric('currency_controller_pairs_known')).toBe(2);
+  expect(await ctl.metric('currency_controller_pairs_streamed')).toBe(0);
+  expect(await ctl.metric('currency_controller_pairs_unstreamed')).toBe(2);
+  expect(await ctl.metric('currency_controller_pair_streamers', { pair: 'BTC_USD' })).toBe(0);
+  await waitFor(
+    'both departures counted as lost connections',
+    async () =>
+      (await ctl.metric('currency_controller_node_disconnects_total', { reason: 'lost' })) === 2,
+  );
+});
+
+test('StreamStart hands over the latest price the controller knows', async () => {
+  const a = node();
+  a.announce(['USD_HKD']);
+  await a.next('assigned', () => (streamingOf(a).length === 1 ? true : undefined));
+  const at = Date.now() - 1000;
+  a.price('USD_HKD', 7.7531, at);
+  await waitFor('price stored', () => controller.hub.prices.get('USD_HKD')?.price === 7.7531);
+  const b = node();
+  b.announce(['USD_HKD']);
+  await registered(2);
+  a.close();
+  const start = await b.next('StreamStart with price', (f) =>
+    as('NodeStreamModifyStateV1Req', f.command)?.streamStates.find(
+      (s) => s.currencyPair === 'USD_HKD' && s.streamState === StreamState.StreamStart,
+    ),
+  );
+  expect(start.latestPrice).toBe(7.7531);
+  expect(start.latestPriceUpdatedAt?.seconds).toBe(Math.floor(at / 1000));
+});
+
+test('a node given one more pair is sent its full desired state, keeping the pairs it had', async () => {
+  const a = node();
+  a.announce(['USD_HKD', 'BTC_USD']);
+  await a.next('two pairs', () => (streamingOf(a).length === 2 ? true : undefined));
+  a.announce(['USD_HKD', 'BTC_USD', 'EUR_USD']); // a new pair appears on this node
+  await a.next('three pairs', () => (streamingOf(a).length === 3 ? true : undefined));
+  expect(streamingOf(a)).toEqual(['BTC_USD', 'EUR_USD', 'USD_HKD']);
+});
+
+test('the controller answers an unknown CLI command with UnknownCommandV1Notify carrying it', async () => {
+  const c = cli();
+  const alien = {
+    typeUrl: 'type.googleapis.com/protobuf.TeleportV9Req',
+    value: Buffer.from([8, 1]),
+  };
+  c.send({ streamId: 's1', command: alien });
+  const reply = await c.next('unknown notify', (f) =>
+    f.streamId === 's1' ? as('UnknownCommandV1Notify', f.response) : undefined,
+  );
+  expect(reply.command?.typeUrl).toBe(alien.typeUrl);
+  expect(await ctl.metric('currency_controller_unknown_commands_total', { peer: 'cli' })).toBe(1);
+});
+
+test('the controller answers an unknown node frame with UnknownCommandV1Notify and keeps the node', async () => {
+  const a = node();
+  a.announce(['USD_HKD']);
+  await registered(1);
+  a.send({
+    response: { typeUrl: 'type.googleapis.com/protobuf.FutureNotifyV7', value: Buffer.alloc(0) },
+  });
+  const reply = await a.next('unknown notify', (f) => as('UnknownCommandV1Notify', f.command));
+  expect(reply.command?.typeUrl).toBe('type.googleapis.com/protobuf.FutureNotifyV7');
+  expect(await ctl.metric('currency_controller_connected_nodes')).toBe(1);
+});
+
+test('malformed frames are counted and logged, and neither the stream nor the controller goes down', async () => {
+  const a = node();
+  a.announce(['USD_HKD']);
+  await registered(1);
+  // Bytes that are not a StreamFromNode (a truncated length-delimited field).
+  const raw = rawBytesStream(ctl.address, '/protobuf.NodeCmdStream/NodeCommandStream');
+  peers.push(raw);
+  raw.write(Buffer.from([0x0a, 0xff, 0xff, 0xff, 0x0f, 0x01]));
+  // A valid envelope with a non-UUID node_uuid, and a known type with undecodable payload.
+  a.send({ nodeUuid: 'not-a-uuid' });
+  a.send({
+    response: {
+      typeUrl: 'type.googleapis.com/protobuf.NodePriceUpdateV1Notify',
+      value: Buffer.from([0x12, 0x05, 0x01]),
+    },
+  });
+  await waitFor(
+    'three malformed frames counted',
+    async () =>
+      (await ctl.metric('currency_controller_malformed_frames_total', { peer: 'node' })) === 3,
+  );
+  // Still serving: the same stream still works, and a new CLI gets an answer.
+  a.price('USD_HKD', 7.8);
+  await waitFor('price after garbage', () => controller.hub.prices.get('USD_HKD')?.price === 7.8);
+  const m = memoryIo();
+  await expect(
+    runCli(['--controller', ctl.address, 'controller', 'version'], m.io, {}),
+  ).resolves.toBe(0);
+});
+
+test('a malformed CLI frame gets a clear error on its stream_id and is counted', async () => {
+  const c = cli();
+  c.send({ streamId: 's2', cliUuid: 'nope', command: pack('ControllerAppVersionV1Req', {}) });
+  const err = await c.next('error', (f) =>
+    f.streamId === 's2' ? as('CliErrorV1Notify', f.response) : undefined,
+  );
+  expect(err.message).toContain('cli_uuid');
+  expect(await ctl.metric('currency_controller_malformed_frames_total', { peer: 'cli' })).toBe(1);
+});
+
+test('a second stream with the same node UUID replaces the first, which is ended', async () => {
+  const uuid = randomUUID();
+  const first = node(uuid);
+  first.announce(['USD_HKD']);
+  await first.next('assigned', () => (streamingOf(first).length === 1 ? true : undefined));
+  const second = node(uuid);
+  second.announce(['USD_HKD']);
+  const status = await first.ended;
+  expect(status.details).toContain('replaced');
+  await second.next('assigned to the newer stream', () =>
+    streamingOf(second).includes('USD_HKD') ? true : undefined,
+  );
+  expect(await ctl.metric('currency_controller_connected_nodes')).toBe(1);
+  expect(
+    await ctl.metric('currency_controller_node_disconnects_total', { reason: 'replaced' }),
+  ).toBe(1);
+  // The node kept its place: its pair did not fail over.
+  expect(
+    await ctl.metric('currency_controller_failovers_total', { pair: 'USD_HKD' }),
+  ).toBeUndefined();
+});
+
+test('replies are routed back to the right stream_id and counted; a silent node makes the CLI time out naming it', async () => {
+  const talker = node();
+  talker.announce(['USD_HKD']);
+  const silent = node();
+  silent.announce(['BTC_USD']);
+  await registered(2);
+  // The talker answers status requests; the silent one never does.
+  talker.call.on('data', () => {
+    for (const f of talker.received.splice(0)) {
+      if (as('NodeStatusV1Req', f.command))
+        talker.send({
+          fromUuid: f.fromUuid,
+          response: pack('NodeStatusV1Reply', {
+            appVersion: 't',
+            connectedControllerServer: '',
+            streamStates: [],
+          }),
+        });
+    }
+  });
+  const m = memoryIo();
+  const t0 = Date.now();
+  const code = await runCli(
+    ['--controller', ctl.address, '--timeout', '1.5', '--json', 'node', 'status', '--all'],
+    m.io,
+    {},
+  );
+  const elapsed = Date.now() - t0;
+  expect(code).toBe(1);
+  const doc = JSON.parse(m.out()) as {
+    expectedNodeUuids: string[];
+    replies: { nodeUuid: string }[];
+    missingNodeUuids: string[];
+  };
+  expect(doc.expectedNodeUuids.sort()).toEqual([talker.uuid, silent.uuid].sort());
+  expect(doc.replies.map((r) => r.nodeUuid)).toEqual([talker.uuid]);
+  expect(doc.missingNodeUuids).toEqual([silent.uuid]);
+  expect(m.err()).toContain(`no reply from ${silent.uuid}`);
+  expect(elapsed).toBeGreaterThanOrEqual(1400);
+  expect(elapsed).toBeLessThan(5000);
+  await waitFor(
+    'partial outcome counted',
+    async () =>
+      (await ctl.metric('currency_controller_commands_total', {
+        command: 'NodeStatusV1Req',
+        outcome: 'partial',
+      })) === 1,
+  );
+});
+
+test('the CLI exits as soon as every expected reply has arrived, well before the timeout', async () => {
+  const a = node();
+  a.announce(['USD_HKD']);
+  await registered(1);
+  a.call.on('data', () => {
+    for (const f of a.received.splice(0)) {
+      if (as('NodeStatusV1Req', f.command))
+        a.send({
+          fromUuid: f.fromUuid,
+          response: pack('NodeStatusV1Reply', {
+            appVersion: 'x',
+            connectedControllerServer: '',
+            streamStates: [],
+          }),
+        });
+    }
+  });
+  const m = memoryIo();
+  const t0 = Date.now();
+  const code = await runCli(
+    ['--controller', ctl.address, '--timeout', '10', 'node', 'status', '--node-uuid', a.uuid],
+    m.io,
+    {},
+  );
+  expect(code).toBe(0);
+  expect(Date.now() - t0).toBeLessThan(3000);
+});

@@ -1,0 +1,131 @@
+/** SystemHarness on real child processes on loopback. */
+import { randomUUID } from 'node:crypto';
+import type { NodeHandle, SystemHarness, CliResult } from './harness';
+import { freePort } from './ports';
+import { type Program, runProgram, startProgram } from './processes';
+import { waitFor } from './wait';
+
+export interface ProcessHarnessOptions {
+  streamsPerPair?: number;
+  priceIntervalMs?: string;
+  extraControllerEnv?: Record<string, string>;
+}
+
+export class ProcessHarness implements SystemHarness {
+  readonly silentPeerBoundMs = 6000;
+  controller!: Program;
+  readonly nodes: Program[] = [];
+  private constructor(
+    readonly grpcPort: number,
+    readonly metricsPort: number,
+    private readonly opts: ProcessHarnessOptions,
+  ) {}
+
+  static async start(opts: ProcessHarnessOptions = {}): Promise<ProcessHarness> {
+    const h = new ProcessHarness(await freePort(), await freePort(), opts);
+    await h.startController();
+    return h;
+  }
+
+  get address(): string {
+    return `127.0.0.1:${this.grpcPort}`;
+  }
+
+  get metricsUrl(): string {
+    return `http://127.0.0.1:${this.metricsPort}/metrics`;
+  }
+
+  async startController(): Promise<void> {
+    this.controller = startProgram('controller', {
+      CONTROLLER_LISTEN_ADDR: this.address,
+      METRICS_ADDR: `127.0.0.1:${this.metricsPort}`,
+      CONTROLLER_STREAMS_PER_PAIR: String(this.opts.streamsPerPair ?? 1),
+      ...this.opts.extraControllerEnv,
+    });
+    await waitFor(
+      'controller ready',
+      async () => (await httpStatus(`http://127.0.0.1:${this.metricsPort}/readyz`)) === 200,
+      {
+        timeoutMs: 15_000,
+      },
+    );
+  }
+
+  async restartController(): Promise<void> {
+    this.controller.signal('SIGTERM');
+    await this.controller.exited;
+    await this.startController();
+  }
+
+  async startNode(
+    pairs: string[],
+    opts: { name?: string; uuid?: string } = {},
+  ): Promise<NodeHandle> {
+    const uuid = opts.uuid ?? randomUUID();
+    const metricsPort = await freePort();
+    const p = startProgram('node', {
+      NODE_CONTROLLER_ADDR: this.address,
+      NODE_CURRENCY_PAIRS: pairs.join(','),
+      NODE_UUID: uuid,
+      NODE_NAME: opts.name ?? `node-${this.nodes.length + 1}`,
+      NODE_PRICE_INTERVAL_MS: this.opts.priceIntervalMs ?? '100-200',
+      METRICS_ADDR: `127.0.0.1:${metricsPort}`,
+    });
+    this.nodes.push(p);
+    await waitFor(
+      `node ${uuid} ready`,
+      async () => (await httpStatus(`http://127.0.0.1:${metricsPort}/readyz`)) === 200,
+      {
+        timeoutMs: 15_000,
+      },
+    );
+    return {
+      uuid,
+      pairs,
+      kill: async () => {
+        p.signal('SIGKILL');
+        await p.exited;
+      },
+      freeze: async () => p.signal('SIGSTOP'),
+      unfreeze: async () => p.signal('SIGCONT'),
+      stop: async () => {
+        p.signal('SIGTERM');
+        await p.exited;
+      },
+    };
+  }
+
+  cli(args: string[]): Promise<CliResult> {
+    return runProgram('cli', ['--controller', this.address, '--timeout', '5', ...args]);
+  }
+
+  async metrics(): Promise<string> {
+    const res = await fetch(this.metricsUrl);
+    return res.text();
+  }
+
+  async close(): Promise<void> {
+    for (const n of this.nodes) {
+      n.signal('SIGCONT');
+      n.signal('SIGKILL');
+    }
+    this.controller.signal('SIGKILL');
+    await Promise.all([...this.nodes.map((n) => n.exited), this.controller.exited]);
+  }
+}
+
+export async function httpStatus(url: string): Promise<number> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
+    await res.arrayBuffer();
+    return res.status;
+  } catch {
+    return 0;
+  }
+}
+
+/** The value of one sample in Prometheus text format (labels as written, e.g. `{pair="USD_HKD"}`). */
+export function metricValue(text: string, name: string, labels = ''): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${name}${labels} `));
+  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
+}
