@@ -50,9 +50,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
+install_prometheus() {
+  "${SUDO[@]}" apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends prometheus
+}
 log "installing prometheus (no recommends)"
-"${SUDO[@]}" apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends prometheus ||
-  die "apt-get install prometheus failed"
+if ! install_prometheus; then
+  # Stale package lists name versions the mirror no longer has: refresh once and retry.
+  log "install failed: running apt-get update and trying once more"
+  "${SUDO[@]}" apt-get -o DPkg::Lock::Timeout=600 update || die "apt-get update failed"
+  install_prometheus || die "apt-get install prometheus failed"
+fi
 
 # Belt and braces: stop and disable a system service if one was started anyway.
 if command -v systemctl >/dev/null 2>&1; then

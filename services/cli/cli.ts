@@ -183,7 +183,7 @@ export async function runCli(argv: string[], io: CliIo, env: Env = process.env):
       if (
         err.code === 'commander.helpDisplayed' ||
         err.code === 'commander.version' ||
-        err.code === 'commander.help'
+        (err.code === 'commander.help' && err.exitCode === 0)
       )
         return EXIT.OK;
       return EXIT.USAGE;

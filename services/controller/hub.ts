@@ -441,7 +441,12 @@ export class Hub {
     const streamed = pairs.filter((p) => p.streamers.length > 0).length;
     m.pairsStreamed.set(streamed);
     m.pairsUnstreamed.set(pairs.length - streamed);
-    for (const p of pairs) m.pairStreamers.set({ pair: p.pair }, p.streamers.length);
+    for (const p of pairs) {
+      m.pairStreamers.set({ pair: p.pair }, p.streamers.length);
+      // Series exist from 0 so that Prometheus sees the first failover or update of a pair.
+      m.failovers.inc({ pair: p.pair }, 0);
+      m.priceUpdates.inc({ pair: p.pair }, 0);
+    }
   }
 
   // ------------------------------------------------------------------ CLI streams

@@ -4,7 +4,7 @@ import { Counter, Gauge, Histogram, type Registry, collectDefaultMetrics } from 
 export function createControllerMetrics(registry: Registry, opts: { defaultMetrics: boolean }) {
   if (opts.defaultMetrics) collectDefaultMetrics({ register: registry });
   const registers = [registry];
-  return {
+  const metrics = {
     connectedNodes: new Gauge({
       name: 'currency_controller_connected_nodes',
       help: 'Nodes connected and registered (announced their pairs).',
@@ -102,6 +102,19 @@ export function createControllerMetrics(registry: Registry, opts: { defaultMetri
       registers,
     }),
   };
+  // Every labelled counter with a fixed label set starts at 0, so that rate() and
+  // increase() in dashboards and alerts see its first event.
+  for (const reason of ['node_left', 'kicked', 'rebalanced', 'pairs_changed']) {
+    metrics.reassignments.inc({ reason }, 0);
+  }
+  for (const reason of ['closed', 'lost', 'kicked', 'replaced', 'shutdown']) {
+    metrics.nodeDisconnects.inc({ reason }, 0);
+  }
+  for (const peer of ['node', 'cli']) {
+    metrics.malformedFrames.inc({ peer }, 0);
+    metrics.unknownCommands.inc({ peer }, 0);
+  }
+  return metrics;
 }
 
 export type ControllerMetrics = ReturnType<typeof createControllerMetrics>;

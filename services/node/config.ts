@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import {
   ConfigError,
+  MAX_TIMER_MS,
   type Env,
   type HostPort,
   dialAddrSchema,
@@ -44,6 +45,10 @@ export const intervalSchema = z.string().transform((raw, ctx): IntervalRange => 
   }
   const minMs = Number(m[1]);
   const maxMs = m[2] === undefined ? minMs : Number(m[2]);
+  if (maxMs > MAX_TIMER_MS) {
+    ctx.addIssue({ code: 'custom', message: `interval must be at most ${MAX_TIMER_MS} ms` });
+    return z.NEVER;
+  }
   if (minMs < 1) {
     ctx.addIssue({ code: 'custom', message: 'interval must be at least 1 ms' });
     return z.NEVER;

@@ -92,6 +92,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
   metrics.info.set({ version, node_uuid: config.uuid, node_name: config.name }, 1);
   metrics.connected.set(0);
   metrics.pairsStreaming.set(0);
+  for (const pair of config.pairs) metrics.priceUpdatesSent.inc({ pair }, 0);
   const simulator = new PriceSimulator(random);
   /** Last price per pair this node has produced or been handed, kept across streams. */
   const lastPrices = new Map<string, { price: number; updatedAtMs: number }>();

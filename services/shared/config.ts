@@ -25,9 +25,16 @@ export const pairSchema = z
     'a currency pair is BASE_QUOTE in upper-case letters and digits, e.g. USD_HKD',
   );
 
-export const uuidSchema = z.uuid({
-  message: 'must be a UUID, e.g. 3f2b8c1e-8d3a-4b7e-9c2f-1a2b3c4d5e6f',
-});
+/** Canonical UUID text, 8-4-4-4-12 hex digits: the one rule for config, CLI and the wire. */
+export const UUID_PATTERN =
+  /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+
+export const uuidSchema = z
+  .string()
+  .regex(UUID_PATTERN, 'must be a UUID, e.g. 3f2b8c1e-8d3a-4b7e-9c2f-1a2b3c4d5e6f');
+
+/** The longest delay Node timers honour (a longer one fires after 1 ms). */
+export const MAX_TIMER_MS = 2_147_483_647;
 
 export interface HostPort {
   host: string;
@@ -58,7 +65,8 @@ export const dialAddrSchema = hostPortSchema(false);
 export const positiveIntSchema = z.coerce
   .number({ message: 'must be a whole number' })
   .int('must be a whole number')
-  .positive('must be greater than 0');
+  .positive('must be greater than 0')
+  .max(MAX_TIMER_MS, `must be at most ${MAX_TIMER_MS}`);
 
 export const nonNegativeIntSchema = z.coerce
   .number({ message: 'must be a whole number' })

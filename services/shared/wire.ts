@@ -4,6 +4,7 @@
  * stream (and the process) carries on. Every inbound frame goes through `Frame`.
  */
 import * as grpc from '@grpc/grpc-js';
+import { UUID_PATTERN } from './config';
 import {
   CliCmdStreamService,
   NodeCmdStreamService,
@@ -108,10 +109,6 @@ export function createCliClient(
 ): CliStreamClient {
   return new CliClientCtor(address, credentials, options) as unknown as CliStreamClient;
 }
-
-/** Canonical UUID string: 8-4-4-4-12 lower- or upper-case hex. */
-export const UUID_PATTERN =
-  /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
 export function isUuid(s: string): boolean {
   return UUID_PATTERN.test(s);

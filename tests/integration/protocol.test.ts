@@ -8,14 +8,14 @@ import { CurrencyStreamStateV1_StreamState as StreamState } from '../../services
 import { pack } from '../../services/shared/any';
 import { runCli } from '../../services/cli/cli';
 import type { RunningController } from '../../services/controller/controller';
-import { activeHandleCounts, expectNoLeaks } from '../support/leaks';
+import { LeakWatch } from '../support/leaks';
 import { startTestController } from '../support/in-process';
 import { RawCli, RawNode, as, rawBytesStream } from '../support/raw-peers';
 import { waitFor } from '../support/wait';
 
 jest.setTimeout(30_000);
 
-let baseline: Map<string, number>;
+let leaks: LeakWatch;
 let ctl: Awaited<ReturnType<typeof startTestController>>;
 let controller: RunningController;
 const peers: { close(): void }[] = [];
@@ -58,7 +58,7 @@ function memoryIo() {
 }
 
 beforeAll(() => {
-  baseline = activeHandleCounts();
+  leaks = new LeakWatch().start();
 });
 
 beforeEach(async () => {
@@ -73,7 +73,7 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await expectNoLeaks(baseline);
+  await leaks.expectNoLeaks();
 });
 
 test('metrics say exactly what happened across registration, rebalancing, prices and failovers', async () => {
@@ -112,7 +112,7 @@ test('metrics say exactly what happened across registration, rebalancing, prices
   expect(await ctl.metric('currency_controller_pairs_streamed')).toBe(2);
   expect(
     await ctl.metric('currency_controller_failovers_total', { pair: 'USD_HKD' }),
-  ).toBeUndefined();
+  ).toBe(0);
 
   b.close(); // USD_HKD's streaming node goes away: the pair fails over to a
   await registered(1);
@@ -128,7 +128,7 @@ test('metrics say exactly what happened across registration, rebalancing, prices
   expect(await ctl.metric('currency_controller_failovers_total', { pair: 'USD_HKD' })).toBe(1);
   expect(
     await ctl.metric('currency_controller_failovers_total', { pair: 'BTC_USD' }),
-  ).toBeUndefined();
+  ).toBe(0);
   expect(await ctl.metric('currency_controller_pairs_known')).toBe(2);
   expect(await ctl.metric('currency_controller_pairs_streamed')).toBe(0);
   expect(await ctl.metric('currency_controller_pairs_unstreamed')).toBe(2);
@@ -254,7 +254,7 @@ test('a second stream with the same node UUID replaces the first, which is ended
   // The node kept its place: its pair did not fail over.
   expect(
     await ctl.metric('currency_controller_failovers_total', { pair: 'USD_HKD' }),
-  ).toBeUndefined();
+  ).toBe(0);
 });
 
 test('replies are routed back to the right stream_id and counted; a silent node makes the CLI time out naming it', async () => {

@@ -1,38 +1,57 @@
 /**
- * Teardown that fails on leaks: compares the process's active handles (timers, sockets,
- * servers) after a test file's teardown with those before it started.
+ * Teardown that fails on leaks. While a watch is on, every socket, server and child
+ * process opened, and every timer created from the project's code (or grpc-js on its
+ * behalf), is tracked until it is destroyed; `expectNoLeaks` fails, naming each survivor
+ * and where it was made, if any is still alive after teardown. Timers of jest itself
+ * are not the project's and are not counted.
  */
-const WATCHED = new Set([
-  'Timeout',
-  'TCPSocketWrap',
-  'TCPServerWrap',
-  'Immediate',
-  'PipeWrap',
-  'ProcessWrap',
-]);
+import { createHook } from 'node:async_hooks';
 
-export function activeHandleCounts(): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const r of process.getActiveResourcesInfo()) {
-    if (WATCHED.has(r)) counts.set(r, (counts.get(r) ?? 0) + 1);
-  }
-  return counts;
+const WATCHED = new Set(['Timeout', 'TCPWRAP', 'TCPSERVERWRAP', 'PROCESSWRAP', 'PIPEWRAP']);
+const OURS = /\/services\/|\/node_modules\/@grpc\//;
+
+interface Tracked {
+  type: string;
+  where: string;
 }
 
-/** Waits (bounded) for handles to drain back to `baseline`; throws naming what is left. */
-export async function expectNoLeaks(
-  baseline: Map<string, number>,
-  timeoutMs = 3000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let extra: string[] = [];
-  for (let i = 0; i < 100 && Date.now() < deadline; i++) {
-    const now = activeHandleCounts();
-    extra = [...now]
-      .filter(([k, v]) => v > (baseline.get(k) ?? 0))
-      .map(([k, v]) => `${k} x${v - (baseline.get(k) ?? 0)}`);
-    if (extra.length === 0) return;
-    await new Promise((r) => setTimeout(r, 30));
+export class LeakWatch {
+  private readonly alive = new Map<number, Tracked>();
+  private readonly hook = createHook({
+    init: (id, type) => {
+      if (!WATCHED.has(type)) return;
+      const stack = new Error().stack ?? '';
+      // Timers are attributed by their creation stack (jest keeps timers of its own);
+      // sockets and servers are often opened a tick later, so all of them count.
+      if (type === 'Timeout' && !OURS.test(stack)) return;
+      const where =
+        stack
+          .split('\n')
+          .find((l) => OURS.test(l))
+          ?.trim() ?? 'opened asynchronously';
+      this.alive.set(id, { type, where });
+    },
+    destroy: (id) => {
+      this.alive.delete(id);
+    },
+  });
+
+  start(): this {
+    this.hook.enable();
+    return this;
   }
-  throw new Error(`leaked handles after teardown: ${extra.join(', ')}`);
+
+  /** Waits (bounded) for every tracked resource to go; throws naming those left. */
+  async expectNoLeaks(timeoutMs = 3000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (let i = 0; i < 200 && Date.now() < deadline && this.alive.size > 0; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    this.hook.disable();
+    if (this.alive.size > 0) {
+      const list = [...this.alive.values()].map((t) => `${t.type} (${t.where})`);
+      this.alive.clear();
+      throw new Error(`leaked after teardown: ${list.join('; ')}`);
+    }
+  }
 }

@@ -1,0 +1,231 @@
+import { createServer } from 'node:net';
+import { runCli } from './cli';
+import type { CliIo } from './io';
+import { CliSession } from './session';
+
+const UUID = '3f2b8c1e-8d3a-4b7e-9c2f-1a2b3c4d5e6f';
+
+interface Captured {
+  io: CliIo;
+  out(): string;
+  err(): string;
+}
+
+function memoryIo(): Captured {
+  const out: string[] = [];
+  const err: string[] = [];
+  return {
+    io: { out: (t) => out.push(t), err: (t) => err.push(t), signal: new AbortController().signal },
+    out: () => out.join(''),
+    err: () => err.join(''),
+  };
+}
+
+/** A port on 127.0.0.1 that nothing listens on: bind to port 0, note it, close. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  await new Promise<void>((resolve, reject) => server.close((e) => (e ? reject(e) : resolve())));
+  return address.port;
+}
+
+describe('usage errors exit 2 before any connection attempt', () => {
+  let open: jest.SpyInstance;
+  beforeEach(() => {
+    open = jest
+      .spyOn(CliSession.prototype, 'open')
+      .mockRejectedValue(new Error('a usage error must not try to connect'));
+  });
+  afterEach(() => open.mockRestore());
+
+  async function usage(argv: string[], env: Record<string, string> = {}) {
+    const c = memoryIo();
+    const code = await runCli(argv, c.io, env);
+    expect(open).not.toHaveBeenCalled();
+    expect(c.out()).toBe('');
+    return { code, err: c.err() };
+  }
+
+  test.each([['abc'], ['0'], ['-1'], ['Infinity'], ['']])(
+    'a --timeout of %p is refused naming --timeout',
+    async (t) => {
+      const r = await usage(['--timeout', t, 'controller', 'nodes']);
+      expect(r.code).toBe(2);
+      expect(r.err).toContain('--timeout');
+      expect(r.err).toContain('must be a number of seconds > 0');
+    },
+  );
+
+  test.each([
+    ['nope', 'is not HOST:PORT'],
+    ['localhost:70000', 'port 70000 is out of range'],
+    ['localhost:0', 'port 0 is out of range'],
+  ])('a --controller of %p is refused naming --controller: %s', async (addr, says) => {
+    const r = await usage(['--controller', addr, 'controller', 'version']);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(`--controller: invalid value "${addr}"`);
+    expect(r.err).toContain(says);
+  });
+
+  test('a bad CLI_CONTROLLER_ADDR is refused naming the variable', async () => {
+    const r = await usage(['controller', 'nodes'], { CLI_CONTROLLER_ADDR: 'nowhere' });
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('CLI_CONTROLLER_ADDR');
+    expect(r.err).toContain('is not HOST:PORT');
+  });
+
+  test.each(['status', 'shutdown'])(
+    'node %s with a bad --node-uuid is refused naming it',
+    async (cmd) => {
+      const r = await usage(['node', cmd, '--node-uuid', 'node-7']);
+      expect(r.code).toBe(2);
+      expect(r.err).toContain('--node-uuid: invalid value "node-7"');
+      expect(r.err).toContain('must be a UUID');
+    },
+  );
+
+  test('one bad UUID in a comma-separated --node-uuid list is refused', async () => {
+    const r = await usage(['node', 'status', '--node-uuid', `${UUID},bad`]);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('--node-uuid: invalid value "bad"');
+  });
+
+  test.each(['status', 'shutdown'])(
+    'node %s with both --all and --node-uuid is refused',
+    async (cmd) => {
+      const r = await usage(['node', cmd, '--all', '--node-uuid', UUID]);
+      expect(r.code).toBe(2);
+      expect(r.err).toContain('--all and --node-uuid cannot be used together');
+    },
+  );
+
+  test.each(['status', 'shutdown'])(
+    'node %s with neither --all nor --node-uuid is refused',
+    async (cmd) => {
+      const r = await usage(['node', cmd]);
+      expect(r.code).toBe(2);
+      expect(r.err).toContain('--node-uuid');
+      expect(r.err).toContain('--all');
+    },
+  );
+
+  test.each([['usd-hkd'], ['USD_HKD,btc']])(
+    'watch --pair %p is refused naming --pair',
+    async (p) => {
+      const r = await usage(['watch', '--pair', p]);
+      expect(r.code).toBe(2);
+      expect(r.err).toContain('--pair: invalid value');
+      expect(r.err).toContain('BASE_QUOTE');
+    },
+  );
+
+  test('controller kick with a non-UUID argument is refused', async () => {
+    const r = await usage(['controller', 'kick', UUID, 'node-7']);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('UUID: invalid value "node-7"');
+  });
+
+  test('controller kick without any UUID is refused', async () => {
+    const r = await usage(['controller', 'kick']);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('uuid');
+  });
+
+  test.each<[string[], string]>([
+    [['bogus'], 'bogus'],
+    [['controller', 'bogus'], 'bogus'],
+    [['node', 'reboot', '--all'], 'reboot'],
+  ])('an unknown subcommand %p is refused naming it', async (argv, name) => {
+    const r = await usage(argv);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(`unknown command '${name}'`);
+  });
+
+  test('an unknown option is refused naming it', async () => {
+    const r = await usage(['--bogus', 'controller', 'nodes']);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('--bogus');
+  });
+
+  test('an option missing its value is refused naming it', async () => {
+    const r = await usage(['node', 'status', '--node-uuid']);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('--node-uuid');
+  });
+
+  test('no arguments at all is a usage error that prints the usage on stderr', async () => {
+    const r = await usage([]);
+    expect(r.err).toContain('Usage: currency-cli');
+    expect(r.code).toBe(2);
+  });
+
+  test.each([['controller'], ['node']])(
+    'a command group %p without a command is a usage error',
+    async (group) => {
+      const r = await usage([group]);
+      expect(r.err).toContain(`Usage: currency-cli ${group}`);
+      expect(r.code).toBe(2);
+    },
+  );
+});
+
+describe('help and version', () => {
+  let open: jest.SpyInstance;
+  beforeEach(() => {
+    open = jest.spyOn(CliSession.prototype, 'open').mockRejectedValue(new Error('no connecting'));
+  });
+  afterEach(() => open.mockRestore());
+
+  test('--help prints the usage on stdout and exits 0 without connecting', async () => {
+    const c = memoryIo();
+    expect(await runCli(['--help'], c.io, {})).toBe(0);
+    expect(c.out()).toContain('Usage: currency-cli');
+    expect(c.out()).toContain('--timeout');
+    expect(c.err()).toBe('');
+    expect(open).not.toHaveBeenCalled();
+  });
+
+  test('help of a subcommand exits 0 and describes its flags', async () => {
+    const c = memoryIo();
+    expect(await runCli(['node', 'status', '--help'], c.io, {})).toBe(0);
+    expect(c.out()).toContain('--node-uuid');
+    expect(c.out()).toContain('--all');
+    expect(open).not.toHaveBeenCalled();
+  });
+
+  test('--version prints a version and exits 0', async () => {
+    const c = memoryIo();
+    expect(await runCli(['--version'], c.io, {})).toBe(0);
+    expect(c.out()).toMatch(/\d+\.\d+\.\d+/);
+    expect(open).not.toHaveBeenCalled();
+  });
+});
+
+describe('an unreachable controller', () => {
+  test('exits 3 within the timeout and says it could not reach the controller', async () => {
+    const port = await freePort();
+    const c = memoryIo();
+    const started = Date.now();
+    const code = await runCli(
+      ['--controller', `127.0.0.1:${port}`, '--timeout', '1', 'controller', 'version'],
+      c.io,
+      {},
+    );
+    expect(code).toBe(3);
+    expect(c.err()).toContain(`could not reach the controller at 127.0.0.1:${port}`);
+    expect(c.out()).toBe('');
+    expect(Date.now() - started).toBeLessThan(4000);
+  });
+
+  test('the address comes from CLI_CONTROLLER_ADDR when --controller is not given', async () => {
+    const port = await freePort();
+    const c = memoryIo();
+    const code = await runCli(['--timeout', '0.2', 'controller', 'nodes'], c.io, {
+      CLI_CONTROLLER_ADDR: `127.0.0.1:${port}`,
+    });
+    expect(code).toBe(3);
+    expect(c.err()).toContain(`127.0.0.1:${port}`);
+  });
+});

@@ -1,0 +1,77 @@
+import { ConfigError } from '../shared/config';
+import { loadControllerConfig } from './config';
+
+function configError(f: () => unknown): ConfigError {
+  try {
+    f();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error('expected a ConfigError, got none');
+}
+
+describe('loadControllerConfig', () => {
+  test('with nothing set every value takes its documented default', () => {
+    expect(loadControllerConfig({})).toEqual({
+      listenAddr: { host: '0.0.0.0', port: 5160 },
+      streamsPerPair: 1,
+      metricsAddr: { host: '0.0.0.0', port: 9464 },
+      logLevel: 'info',
+      shutdownGraceMs: 5000,
+    });
+  });
+
+  test('reads every variable that is set', () => {
+    const c = loadControllerConfig({
+      CONTROLLER_LISTEN_ADDR: '127.0.0.1:0',
+      CONTROLLER_STREAMS_PER_PAIR: '3',
+      METRICS_ADDR: '[::1]:9000',
+      LOG_LEVEL: 'debug',
+      CONTROLLER_SHUTDOWN_GRACE_MS: '250',
+    });
+    expect(c).toEqual({
+      listenAddr: { host: '127.0.0.1', port: 0 },
+      streamsPerPair: 3,
+      metricsAddr: { host: '[::1]', port: 9000 },
+      logLevel: 'debug',
+      shutdownGraceMs: 250,
+    });
+  });
+
+  test.each([
+    ['CONTROLLER_STREAMS_PER_PAIR', '0', 'must be greater than 0'],
+    ['CONTROLLER_STREAMS_PER_PAIR', '-2', 'must be greater than 0'],
+    ['CONTROLLER_STREAMS_PER_PAIR', '1.5', 'must be a whole number'],
+    ['CONTROLLER_STREAMS_PER_PAIR', 'two', 'must be a whole number'],
+    ['CONTROLLER_LISTEN_ADDR', '0.0.0.0:70000', 'port 70000 is out of range 0-65535'],
+    ['CONTROLLER_LISTEN_ADDR', '5160', 'is not HOST:PORT'],
+    ['METRICS_ADDR', '0.0.0.0:99999', 'port 99999 is out of range'],
+    ['LOG_LEVEL', 'verbose', 'verbose'],
+    ['CONTROLLER_SHUTDOWN_GRACE_MS', '0', 'must be greater than 0'],
+  ])(
+    '%s=%p stops with a ConfigError naming the variable and saying %p',
+    (variable, value, says) => {
+      const e = configError(() => loadControllerConfig({ [variable]: value }));
+      expect(e.variable).toBe(variable);
+      expect(e.message.startsWith(`${variable}: `)).toBe(true);
+      expect(e.message).toContain(`"${value}"`);
+      expect(e.message).toContain(says);
+    },
+  );
+
+  test('a bad LOG_LEVEL message lists the levels that are allowed', () => {
+    const e = configError(() => loadControllerConfig({ LOG_LEVEL: 'loud' }));
+    expect(e.message).toMatch(/info/);
+    expect(e.message).toMatch(/debug/);
+  });
+
+  // Node's setTimeout treats any delay above 2^31-1 ms as 1 ms: a grace period that long
+  // would silently become no grace at all.
+  test('a CONTROLLER_SHUTDOWN_GRACE_MS longer than a timer can wait is refused', () => {
+    const e = configError(() =>
+      loadControllerConfig({ CONTROLLER_SHUTDOWN_GRACE_MS: '3000000000' }),
+    );
+    expect(e.variable).toBe('CONTROLLER_SHUTDOWN_GRACE_MS');
+  });
+});

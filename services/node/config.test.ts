@@ -1,0 +1,200 @@
+import { hostname } from 'node:os';
+import { ConfigError, type Env } from '../shared/config';
+import { intervalSchema, loadNodeConfig } from './config';
+
+const PAIRS = { NODE_CURRENCY_PAIRS: 'USD_HKD,BTC_USD' };
+const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+function configError(env: Env): ConfigError {
+  try {
+    loadNodeConfig(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error('expected a ConfigError, got none');
+}
+
+describe('loadNodeConfig defaults', () => {
+  test('with only the pairs set every other value takes its documented default', () => {
+    const c = loadNodeConfig(PAIRS);
+    expect(c).toEqual({
+      controllerAddrs: [{ host: 'localhost', port: 5160 }],
+      pairs: ['USD_HKD', 'BTC_USD'],
+      uuid: expect.stringMatching(UUID_V4),
+      name: hostname(),
+      priceIntervalMs: { minMs: 2000, maxMs: 10000 },
+      metricsAddr: { host: '0.0.0.0', port: 9464 },
+      logLevel: 'info',
+      reconnectInitialMs: 100,
+      reconnectMaxMs: 2000,
+    });
+  });
+
+  test('without NODE_UUID each start gets a fresh random UUID', () => {
+    expect(loadNodeConfig(PAIRS).uuid).not.toBe(loadNodeConfig(PAIRS).uuid);
+  });
+
+  test('NODE_CURRENCY_PAIRS is required', () => {
+    const e = configError({});
+    expect(e.variable).toBe('NODE_CURRENCY_PAIRS');
+    expect(e.message).toBe('NODE_CURRENCY_PAIRS: is required but not set');
+  });
+
+  test('a blank NODE_CURRENCY_PAIRS counts as not set', () => {
+    expect(configError({ NODE_CURRENCY_PAIRS: '  ' }).message).toContain('is required');
+  });
+});
+
+describe('loadNodeConfig values', () => {
+  test('pairs are trimmed and duplicates dropped, keeping the first order', () => {
+    const c = loadNodeConfig({ NODE_CURRENCY_PAIRS: ' BTC_USD, USD_HKD ,BTC_USD,' });
+    expect(c.pairs).toEqual(['BTC_USD', 'USD_HKD']);
+  });
+
+  test('NODE_UUID is kept in canonical lower case', () => {
+    const c = loadNodeConfig({ ...PAIRS, NODE_UUID: '3F2B8C1E-8D3A-4B7E-9C2F-1A2B3C4D5E6F' });
+    expect(c.uuid).toBe('3f2b8c1e-8d3a-4b7e-9c2f-1a2b3c4d5e6f');
+  });
+
+  test('a comma-separated NODE_CONTROLLER_ADDR gives every address in order', () => {
+    const c = loadNodeConfig({
+      ...PAIRS,
+      NODE_CONTROLLER_ADDR: 'controller-a:5160, controller-b:6000,[::1]:5160',
+    });
+    expect(c.controllerAddrs).toEqual([
+      { host: 'controller-a', port: 5160 },
+      { host: 'controller-b', port: 6000 },
+      { host: '[::1]', port: 5160 },
+    ]);
+  });
+
+  test('an IPv6 controller address in brackets is accepted', () => {
+    const c = loadNodeConfig({ ...PAIRS, NODE_CONTROLLER_ADDR: '[::1]:5160' });
+    expect(c.controllerAddrs).toEqual([{ host: '[::1]', port: 5160 }]);
+  });
+
+  test('a single interval N means exactly N milliseconds', () => {
+    expect(loadNodeConfig({ ...PAIRS, NODE_PRICE_INTERVAL_MS: '5000' }).priceIntervalMs).toEqual({
+      minMs: 5000,
+      maxMs: 5000,
+    });
+  });
+
+  test('an interval MIN-MAX may have spaces and MIN equal to MAX', () => {
+    expect(intervalSchema.parse(' 100 - 200 ')).toEqual({ minMs: 100, maxMs: 200 });
+    expect(intervalSchema.parse('300-300')).toEqual({ minMs: 300, maxMs: 300 });
+  });
+
+  test('name, log level, metrics address and reconnect timing are read', () => {
+    const c = loadNodeConfig({
+      ...PAIRS,
+      NODE_NAME: 'edge-1',
+      LOG_LEVEL: 'warn',
+      METRICS_ADDR: '127.0.0.1:0',
+      NODE_RECONNECT_INITIAL_MS: '50',
+      NODE_RECONNECT_MAX_MS: '50',
+    });
+    expect(c).toMatchObject({
+      name: 'edge-1',
+      logLevel: 'warn',
+      metricsAddr: { host: '127.0.0.1', port: 0 },
+      reconnectInitialMs: 50,
+      reconnectMaxMs: 50,
+    });
+  });
+});
+
+describe('loadNodeConfig invalid values stop with a ConfigError naming the variable', () => {
+  test.each<[string, Env, string]>([
+    ['a lower-case pair with a dash', { NODE_CURRENCY_PAIRS: 'usd-hkd' }, 'BASE_QUOTE'],
+    ['one bad pair among good ones', { NODE_CURRENCY_PAIRS: 'USD_HKD,usd-hkd' }, 'BASE_QUOTE'],
+    ['a list of only commas', { NODE_CURRENCY_PAIRS: ',,' }, 'must list at least one value'],
+  ])('NODE_CURRENCY_PAIRS: %s', (_, env, says) => {
+    const e = configError(env);
+    expect(e.variable).toBe('NODE_CURRENCY_PAIRS');
+    expect(e.message).toContain(says);
+  });
+
+  test.each(['node-1', '3f2b8c1e8d3a4b7e9c2f1a2b3c4d5e6f', '3f2b8c1e-8d3a-4b7e-9c2f-1a2b3c4d5e6'])(
+    'NODE_UUID %p is not a UUID',
+    (uuid) => {
+      const e = configError({ ...PAIRS, NODE_UUID: uuid });
+      expect(e.variable).toBe('NODE_UUID');
+      expect(e.message).toContain(`"${uuid}"`);
+      expect(e.message).toContain('must be a UUID');
+    },
+  );
+
+  test.each([
+    ['controller:70000', 'port 70000 is out of range 1-65535'],
+    ['controller:0', 'port 0 is out of range 1-65535'],
+    ['controller', 'is not HOST:PORT'],
+    ['a:1,b:0', 'port 0 is out of range'],
+  ])('NODE_CONTROLLER_ADDR %p: %s', (addr, says) => {
+    const e = configError({ ...PAIRS, NODE_CONTROLLER_ADDR: addr });
+    expect(e.variable).toBe('NODE_CONTROLLER_ADDR');
+    expect(e.message).toContain(says);
+  });
+
+  test.each([
+    ['10000-2000', 'MIN 10000 is greater than MAX 2000'],
+    ['fast', 'expected N or MIN-MAX in milliseconds'],
+    ['1.5', 'expected N or MIN-MAX in milliseconds'],
+    ['-5', 'expected N or MIN-MAX in milliseconds'],
+    ['100-', 'expected N or MIN-MAX in milliseconds'],
+    ['0', 'interval must be at least 1 ms'],
+    ['0-10', 'interval must be at least 1 ms'],
+  ])('NODE_PRICE_INTERVAL_MS %p: %s', (value, says) => {
+    const e = configError({ ...PAIRS, NODE_PRICE_INTERVAL_MS: value });
+    expect(e.variable).toBe('NODE_PRICE_INTERVAL_MS');
+    expect(e.message).toContain(says);
+  });
+
+  test('METRICS_ADDR with a port out of range', () => {
+    const e = configError({ ...PAIRS, METRICS_ADDR: '0.0.0.0:70000' });
+    expect(e.variable).toBe('METRICS_ADDR');
+    expect(e.message).toContain('port 70000 is out of range 0-65535');
+  });
+
+  test('LOG_LEVEL that pino does not know', () => {
+    const e = configError({ ...PAIRS, LOG_LEVEL: 'verbose' });
+    expect(e.variable).toBe('LOG_LEVEL');
+    expect(e.message).toContain('"verbose"');
+  });
+
+  test('NODE_NAME longer than 256 characters', () => {
+    const e = configError({ ...PAIRS, NODE_NAME: 'n'.repeat(257) });
+    expect(e.variable).toBe('NODE_NAME');
+    expect(e.message).toContain('at most 256 characters');
+  });
+
+  test('NODE_RECONNECT_MAX_MS below NODE_RECONNECT_INITIAL_MS', () => {
+    const e = configError({
+      ...PAIRS,
+      NODE_RECONNECT_INITIAL_MS: '500',
+      NODE_RECONNECT_MAX_MS: '100',
+    });
+    expect(e.variable).toBe('NODE_RECONNECT_MAX_MS');
+    expect(e.message).toBe(
+      'NODE_RECONNECT_MAX_MS: must be at least NODE_RECONNECT_INITIAL_MS (500)',
+    );
+  });
+
+  test('NODE_RECONNECT_INITIAL_MS of zero', () => {
+    const e = configError({ ...PAIRS, NODE_RECONNECT_INITIAL_MS: '0' });
+    expect(e.variable).toBe('NODE_RECONNECT_INITIAL_MS');
+    expect(e.message).toContain('must be greater than 0');
+  });
+
+  // Node's setTimeout treats any delay above 2^31-1 ms as 1 ms, so an accepted larger
+  // value would turn "very slow" into a 1 ms loop (price flood or reconnect storm).
+  test.each([
+    ['NODE_PRICE_INTERVAL_MS', '3000000000'],
+    ['NODE_PRICE_INTERVAL_MS', '1000-3000000000'],
+    ['NODE_RECONNECT_MAX_MS', '3000000000'],
+  ])('%s=%p, longer than a timer can wait, is refused', (variable, value) => {
+    const e = configError({ ...PAIRS, [variable]: value });
+    expect(e.variable).toBe(variable);
+  });
+});

@@ -1,0 +1,81 @@
+/** Wrong configuration stops each program at start with exit 2 and a message naming the variable. */
+import { runProgram } from '../support/processes';
+
+jest.setTimeout(30_000);
+
+const cases: [string, 'controller' | 'node' | 'cli', Record<string, string>, string[], string][] = [
+  ['a pair like usd-hkd', 'node', { NODE_CURRENCY_PAIRS: 'usd-hkd' }, [], 'NODE_CURRENCY_PAIRS'],
+  ['no pairs at all', 'node', {}, [], 'NODE_CURRENCY_PAIRS'],
+  [
+    'a NODE_UUID that is not a UUID',
+    'node',
+    { NODE_CURRENCY_PAIRS: 'USD_HKD', NODE_UUID: 'node-1' },
+    [],
+    'NODE_UUID',
+  ],
+  [
+    'MIN > MAX in the price interval',
+    'node',
+    { NODE_CURRENCY_PAIRS: 'USD_HKD', NODE_PRICE_INTERVAL_MS: '900-100' },
+    [],
+    'NODE_PRICE_INTERVAL_MS',
+  ],
+  [
+    'a controller address with a port out of range',
+    'node',
+    { NODE_CURRENCY_PAIRS: 'USD_HKD', NODE_CONTROLLER_ADDR: 'localhost:70000' },
+    [],
+    'NODE_CONTROLLER_ADDR',
+  ],
+  [
+    'a listen port out of range',
+    'controller',
+    { CONTROLLER_LISTEN_ADDR: '0.0.0.0:65536' },
+    [],
+    'CONTROLLER_LISTEN_ADDR',
+  ],
+  [
+    'zero streams per pair',
+    'controller',
+    { CONTROLLER_STREAMS_PER_PAIR: '0' },
+    [],
+    'CONTROLLER_STREAMS_PER_PAIR',
+  ],
+  [
+    'a metrics address that is not HOST:PORT',
+    'controller',
+    { METRICS_ADDR: 'nine-four-six-four' },
+    [],
+    'METRICS_ADDR',
+  ],
+  ['an unknown log level', 'controller', { LOG_LEVEL: 'loud' }, [], 'LOG_LEVEL'],
+  [
+    'a bad CLI_CONTROLLER_ADDR',
+    'cli',
+    { CLI_CONTROLLER_ADDR: 'nowhere' },
+    ['controller', 'nodes'],
+    'CLI_CONTROLLER_ADDR',
+  ],
+  ['a bad --timeout', 'cli', {}, ['--timeout', 'soon', 'controller', 'nodes'], '--timeout'],
+  ['a bad --node-uuid', 'cli', {}, ['node', 'status', '--node-uuid', '42'], '--node-uuid'],
+];
+
+test.each(cases)('%s exits 2 naming it (%s)', async (_what, role, env, args, named) => {
+  const r = await runProgram(role, args, env);
+  expect(r.code).toBe(2);
+  expect(r.stderr).toContain(named);
+  expect(r.stdout).toBe('');
+});
+
+test('the CLI exits 3 when the controller cannot be reached', async () => {
+  const r = await runProgram('cli', [
+    '--controller',
+    '127.0.0.1:1',
+    '--timeout',
+    '1',
+    'controller',
+    'nodes',
+  ]);
+  expect(r.code).toBe(3);
+  expect(r.stderr).toContain('could not reach the controller at 127.0.0.1:1');
+});

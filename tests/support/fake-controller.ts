@@ -1,0 +1,66 @@
+/**
+ * A stand-in controller for testing a real node in-process: it accepts node streams,
+ * records every frame, and lets the test send exactly the commands it wants.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { StreamFromNode, StreamToNode } from '../../services/gen/protobuf/currency_nodes';
+import { type NodeServerCall, type Frame, nodeServerDefinition } from '../../services/shared/wire';
+
+export class FakeController {
+  readonly calls: NodeServerCall[] = [];
+  readonly frames: StreamFromNode[] = [];
+  private constructor(
+    private readonly server: grpc.Server,
+    readonly port: number,
+  ) {}
+
+  static async start(port = 0): Promise<FakeController> {
+    const server = new grpc.Server();
+    let self: FakeController | undefined;
+    server.addService(nodeServerDefinition, {
+      nodeCommandStream: (call: NodeServerCall) => {
+        self!.calls.push(call);
+        call.on('data', (f: Frame<StreamFromNode>) => {
+          if (f.ok) self!.frames.push(f.value);
+        });
+        call.on('error', () => {});
+      },
+    });
+    const bound = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (e, p) =>
+        e ? reject(e) : resolve(p),
+      ),
+    );
+    self = new FakeController(server, bound);
+    return self;
+  }
+
+  get address(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  latestCall(): NodeServerCall | undefined {
+    return this.calls[this.calls.length - 1];
+  }
+
+  send(msg: StreamToNode, call = this.latestCall()): void {
+    call!.write(msg);
+  }
+
+  /** Drops every node stream abruptly, as a crashed controller would. */
+  dropAll(): void {
+    for (const c of this.calls)
+      c.emit('error', { code: grpc.status.UNAVAILABLE, details: 'fake controller drop' });
+  }
+
+  async stop(): Promise<void> {
+    for (const c of this.calls) {
+      try {
+        c.end();
+      } catch {
+        // gone already
+      }
+    }
+    this.server.forceShutdown();
+  }
+}
