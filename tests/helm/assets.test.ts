@@ -4,7 +4,15 @@
  * must equal the sources.
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
@@ -54,7 +62,11 @@ test('every dashboard becomes a ConfigMap holding the source file byte for byte'
 });
 
 test('the PrometheusRule holds the source rule groups unchanged (their {{ $labels }} templates included)', () => {
-  const rule = one(render({ apiVersions: MONITORING_API_VERSIONS }), 'PrometheusRule', 'cn-currency-nodes');
+  const rule = one(
+    render({ apiVersions: MONITORING_API_VERSIONS }),
+    'PrometheusRule',
+    'cn-currency-nodes',
+  );
   const groups = list(RULES, '.rules.yml').flatMap(
     (f) => (parse(readFileSync(join(RULES, f), 'utf8')) as { groups: unknown[] }).groups,
   );
@@ -81,14 +93,17 @@ describe('scripts/sync-chart-assets.sh', () => {
 
   test('--check fails and names the file when a source changed, and a sync fixes it', () => {
     const [first] = list(DASHBOARDS, '.json');
-    writeFileSync(join(root, 'deploy/observability/grafana/dashboards', first), '{"changed":true}\n');
+    writeFileSync(
+      join(root, 'deploy/observability/grafana/dashboards', first),
+      '{"changed":true}\n',
+    );
     const check = sync(root, '--check');
     expect(check.status).toBe(1);
     expect(check.out).toContain(`stale   deploy/helm/currency-nodes/files/dashboards/${first}`);
     expect(sync(root).status).toBe(0);
-    expect(readFileSync(join(root, 'deploy/helm/currency-nodes/files/dashboards', first), 'utf8')).toBe(
-      '{"changed":true}\n',
-    );
+    expect(
+      readFileSync(join(root, 'deploy/helm/currency-nodes/files/dashboards', first), 'utf8'),
+    ).toBe('{"changed":true}\n');
     expect(sync(root, '--check').status).toBe(0);
   });
 

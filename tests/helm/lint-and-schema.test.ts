@@ -49,7 +49,10 @@ describe('values.schema.json rejects bad values with a clear message', () => {
     [
       'a pair like usd-hkd',
       { nodeGroups: [{ ...GOOD_GROUP, pairs: ['usd-hkd'] }] },
-      [/\/nodeGroups\/0\/pairs\/0/, /'usd-hkd' does not match pattern '\^\[A-Z0-9\]\+_\[A-Z0-9\]\+\$'/],
+      [
+        /\/nodeGroups\/0\/pairs\/0/,
+        /'usd-hkd' does not match pattern '\^\[A-Z0-9\]\+_\[A-Z0-9\]\+\$'/,
+      ],
     ],
     [
       'a pair without a quote currency',
@@ -179,7 +182,10 @@ describe('values documentation', () => {
   // Every leaf of values.yaml (maps walked, lists and empty maps as leaves) is in the
   // README's table, so that no value goes undocumented.
   test('README.md documents every value in values.yaml', () => {
-    const values = parse(readFileSync(join(CHART, 'values.yaml'), 'utf8')) as Record<string, unknown>;
+    const values = parse(readFileSync(join(CHART, 'values.yaml'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
     const keys: string[] = [];
     const walk = (v: unknown, path: string, depth: number): void => {
       if (depth > 10) throw new Error(`values nested too deep at ${path}`);
@@ -189,7 +195,8 @@ describe('values documentation', () => {
           keys.push(path);
           return;
         }
-        for (const [k, child] of Object.entries(v)) walk(child, path ? `${path}.${k}` : k, depth + 1);
+        for (const [k, child] of Object.entries(v))
+          walk(child, path ? `${path}.${k}` : k, depth + 1);
       } else {
         keys.push(path);
       }

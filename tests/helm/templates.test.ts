@@ -282,8 +282,12 @@ describe('node groups', () => {
     expect(env(asia, 'NODE_UUID')).toBeUndefined();
     expect(asia.image).toBe('currency-nodes/node:9.9.9');
     expect(fx.image).toBe('currency-nodes/node:0.1.0');
-    expect(asiaD.spec.template.spec.nodeSelector).toEqual({ 'topology.kubernetes.io/region': 'ap' });
-    expect(one(objs, 'Deployment', 'cn-currency-nodes-node-fx').spec.template.spec.nodeSelector).toBeUndefined();
+    expect(asiaD.spec.template.spec.nodeSelector).toEqual({
+      'topology.kubernetes.io/region': 'ap',
+    });
+    expect(
+      one(objs, 'Deployment', 'cn-currency-nodes-node-fx').spec.template.spec.nodeSelector,
+    ).toBeUndefined();
     // A group's resources stay the defaults unless it sets its own.
     expect(asia.resources).toEqual(fx.resources);
   });
@@ -292,15 +296,21 @@ describe('node groups', () => {
     const asia = one(objs, 'PodDisruptionBudget', 'cn-currency-nodes-node-asia');
     expect(asia.spec).toMatchObject({ minAvailable: 1 });
     expect(asia.spec.maxUnavailable).toBeUndefined();
-    expect(one(objs, 'PodDisruptionBudget', 'cn-currency-nodes-node-fx').spec.maxUnavailable).toBe(1);
+    expect(one(objs, 'PodDisruptionBudget', 'cn-currency-nodes-node-fx').spec.maxUnavailable).toBe(
+      1,
+    );
   });
 
   test('a group without a PodDisruptionBudget gets none', () => {
     const o = render({
-      values: { nodeGroups: [{ name: 'solo', replicas: 1, pairs: ['A_B'], pdb: { enabled: false } }] },
+      values: {
+        nodeGroups: [{ name: 'solo', replicas: 1, pairs: ['A_B'], pdb: { enabled: false } }],
+      },
     });
     expect(byKind(o, 'PodDisruptionBudget')).toEqual([]);
-    expect(byKind(o, 'Deployment').map((d) => d.metadata.name)).toContain('cn-currency-nodes-node-solo');
+    expect(byKind(o, 'Deployment').map((d) => d.metadata.name)).toContain(
+      'cn-currency-nodes-node-solo',
+    );
   });
 
   test('scaling a group with --set changes only its replicas', () => {
@@ -316,7 +326,11 @@ describe('node groups', () => {
         ...THREE_GROUPS,
         node: {
           topologySpreadConstraints: [
-            { maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway' },
+            {
+              maxSkew: 1,
+              topologyKey: 'kubernetes.io/hostname',
+              whenUnsatisfiable: 'ScheduleAnyway',
+            },
           ],
         },
       },
@@ -365,8 +379,12 @@ describe('monitoring', () => {
     expect(byKind(objs, 'ServiceMonitor')).toHaveLength(1);
     expect(byKind(objs, 'PodMonitor')).toEqual([]);
     expect(byKind(objs, 'PrometheusRule')).toEqual([]);
-    expect(podAnnotations(one(objs, 'Deployment', CONTROLLER))['prometheus.io/scrape']).toBeUndefined();
-    expect(podAnnotations(one(objs, 'Deployment', 'cn-currency-nodes-node-fx'))['prometheus.io/scrape']).toBe('true');
+    expect(
+      podAnnotations(one(objs, 'Deployment', CONTROLLER))['prometheus.io/scrape'],
+    ).toBeUndefined();
+    expect(
+      podAnnotations(one(objs, 'Deployment', 'cn-currency-nodes-node-fx'))['prometheus.io/scrape'],
+    ).toBe('true');
   });
 
   test('monitoring objects switched off stay off even where the CRDs exist', () => {
@@ -395,7 +413,9 @@ describe('monitoring', () => {
       apiVersions: MONITORING_API_VERSIONS,
       values: { metrics: { scrapeAnnotations: 'always' } },
     });
-    expect(podAnnotations(one(objs, 'Deployment', CONTROLLER))['prometheus.io/scrape']).toBe('true');
+    expect(podAnnotations(one(objs, 'Deployment', CONTROLLER))['prometheus.io/scrape']).toBe(
+      'true',
+    );
   });
 
   test('monitor labels and intervals from values reach the objects', () => {
@@ -461,7 +481,9 @@ describe('images and extras', () => {
     expect(container(one(objs, 'Deployment', 'cn-currency-nodes-node-fx')).image).toBe(
       'reg.example.com/currency-nodes/node:1.2.3',
     );
-    expect(container(one(objs, 'Deployment', CLI)).image).toBe('other.example.com/currency-nodes/cli:7');
+    expect(container(one(objs, 'Deployment', CLI)).image).toBe(
+      'other.example.com/currency-nodes/cli:7',
+    );
   });
 
   test('imagePullSecrets, extraEnv, commonLabels and per-role scheduling reach the pods', () => {
@@ -516,9 +538,9 @@ describe('images and extras', () => {
         .sort(),
     ).toEqual(['prices-cli', 'prices-controller', 'prices-node-crypto', 'prices-node-fx']);
     const o = render({ release: 'currency-nodes' });
-    expect(env(container(one(o, 'Deployment', 'currency-nodes-node-fx')), 'NODE_CONTROLLER_ADDR')).toBe(
-      'currency-nodes-controller:5160',
-    );
+    expect(
+      env(container(one(o, 'Deployment', 'currency-nodes-node-fx')), 'NODE_CONTROLLER_ADDR'),
+    ).toBe('currency-nodes-controller:5160');
   });
 });
 
@@ -534,7 +556,10 @@ describe('NetworkPolicy', () => {
     expect(ctl.spec.ingress[0].from).toEqual([
       {
         podSelector: {
-          matchLabels: { 'app.kubernetes.io/name': 'currency-nodes', 'app.kubernetes.io/instance': 'cn' },
+          matchLabels: {
+            'app.kubernetes.io/name': 'currency-nodes',
+            'app.kubernetes.io/instance': 'cn',
+          },
         },
       },
     ]);

@@ -110,9 +110,7 @@ test('metrics say exactly what happened across registration, rebalancing, prices
   expect(controller.hub.prices.get('USD_HKD')?.price).toBe(7.81);
   expect(await ctl.metric('currency_controller_pairs_known')).toBe(2);
   expect(await ctl.metric('currency_controller_pairs_streamed')).toBe(2);
-  expect(
-    await ctl.metric('currency_controller_failovers_total', { pair: 'USD_HKD' }),
-  ).toBe(0);
+  expect(await ctl.metric('currency_controller_failovers_total', { pair: 'USD_HKD' })).toBe(0);
 
   b.close(); // USD_HKD's streaming node goes away: the pair fails over to a
   await registered(1);
@@ -126,9 +124,7 @@ test('metrics say exactly what happened across registration, rebalancing, prices
   a.close(); // nobody left: both pairs stay known, unstreamed, and no failover is counted
   await registered(0);
   expect(await ctl.metric('currency_controller_failovers_total', { pair: 'USD_HKD' })).toBe(1);
-  expect(
-    await ctl.metric('currency_controller_failovers_total', { pair: 'BTC_USD' }),
-  ).toBe(0);
+  expect(await ctl.metric('currency_controller_failovers_total', { pair: 'BTC_USD' })).toBe(0);
   expect(await ctl.metric('currency_controller_pairs_known')).toBe(2);
   expect(await ctl.metric('currency_controller_pairs_streamed')).toBe(0);
   expect(await ctl.metric('currency_controller_pairs_unstreamed')).toBe(2);
@@ -252,9 +248,7 @@ test('a second stream with the same node UUID replaces the first, which is ended
     await ctl.metric('currency_controller_node_disconnects_total', { reason: 'replaced' }),
   ).toBe(1);
   // The node kept its place: its pair did not fail over.
-  expect(
-    await ctl.metric('currency_controller_failovers_total', { pair: 'USD_HKD' }),
-  ).toBe(0);
+  expect(await ctl.metric('currency_controller_failovers_total', { pair: 'USD_HKD' })).toBe(0);
 });
 
 test('replies are routed back to the right stream_id and counted; a silent node makes the CLI time out naming it', async () => {

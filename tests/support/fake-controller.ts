@@ -16,12 +16,12 @@ export class FakeController {
 
   static async start(port = 0): Promise<FakeController> {
     const server = new grpc.Server();
-    let self: FakeController | undefined;
+    const ref: { self?: FakeController } = {};
     server.addService(nodeServerDefinition, {
       nodeCommandStream: (call: NodeServerCall) => {
-        self!.calls.push(call);
+        ref.self!.calls.push(call);
         call.on('data', (f: Frame<StreamFromNode>) => {
-          if (f.ok) self!.frames.push(f.value);
+          if (f.ok) ref.self!.frames.push(f.value);
         });
         call.on('error', () => {});
       },
@@ -31,8 +31,8 @@ export class FakeController {
         e ? reject(e) : resolve(p),
       ),
     );
-    self = new FakeController(server, bound);
-    return self;
+    ref.self = new FakeController(server, bound);
+    return ref.self;
   }
 
   get address(): string {

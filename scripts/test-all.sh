@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The whole test suite: `npm test`, and what CI runs (.ci/run).
+#
+# 1. Static checks: generated code up to date, type check, lint (warnings fail), format.
+# 2. Build.
+# 3. Install or start what the tiers need (Prometheus, Docker engine and images, helm);
+#    each setup script fails loudly when it cannot, and never skips a tier silently.
+# 4. One jest run over every tier (unit, integration, e2e, helm), then a closing line
+#    "N passed, N failed".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n\033[1m=== %s\033[0m\n' "$*"; }
+started=$(date +%s)
+
+step "static checks"
+npm run --silent gen:check
+npm run --silent typecheck
+npm run --silent lint
+npm run --silent format:check
+
+step "build"
+npm run --silent build
+
+step "setup: Prometheus (integration tier)"
+bash scripts/setup/prometheus.sh
+step "setup: Docker engine, base image, images, compose (e2e tier)"
+bash scripts/setup/e2e.sh
+step "setup: helm (chart tier)"
+bash scripts/setup/helm.sh
+
+step "tests: unit, integration, e2e, helm"
+mkdir -p .tools
+results=.tools/jest-results.json
+rm -f "$results"
+set +e
+npx --no-install jest --runInBand --json --outputFile="$results" "$@"
+status=$?
+set -e
+node scripts/jest-summary.js "$results"
+printf 'total time %ss\n' "$(( $(date +%s) - started ))"
+exit "$status"
