@@ -2,6 +2,7 @@
  * The CLI as a function: argv and I/O in, exit code out (main.ts only wires the process).
  * Parsing and validation happen before any connection; usage errors exit 2 naming the flag.
  */
+import { SpanStatusCode, trace } from '@opentelemetry/api';
 import { Command as Commander, CommanderError, Option } from 'commander';
 import {
   type Env,
@@ -59,7 +60,7 @@ const collect = (v: string, prev: string[] = []) => [
   ...v.split(',').filter((x) => x !== ''),
 ];
 
-function buildProgram(io: CliIo, select: (s: Selected) => void): Commander {
+function buildProgram(io: CliIo, select: (name: string, run: Selected) => void): Commander {
   const program = new Commander('currency-cli')
     .description(
       'Send one command to the currency-nodes controller (or through it to nodes) and print the replies.',
@@ -81,27 +82,27 @@ function buildProgram(io: CliIo, select: (s: Selected) => void): Commander {
   controller
     .command('nodes')
     .description('connected nodes: uuid, name, known pairs, streaming pairs')
-    .action(() => select((env) => controllerNodes(env)));
+    .action(() => select('controller nodes', (env) => controllerNodes(env)));
   controller
     .command('kick')
     .description('disconnect nodes (they reconnect by themselves)')
     .argument('<uuid...>', 'node UUIDs')
     .action((uuids: string[]) => {
       const nodeUuids = validateEach('UUID', uuids, uuidSchema);
-      select((env) => controllerKick(env, { nodeUuids }));
+      select('controller kick', (env) => controllerKick(env, { nodeUuids }));
     });
   controller
     .command('version')
     .description('controller app version')
-    .action(() => select((env) => controllerVersion(env)));
+    .action(() => select('controller version', (env) => controllerVersion(env)));
   controller
     .command('streams')
     .description('every known pair -> the node(s) streaming it')
-    .action(() => select((env) => controllerStreams(env)));
+    .action(() => select('controller streams', (env) => controllerStreams(env)));
   controller
     .command('prices')
     .description('latest price per pair, its timestamp and the node it came from')
-    .action(() => select((env) => controllerPrices(env)));
+    .action(() => select('controller prices', (env) => controllerPrices(env)));
 
   const node = program.command('node').description('commands sent through the controller to nodes');
   const targetOptions = (c: Commander) =>
@@ -115,14 +116,14 @@ function buildProgram(io: CliIo, select: (s: Selected) => void): Commander {
   targetOptions(node.command('status').description('status of nodes')).action(
     (o: { nodeUuid?: string[]; all?: boolean }) => {
       const t = nodeTargets(o);
-      select((env) => nodeStatus(env, t));
+      select('node status', (env) => nodeStatus(env, t));
     },
   );
   targetOptions(
     node.command('shutdown').description('shut nodes down gracefully (they exit)'),
   ).action((o: { nodeUuid?: string[]; all?: boolean }) => {
     const t = nodeTargets(o);
-    select((env) => nodeShutdown(env, t));
+    select('node shutdown', (env) => nodeShutdown(env, t));
   });
 
   program
@@ -135,7 +136,7 @@ function buildProgram(io: CliIo, select: (s: Selected) => void): Commander {
     )
     .action((o: { pair?: string[] }) => {
       const pairs = validateEach('--pair', o.pair ?? [], pairSchema);
-      select((env) => watch(env, { pairs }));
+      select('watch', (env) => watch(env, { pairs }));
     });
   return program;
 }
@@ -167,8 +168,8 @@ function globalOptions(
 
 /** Runs one CLI invocation. `argv` excludes the node binary and script path. */
 export async function runCli(argv: string[], io: CliIo, env: Env = process.env): Promise<number> {
-  let selected: Selected | undefined;
-  const program = buildProgram(io, (s) => (selected = s));
+  let selected: { name: string; run: Selected } | undefined;
+  const program = buildProgram(io, (name, run) => (selected = { name, run }));
   let opts: GlobalOptions;
   try {
     await program.parseAsync(argv, { from: 'user' });
@@ -195,17 +196,31 @@ export async function runCli(argv: string[], io: CliIo, env: Env = process.env):
     throw err;
   }
 
-  const session = new CliSession({ address: opts.controller, timeoutMs: opts.timeoutMs });
-  try {
-    await session.open();
-    return await selected({ session, io, opts });
-  } catch (err) {
-    if (err instanceof ControllerUnreachable) {
-      io.err(`currency-cli: ${err.message}\n`);
-      return EXIT.UNREACHABLE;
-    }
-    throw err;
-  } finally {
-    session.close();
-  }
+  // One command = one trace: the stream to the controller and every request span are
+  // children of this span, and the controller and nodes continue it.
+  const run = selected.run;
+  const command = selected.name;
+  return trace
+    .getTracer('currency-cli')
+    .startActiveSpan(`currency-cli ${command}`, async (span) => {
+      const session = new CliSession({ address: opts.controller, timeoutMs: opts.timeoutMs });
+      try {
+        await session.open();
+        const code = await run({ session, io, opts });
+        span.setAttribute('process.exit.code', code);
+        if (code !== EXIT.OK)
+          span.setStatus({ code: SpanStatusCode.ERROR, message: `exit ${code}` });
+        return code;
+      } catch (err) {
+        if (err instanceof ControllerUnreachable) {
+          io.err(`currency-cli: ${err.message}\n`);
+          span.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
+          return EXIT.UNREACHABLE;
+        }
+        throw err;
+      } finally {
+        session.close();
+        span.end();
+      }
+    });
 }

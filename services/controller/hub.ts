@@ -226,7 +226,23 @@ export class Hub {
 
   private readonly nodeHandlers: Handlers<NodeCtx> = {
     NodeKnownCurrenciesV1Notify: (m, { session }) => this.register(session, m.knownCurrencyPairs),
-    NodePriceUpdateV1Notify: (m, { session }) => this.onPrice(session, m),
+    NodePriceUpdateV1Notify: (m, { session, frame }) => {
+      if (Object.keys(frame.traceContext).length === 0) return this.onPrice(session, m);
+      // A sampled update: continue the node's span.
+      const { span, ctx } = startCommandSpan(
+        TRACER,
+        'controller price update',
+        SpanKind.CONSUMER,
+        frame.traceContext,
+        {
+          ...rpcAttributes(NODE_SERVICE, 'NodePriceUpdateV1Notify'),
+          'currency.pair': m.currencyPair,
+          'currency.node_uuid': session.uuid,
+        },
+      );
+      runIn(ctx, () => this.onPrice(session, m));
+      span.end();
+    },
     NodeStreamModifyStateV1Reply: () => {},
     // Late replies to commands whose CLI has gone: nothing to forward.
     NodeStatusV1Reply: () => {},

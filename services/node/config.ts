@@ -31,6 +31,8 @@ export interface NodeConfig {
   logLevel: string;
   reconnectInitialMs: number;
   reconnectMaxMs: number;
+  /** Share of price updates that get a span of their own (0..1), when tracing is on. */
+  priceSpanSampleRatio: number;
 }
 
 /** `N` or `MIN-MAX` milliseconds, MIN <= MAX. */
@@ -86,5 +88,14 @@ export function loadNodeConfig(env: Env): NodeConfig {
     logLevel: readVar(env, 'LOG_LEVEL', logLevelSchema, 'info'),
     reconnectInitialMs,
     reconnectMaxMs,
+    priceSpanSampleRatio: readVar(
+      env,
+      'PRICE_SPAN_SAMPLE_RATIO',
+      z.coerce
+        .number({ message: 'must be a number from 0 to 1' })
+        .min(0, 'must be a number from 0 to 1')
+        .max(1, 'must be a number from 0 to 1'),
+      '0.01',
+    ),
   };
 }

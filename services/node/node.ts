@@ -122,6 +122,15 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
       // The controller is behind; this update would be superseded by the next anyway.
       metrics.priceUpdatesDropped.inc();
     } else {
+      // A sampled share of updates carries a span, continued by the controller.
+      const traced = config.priceSpanSampleRatio > 0 && random() < config.priceSpanSampleRatio;
+      const span = traced
+        ? startCommandSpan(TRACER, 'node price update', SpanKind.PRODUCER, undefined, {
+            ...rpcAttributes(NODE_SERVICE, 'NodePriceUpdateV1Notify'),
+            'currency.pair': pair,
+            'currency.node_uuid': config.uuid,
+          })
+        : undefined;
       write({
         nodeUuid: config.uuid,
         response: pack('NodePriceUpdateV1Notify', {
@@ -129,8 +138,9 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
           price: s.price,
           priceUpdatedAt: timestampFromMs(s.updatedAtMs),
         }),
-        traceContext: {},
+        traceContext: span ? injectContext(span.ctx) : {},
       });
+      span?.span.end();
       metrics.priceUpdatesSent.inc({ pair });
     }
     s.timer = clock.setTimeout(() => sendPrice(pair), intervalMs());
@@ -264,7 +274,10 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
       };
       let outcome = 'ok';
       if (r.ok && handlers[r.value.name]) {
-        log.debug({ command: name }, 'command received');
+        log[name === 'NodeStreamModifyStateV1Req' ? 'debug' : 'info'](
+          { command: name },
+          'command received',
+        );
         (handlers[r.value.name] as (m: unknown, c: Ctx) => void)(r.value.message, hctx);
       } else if (!r.ok && r.reason === 'malformed') {
         outcome = 'malformed';

@@ -3,11 +3,14 @@
  * @grpc/grpc-js so that the gRPC instrumentation can patch it (each program's main.ts
  * imports its `otel.ts` first).
  *
- * With no exporter variable set, no SDK starts and nothing is printed or sent; the W3C
- * propagator is still registered so that a program with tracing off passes on the
- * trace context it receives, and its log lines carry the ids of the command they serve.
+ * With no exporter variable set, no SDK starts and nothing is printed or sent; a context
+ * manager and the W3C propagator are still registered, so that a program with tracing off
+ * passes on the trace context it receives and its log lines carry the ids of the command
+ * they serve.
+
  */
-import { propagation } from '@opentelemetry/api';
+import { context, propagation } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 
 export interface Telemetry {
@@ -32,6 +35,9 @@ export function startTelemetry(
   env: NodeJS.ProcessEnv = process.env,
 ): Telemetry {
   if (!tracingRequested(env)) {
+    // A context manager and the W3C propagator, without an SDK: spans are not recorded,
+    // but the context a command arrives with is passed on and shows in log lines.
+    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
     propagation.setGlobalPropagator(new W3CTraceContextPropagator());
     return { enabled: false, shutdown: async () => {} };
   }

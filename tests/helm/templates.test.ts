@@ -1,6 +1,9 @@
 /**
  * Template unit tests: render the chart with `helm template` and assert the objects.
  */
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   CHART,
@@ -161,6 +164,38 @@ describe('default values', () => {
       expect(pdb.spec.selector.matchLabels).toEqual(
         one(objs, 'Deployment', name).spec.selector.matchLabels,
       );
+    }
+  });
+
+  test('the CLI pod’s idle command exits 0 at once on SIGTERM', async () => {
+    const command = container(one(objs, 'Deployment', CLI)).command as string[];
+    // Its own process group, so that nothing it started can outlive the test.
+    const child = spawn(command[0], command.slice(1), { stdio: 'ignore', detached: true });
+    const pid = child.pid as number;
+    const exited = new Promise<number | null>((resolve) =>
+      child.on('exit', (code) => resolve(code)),
+    );
+    const groupAlive = (): boolean => {
+      try {
+        process.kill(-pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const t0 = Date.now();
+      child.kill('SIGTERM');
+      const timeout = new Promise<string>((r) => setTimeout(() => r('timeout'), 3_000).unref());
+      const result = await Promise.race([exited, timeout]);
+      expect(result).toBe(0);
+      expect(Date.now() - t0).toBeLessThan(3_000);
+      // The idle `sleep` went with it (in a container it would die anyway; here it must not leak).
+      for (let i = 0; i < 20 && groupAlive(); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(groupAlive()).toBe(false);
+    } finally {
+      if (groupAlive()) process.kill(-pid, 'SIGKILL');
     }
   });
 
@@ -593,6 +628,68 @@ describe('helm test hook', () => {
     expect(script).toContain('currency-cli --json controller nodes');
     expect(script).toContain('nodes.length === 0');
     expect(script).toMatch(/attempts=30\b/);
+  });
+
+  describe('its script, run here against a stand-in currency-cli', () => {
+    let dir: string;
+    beforeEach(() => {
+      dir = mkdtempSync(join(tmpdir(), 'currency-nodes-hook-'));
+    });
+    afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+    // The stand-in prints `stdout` and exits with `code`; it records each call.
+    function runHook(stdout: string, code: number): { status: number; out: string; calls: number } {
+      writeFileSync(
+        join(dir, 'currency-cli'),
+        `#!/bin/sh\necho call >> "${dir}/calls"\nprintf '%s' '${stdout}'\nexit ${code}\n`,
+      );
+      chmodSync(join(dir, 'currency-cli'), 0o755);
+      const pod = one(
+        render({ values: { tests: { attempts: 2, intervalSeconds: 1 } } }),
+        'Pod',
+        'cn-currency-nodes-test-nodes',
+      );
+      const c = pod.spec.containers[0];
+      expect(c.command).toEqual(['/bin/sh', '-c']);
+      const r = spawnSync('/bin/sh', ['-c', c.args[0]], {
+        encoding: 'utf8',
+        timeout: 20_000,
+        env: {
+          ...process.env,
+          PATH: `${dir}:${process.env.PATH}`,
+          CLI_CONTROLLER_ADDR: 'ctl:5160',
+        },
+      });
+      const calls = spawnSync('sh', ['-c', `cat "${dir}/calls" 2>/dev/null | wc -l`], {
+        encoding: 'utf8',
+      });
+      return {
+        status: r.status ?? -1,
+        out: r.stdout + r.stderr,
+        calls: Number(calls.stdout.trim()),
+      };
+    }
+
+    test('passes at once when a node is listed', () => {
+      const r = runHook('[{"nodeUuid":"0b7c1a6e-5d1e-4c2b-9a56-2f1e7c9d8b10","name":"node-a"}]', 0);
+      expect(r.out).toContain('1 node(s) listed: node-a');
+      expect(r.calls).toBe(1);
+      expect(r.status).toBe(0);
+    });
+
+    test('fails after the bounded attempts when no node is listed', () => {
+      const r = runHook('[]', 0);
+      expect(r.out).toContain('FAIL: the controller at ctl:5160 listed no node after 2 attempts');
+      expect(r.calls).toBe(2);
+      expect(r.status).toBe(1);
+    });
+
+    test('fails when the controller cannot be reached (cli exit 3)', () => {
+      const r = runHook('', 3);
+      expect(r.out).toContain('attempt 1/2: no node listed yet');
+      expect(r.calls).toBe(2);
+      expect(r.status).toBe(1);
+    });
   });
 
   test('tests.enabled=false renders no test pod', () => {

@@ -35,6 +35,7 @@ function config(over: Partial<NodeConfig> = {}): NodeConfig {
     logLevel: 'silent',
     reconnectInitialMs: 50,
     reconnectMaxMs: 200,
+    priceSpanSampleRatio: 0,
     ...over,
   };
 }
