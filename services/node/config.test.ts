@@ -28,6 +28,7 @@ describe('loadNodeConfig defaults', () => {
       logLevel: 'info',
       reconnectInitialMs: 100,
       reconnectMaxMs: 2000,
+      priceSpanSampleRatio: 0.01,
     });
   });
 
@@ -196,5 +197,20 @@ describe('loadNodeConfig invalid values stop with a ConfigError naming the varia
   ])('%s=%p, longer than a timer can wait, is refused', (variable, value) => {
     const e = configError({ ...PAIRS, [variable]: value });
     expect(e.variable).toBe(variable);
+  });
+});
+
+describe('PRICE_SPAN_SAMPLE_RATIO', () => {
+  test('takes a share from 0 to 1', () => {
+    expect(loadNodeConfig({ ...PAIRS, PRICE_SPAN_SAMPLE_RATIO: '0.5' }).priceSpanSampleRatio).toBe(
+      0.5,
+    );
+    expect(loadNodeConfig({ ...PAIRS, PRICE_SPAN_SAMPLE_RATIO: '0' }).priceSpanSampleRatio).toBe(0);
+  });
+
+  test.each(['1.5', '-0.1', 'often'])('rejects %s naming the variable', (raw) => {
+    expect(() => loadNodeConfig({ ...PAIRS, PRICE_SPAN_SAMPLE_RATIO: raw })).toThrow(
+      /PRICE_SPAN_SAMPLE_RATIO/,
+    );
   });
 });
