@@ -19,6 +19,14 @@ describe('loadControllerConfig', () => {
       metricsAddr: { host: '0.0.0.0', port: 9464 },
       logLevel: 'info',
       shutdownGraceMs: 5000,
+      maxMessageBytes: 4 * 1024 * 1024,
+      limits: {
+        maxNodes: 20000,
+        maxPairsPerNode: 1000,
+        maxCliStreams: 1000,
+        maxPendingPerCli: 1000,
+        maxQueuedMessages: 1000,
+      },
     });
   });
 
@@ -28,6 +36,12 @@ describe('loadControllerConfig', () => {
       CONTROLLER_STREAMS_PER_PAIR: '3',
       METRICS_ADDR: '[::1]:9000',
       LOG_LEVEL: 'debug',
+      CONTROLLER_MAX_MESSAGE_BYTES: '65536',
+      CONTROLLER_MAX_NODES: '10',
+      CONTROLLER_MAX_PAIRS_PER_NODE: '20',
+      CONTROLLER_MAX_CLI_STREAMS: '30',
+      CONTROLLER_MAX_PENDING_PER_CLI: '40',
+      CONTROLLER_MAX_QUEUED_MESSAGES: '50',
       CONTROLLER_SHUTDOWN_GRACE_MS: '250',
     });
     expect(c).toEqual({
@@ -36,6 +50,14 @@ describe('loadControllerConfig', () => {
       metricsAddr: { host: '[::1]', port: 9000 },
       logLevel: 'debug',
       shutdownGraceMs: 250,
+      maxMessageBytes: 65536,
+      limits: {
+        maxNodes: 10,
+        maxPairsPerNode: 20,
+        maxCliStreams: 30,
+        maxPendingPerCli: 40,
+        maxQueuedMessages: 50,
+      },
     });
   });
 

@@ -6,6 +6,7 @@ import {
   positiveIntSchema,
   readVar,
 } from '../shared/config';
+import { DEFAULT_LIMITS, type HubLimits } from './hub';
 
 export interface ControllerConfig {
   listenAddr: HostPort;
@@ -14,7 +15,13 @@ export interface ControllerConfig {
   logLevel: string;
   /** How long a graceful stop waits for streams to close before forcing them. */
   shutdownGraceMs: number;
+  /** Largest inbound gRPC message accepted, in bytes. */
+  maxMessageBytes?: number;
+  /** What peers can make the controller hold; defaults when absent (programmatic use). */
+  limits?: HubLimits;
 }
+
+export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 
 /** Raw environment -> validated, fully defaulted config; throws ConfigError naming the variable. */
 export function loadControllerConfig(env: Env): ControllerConfig {
@@ -24,5 +31,43 @@ export function loadControllerConfig(env: Env): ControllerConfig {
     metricsAddr: readVar(env, 'METRICS_ADDR', listenAddrSchema, '0.0.0.0:9464'),
     logLevel: readVar(env, 'LOG_LEVEL', logLevelSchema, 'info'),
     shutdownGraceMs: readVar(env, 'CONTROLLER_SHUTDOWN_GRACE_MS', positiveIntSchema, '5000'),
+    maxMessageBytes: readVar(
+      env,
+      'CONTROLLER_MAX_MESSAGE_BYTES',
+      positiveIntSchema,
+      String(DEFAULT_MAX_MESSAGE_BYTES),
+    ),
+    limits: {
+      maxNodes: readVar(
+        env,
+        'CONTROLLER_MAX_NODES',
+        positiveIntSchema,
+        String(DEFAULT_LIMITS.maxNodes),
+      ),
+      maxPairsPerNode: readVar(
+        env,
+        'CONTROLLER_MAX_PAIRS_PER_NODE',
+        positiveIntSchema,
+        String(DEFAULT_LIMITS.maxPairsPerNode),
+      ),
+      maxCliStreams: readVar(
+        env,
+        'CONTROLLER_MAX_CLI_STREAMS',
+        positiveIntSchema,
+        String(DEFAULT_LIMITS.maxCliStreams),
+      ),
+      maxPendingPerCli: readVar(
+        env,
+        'CONTROLLER_MAX_PENDING_PER_CLI',
+        positiveIntSchema,
+        String(DEFAULT_LIMITS.maxPendingPerCli),
+      ),
+      maxQueuedMessages: readVar(
+        env,
+        'CONTROLLER_MAX_QUEUED_MESSAGES',
+        positiveIntSchema,
+        String(DEFAULT_LIMITS.maxQueuedMessages),
+      ),
+    },
   };
 }

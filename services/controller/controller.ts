@@ -12,7 +12,7 @@ import { type ObservabilityServer, startObservabilityServer } from '../shared/ht
 import type { Logger } from '../shared/logger';
 import { appVersion } from '../shared/version';
 import { cliServerDefinition, nodeServerDefinition } from '../shared/wire';
-import type { ControllerConfig } from './config';
+import { type ControllerConfig, DEFAULT_MAX_MESSAGE_BYTES } from './config';
 import { HealthState, HealthStatus } from './health';
 import { Hub } from './hub';
 import { createControllerMetrics } from './metrics';
@@ -59,10 +59,13 @@ export async function startController(
     appVersion: version,
     streamsPerPair: config.streamsPerPair,
     newId: deps.newId ?? randomUUID,
+    limits: config.limits,
   });
   const health = new HealthState(['protobuf.NodeCmdStream', 'protobuf.CliCmdStream']);
 
-  const server = new grpc.Server(serverChannelOptions());
+  const server = new grpc.Server(
+    serverChannelOptions(config.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES),
+  );
   server.addService(nodeServerDefinition, {
     nodeCommandStream: (call: Parameters<Hub['attachNode']>[0]) => hub.attachNode(call),
   });

@@ -50,7 +50,7 @@ const NODE_COMMANDS: ReadonlySet<MessageName> = new Set<MessageName>([
   'NodeShutdownV1Req',
 ]);
 
-export type DisconnectReason = 'closed' | 'lost' | 'kicked' | 'replaced' | 'shutdown';
+export type DisconnectReason = 'closed' | 'lost' | 'kicked' | 'replaced' | 'shutdown' | 'rejected';
 
 interface NodeSession {
   readonly call: NodeServerCall;
@@ -69,6 +69,8 @@ interface CliSession {
   /** stream_id -> pairs watched (null: all pairs). */
   readonly watches: Map<string, Set<string> | null>;
   readonly pendingIds: Set<string>;
+  /** Watch updates skipped since the last one that could be written. */
+  dropsSinceWrite: number;
 }
 
 /** One CLI command routed to one or more nodes. */
@@ -87,6 +89,25 @@ interface PendingReply {
   readonly routed: RoutedCommand;
 }
 
+/** Bounds on what peers can make the controller hold (CONTROLLER_MAX_* variables). */
+export interface HubLimits {
+  maxNodes: number;
+  maxPairsPerNode: number;
+  maxCliStreams: number;
+  /** Commands a CLI stream may have waiting for node replies at once. */
+  maxPendingPerCli: number;
+  /** Messages queued for a peer that is not reading before it is disconnected. */
+  maxQueuedMessages: number;
+}
+
+export const DEFAULT_LIMITS: HubLimits = {
+  maxNodes: 20_000,
+  maxPairsPerNode: 1000,
+  maxCliStreams: 1000,
+  maxPendingPerCli: 1000,
+  maxQueuedMessages: 1000,
+};
+
 export interface HubDeps {
   clock: Clock;
   random: Random;
@@ -95,6 +116,7 @@ export interface HubDeps {
   appVersion: string;
   streamsPerPair: number;
   newId: () => string;
+  limits?: HubLimits;
 }
 
 export interface NodeView {
@@ -117,8 +139,10 @@ export class Hub {
   private readonly cliSessions = new Set<CliSession>();
   private readonly pending = new Map<string, PendingReply>();
   private readonly log: Logger;
+  private readonly limits: HubLimits;
 
   constructor(private readonly deps: HubDeps) {
+    this.limits = deps.limits ?? DEFAULT_LIMITS;
     this.assignment = new Assignment(deps.streamsPerPair, deps.random);
     this.log = deps.logger;
     deps.metrics.streamsPerPair.set(deps.streamsPerPair);
@@ -278,7 +302,23 @@ export class Hub {
           `node ${uuid} announced invalid pair "${p.slice(0, 32)}"`,
         );
     }
+    if (pairs.size > this.limits.maxPairsPerNode) {
+      this.reject(
+        session,
+        'max_pairs',
+        `announces ${pairs.size} pairs; the limit is ${this.limits.maxPairsPerNode}`,
+      );
+      return;
+    }
     const existing = this.nodes.get(uuid);
+    if (!existing && this.nodes.size >= this.limits.maxNodes) {
+      this.reject(
+        session,
+        'max_nodes',
+        `the controller holds its limit of ${this.limits.maxNodes} nodes`,
+      );
+      return;
+    }
     let change: AssignmentChange;
     if (existing && existing !== session) {
       // The same node came back on a new stream before the old one was noticed gone:
@@ -338,10 +378,13 @@ export class Hub {
       for (const [streamId, pairs] of cli.watches) {
         if (pairs && !pairs.has(m.currencyPair)) continue;
         if (cli.call.writableNeedDrain) {
-          // A watcher that does not keep up loses updates rather than growing our memory.
+          // A watcher that does not keep up loses updates rather than growing our memory;
+          // one that has stopped reading altogether is disconnected.
           this.deps.metrics.watchUpdatesDropped.inc();
+          if (++cli.dropsSinceWrite > this.limits.maxQueuedMessages) this.dropSlowCli(cli);
           continue;
         }
+        cli.dropsSinceWrite = 0;
         response ??= pack('NodePriceUpdateV1Notify', m);
         this.writeCli(cli, { streamId, nodeUuid, response, traceContext: {} });
       }
@@ -474,7 +517,20 @@ export class Hub {
       closed: false,
       watches: new Map(),
       pendingIds: new Set(),
+      dropsSinceWrite: 0,
     };
+    if (this.cliSessions.size >= this.limits.maxCliStreams) {
+      this.deps.metrics.rejected.inc({ reason: 'max_clis' });
+      this.log.warn(
+        { peer: cli.peer, limit: this.limits.maxCliStreams },
+        'CLI stream refused: too many open',
+      );
+      endCall(call, {
+        code: grpc.status.RESOURCE_EXHAUSTED,
+        details: `the controller holds its limit of ${this.limits.maxCliStreams} CLI streams`,
+      });
+      return;
+    }
     this.cliSessions.add(cli);
     this.refreshGauges();
     call.on('data', (frame: Frame<StreamFromCli>) => this.onCliFrame(cli, frame));
@@ -657,6 +713,17 @@ export class Hub {
         else unknown.push(raw);
       }
     }
+    if (cli.pendingIds.size + targets.length > this.limits.maxPendingPerCli) {
+      this.deps.metrics.rejected.inc({ reason: 'max_pending' });
+      this.sendCliError(
+        cli,
+        frame.streamId,
+        grpc.status.RESOURCE_EXHAUSTED,
+        `too many commands waiting for replies on this stream (limit ${this.limits.maxPendingPerCli})`,
+      );
+      this.finishCommand(command.name, 'error', startedAtMs, span, 'too many pending commands');
+      return;
+    }
     span.setAttribute('currency.target_nodes', targets.length);
     this.replyCli(
       cli,
@@ -772,6 +839,18 @@ export class Hub {
 
   private writeNode(session: NodeSession, msg: Parameters<NodeServerCall['write']>[0]): void {
     if (session.closed) return;
+    if (session.call.writableLength >= this.limits.maxQueuedMessages) {
+      this.deps.metrics.rejected.inc({ reason: 'slow_consumer' });
+      this.log.warn(
+        { node_uuid: session.uuid, queued: session.call.writableLength },
+        'node not reading; disconnecting it',
+      );
+      this.closeNode(session, 'lost', {
+        code: grpc.status.RESOURCE_EXHAUSTED,
+        details: `not reading: ${session.call.writableLength} messages queued`,
+      });
+      return;
+    }
     try {
       session.call.write(msg);
     } catch (err) {
@@ -781,11 +860,35 @@ export class Hub {
 
   private writeCli(cli: CliSession, msg: StreamToCli): void {
     if (cli.closed) return;
+    if (cli.call.writableLength >= this.limits.maxQueuedMessages) {
+      this.dropSlowCli(cli);
+      return;
+    }
     try {
       cli.call.write(msg);
     } catch (err) {
       this.log.warn({ err }, 'write to CLI failed');
     }
+  }
+
+  private dropSlowCli(cli: CliSession): void {
+    this.deps.metrics.rejected.inc({ reason: 'slow_consumer' });
+    this.log.warn(
+      { peer: cli.peer, queued: cli.call.writableLength },
+      'CLI not reading; disconnecting it',
+    );
+    endCall(cli.call, { code: grpc.status.RESOURCE_EXHAUSTED, details: 'not reading its stream' });
+    this.closeCli(cli);
+  }
+
+  /** Refuses a node's registration: ends its stream with RESOURCE_EXHAUSTED, counted by reason. */
+  private reject(session: NodeSession, reason: 'max_nodes' | 'max_pairs', why: string): void {
+    this.deps.metrics.rejected.inc({ reason });
+    this.log.warn({ node_uuid: session.uuid, peer: session.peer, reason }, `node refused: ${why}`);
+    this.closeSessionOnly(session, 'rejected', {
+      code: grpc.status.RESOURCE_EXHAUSTED,
+      details: why,
+    });
   }
 
   private malformed(peer: 'node' | 'cli', from: string, problem: string): void {

@@ -86,13 +86,19 @@ export function createControllerMetrics(registry: Registry, opts: { defaultMetri
     }),
     nodeDisconnects: new Counter({
       name: 'currency_controller_node_disconnects_total',
-      help: 'Node streams that ended, by reason (closed, lost, kicked, replaced, shutdown).',
+      help: 'Node streams that ended, by reason (closed, lost, kicked, replaced, shutdown, rejected).',
       labelNames: ['reason'],
       registers,
     }),
     watchUpdatesDropped: new Counter({
       name: 'currency_controller_watch_updates_dropped_total',
       help: 'Price updates not sent to a watching CLI because it was not reading fast enough.',
+      registers,
+    }),
+    rejected: new Counter({
+      name: 'currency_controller_rejected_total',
+      help: 'Peers or commands refused by a limit, by reason (max_nodes, max_pairs, max_clis, max_pending, slow_consumer).',
+      labelNames: ['reason'],
       registers,
     }),
     info: new Gauge({
@@ -107,8 +113,11 @@ export function createControllerMetrics(registry: Registry, opts: { defaultMetri
   for (const reason of ['node_left', 'kicked', 'rebalanced', 'pairs_changed']) {
     metrics.reassignments.inc({ reason }, 0);
   }
-  for (const reason of ['closed', 'lost', 'kicked', 'replaced', 'shutdown']) {
+  for (const reason of ['closed', 'lost', 'kicked', 'replaced', 'shutdown', 'rejected']) {
     metrics.nodeDisconnects.inc({ reason }, 0);
+  }
+  for (const reason of ['max_nodes', 'max_pairs', 'max_clis', 'max_pending', 'slow_consumer']) {
+    metrics.rejected.inc({ reason }, 0);
   }
   for (const peer of ['node', 'cli']) {
     metrics.malformedFrames.inc({ peer }, 0);

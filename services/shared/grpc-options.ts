@@ -11,13 +11,13 @@ export const KEEPALIVE_TIMEOUT_MS = 1000;
 /** The longest a silent peer can go unnoticed with the settings above. */
 export const SILENT_PEER_DETECTION_MS = KEEPALIVE_TIME_MS + KEEPALIVE_TIMEOUT_MS;
 
-export function serverChannelOptions(): ChannelOptions {
+export function serverChannelOptions(maxReceiveMessageBytes = 4 * 1024 * 1024): ChannelOptions {
   return {
     'grpc.keepalive_time_ms': KEEPALIVE_TIME_MS,
     'grpc.keepalive_timeout_ms': KEEPALIVE_TIMEOUT_MS,
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.http2.min_ping_interval_without_data_ms': KEEPALIVE_TIME_MS / 2,
-    'grpc.max_receive_message_length': 4 * 1024 * 1024,
+    'grpc.max_receive_message_length': maxReceiveMessageBytes,
   };
 }
 

@@ -2,10 +2,16 @@
 import { randomUUID } from 'node:crypto';
 import { Registry } from 'prom-client';
 import { type RunningController, startController } from '../../services/controller/controller';
+import { DEFAULT_LIMITS, type HubLimits } from '../../services/controller/hub';
 import { silentLogger } from '../../services/shared/logger';
 
 export async function startTestController(
-  opts: { streamsPerPair?: number; random?: () => number } = {},
+  opts: {
+    streamsPerPair?: number;
+    random?: () => number;
+    limits?: Partial<HubLimits>;
+    maxMessageBytes?: number;
+  } = {},
 ): Promise<{
   controller: RunningController;
   address: string;
@@ -19,6 +25,8 @@ export async function startTestController(
       streamsPerPair: opts.streamsPerPair ?? 1,
       logLevel: 'silent',
       shutdownGraceMs: 2000,
+      limits: { ...DEFAULT_LIMITS, ...opts.limits },
+      maxMessageBytes: opts.maxMessageBytes,
     },
     {
       logger: silentLogger(),
