@@ -1,0 +1,209 @@
+/**
+ * Hostile and careless input on every inbound path, from a seeded generator: raw bytes,
+ * envelopes with unknown, truncated or oversized Any payloads, invalid UUIDs, pairs that
+ * break the format, and floods of commands. The controller stays up, answers or rejects,
+ * counts what it rejected, and keeps serving a well-behaved node and CLI throughout.
+ * The seed is printed; FUZZ_SEED=<n> replays a run.
+ */
+import { randomUUID } from 'node:crypto';
+import { type MessageName, pack } from '../../services/shared/any';
+import { seededRandom } from '../../services/shared/clock';
+import { runCli } from '../../services/cli/cli';
+import { startTestController } from '../support/in-process';
+import { LeakWatch } from '../support/leaks';
+import { RawCli, RawNode, as, rawBytesStream } from '../support/raw-peers';
+import { waitFor } from '../support/wait';
+
+jest.setTimeout(60_000);
+
+const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000);
+const FRAMES = Number(process.env.FUZZ_FRAMES ?? 3000);
+const NAMES: MessageName[] = [
+  'NodeKnownCurrenciesV1Notify',
+  'NodePriceUpdateV1Notify',
+  'NodeStatusV1Reply',
+  'ControllerListNodesV1Req',
+  'ControllerKickNodesV1Req',
+  'ControllerStreamsV1Req',
+  'ControllerPricesV1Req',
+  'ControllerWatchPricesV1Req',
+  'NodeStatusV1Req',
+  'NodeShutdownV1Req',
+];
+
+let leaks: LeakWatch;
+beforeAll(() => {
+  leaks = new LeakWatch().start();
+});
+afterAll(async () => {
+  await leaks.expectNoLeaks();
+});
+
+test(`the controller survives ${FRAMES} hostile frames and keeps serving everyone else`, async () => {
+  console.log(`fuzz seed ${SEED} (replay with FUZZ_SEED=${SEED}), ${FRAMES} frames`);
+  const rnd = seededRandom(SEED);
+  const int = (n: number) => Math.floor(rnd() * n);
+  const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => int(256)));
+  const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
+  const junkString = () =>
+    pick([
+      '',
+      'usd-hkd',
+      'USD_HKD'.repeat(40),
+      '💥',
+      'not-a-uuid',
+      bytes(12).toString('latin1'),
+      randomUUID(),
+    ]);
+
+  const ctl = await startTestController({
+    maxMessageBytes: 64 * 1024,
+    limits: { maxPairsPerNode: 50 },
+  });
+  const peers: { close(): void }[] = [];
+  try {
+    // The well-behaved: a node streaming USD_HKD and, later, a CLI.
+    const good = new RawNode(ctl.address, randomUUID());
+    peers.push(good);
+    good.announce(['USD_HKD']);
+    await good.next('assigned', (f) => as('NodeStreamModifyStateV1Req', f.command));
+
+    const hostileNodes = Array.from({ length: 4 }, () => new RawNode(ctl.address, randomUUID()));
+    const hostileClis = Array.from({ length: 3 }, () => new RawCli(ctl.address));
+    peers.push(...hostileNodes, ...hostileClis);
+    let rawStreams = 0;
+    for (let i = 0; i < FRAMES; i++) {
+      const kind = int(10);
+      if (kind === 0 && rawStreams < 20) {
+        // Undecodable bytes on a fresh raw stream to either service.
+        const path = pick([
+          '/protobuf.NodeCmdStream/NodeCommandStream',
+          '/protobuf.CliCmdStream/CliCommandStream',
+        ]);
+        const raw = rawBytesStream(ctl.address, path);
+        peers.push(raw);
+        raw.write(Buffer.concat([Buffer.from([0x0a, 0xff, 0xff, 0xff]), bytes(int(64))]));
+        rawStreams++;
+      } else if (kind <= 4) {
+        // Node envelopes: garbage UUIDs, unknown and truncated Anys, pairs that break the format.
+        const n = pick(hostileNodes);
+        const variant = int(6);
+        if (variant === 0) n.send({ nodeUuid: junkString() });
+        else if (variant === 1)
+          n.send({
+            response: {
+              typeUrl: `type.googleapis.com/protobuf.${junkString()}`,
+              value: bytes(int(32)),
+            },
+          });
+        else if (variant === 2)
+          n.send({
+            response: {
+              typeUrl: `type.googleapis.com/protobuf.${pick(NAMES)}`,
+              value: bytes(1 + int(48)),
+            },
+          });
+        else if (variant === 3)
+          n.announce(
+            Array.from({ length: int(80) }, () =>
+              rnd() < 0.5 ? junkString() : `P${int(1000)}_USD`,
+            ),
+          );
+        else if (variant === 4)
+          n.price(pick(['USD_HKD', 'usd', junkString()]), pick([NaN, Infinity, -1, 1e308, 7.8]));
+        else
+          n.send({
+            fromUuid: randomUUID(),
+            response: pack('NodeStatusV1Reply', {
+              appVersion: junkString(),
+              connectedControllerServer: '',
+              streamStates: [],
+            }),
+          });
+      } else {
+        // CLI envelopes: bad ids, unknown and truncated commands, floods of real commands.
+        const c = pick(hostileClis);
+        const variant = int(5);
+        const streamId = rnd() < 0.1 ? '' : `s${i}`;
+        if (variant === 0)
+          c.send({
+            streamId,
+            cliUuid: junkString(),
+            command: pack('ControllerAppVersionV1Req', {}),
+          });
+        else if (variant === 1)
+          c.send({ streamId, nodeUuids: [junkString()], command: pack('NodeStatusV1Req', {}) });
+        else if (variant === 2)
+          c.send({
+            streamId,
+            command: {
+              typeUrl: `type.googleapis.com/protobuf.${junkString()}`,
+              value: bytes(int(16)),
+            },
+          });
+        else if (variant === 3)
+          c.send({
+            streamId,
+            command: {
+              typeUrl: `type.googleapis.com/protobuf.${pick(NAMES)}`,
+              value: bytes(1 + int(32)),
+            },
+          });
+        else
+          c.send({
+            streamId,
+            command: pack(
+              pick([
+                'ControllerListNodesV1Req',
+                'ControllerStreamsV1Req',
+                'ControllerPricesV1Req',
+              ] as const),
+              {},
+            ),
+          });
+      }
+      if (i % 200 === 0) await new Promise((r) => setImmediate(r));
+    }
+
+    // Still serving: the good node's prices land, and a CLI gets correct answers.
+    good.price('USD_HKD', 7.7777);
+    await waitFor(
+      'good price after the storm',
+      () => ctl.controller.hub.prices.get('USD_HKD')?.price === 7.7777,
+      { timeoutMs: 15_000 },
+    );
+    let out = '';
+    const io = {
+      out: (t: string) => (out += t),
+      err: () => {},
+      signal: new AbortController().signal,
+    };
+    expect(
+      await runCli(['--controller', ctl.address, '--json', 'controller', 'streams'], io, {}),
+    ).toBe(0);
+    const streams = JSON.parse(out) as { currencyPair: string; nodeUuids: string[] }[];
+    expect(streams.find((s) => s.currencyPair === 'USD_HKD')?.nodeUuids).toEqual([good.uuid]);
+    // No invalid pair made it into the controller's state.
+    expect(streams.every((s) => /^[A-Z0-9]+_[A-Z0-9]+$/.test(s.currencyPair))).toBe(true);
+
+    const malformedNode =
+      (await ctl.metric('currency_controller_malformed_frames_total', { peer: 'node' })) ?? 0;
+    const malformedCli =
+      (await ctl.metric('currency_controller_malformed_frames_total', { peer: 'cli' })) ?? 0;
+    const unknownNode =
+      (await ctl.metric('currency_controller_unknown_commands_total', { peer: 'node' })) ?? 0;
+    const unknownCli =
+      (await ctl.metric('currency_controller_unknown_commands_total', { peer: 'cli' })) ?? 0;
+    const rejectedPairs =
+      (await ctl.metric('currency_controller_rejected_total', { reason: 'max_pairs' })) ?? 0;
+    console.log(
+      `rejected: malformed node=${malformedNode} cli=${malformedCli}, unknown node=${unknownNode} cli=${unknownCli}, over pair limit=${rejectedPairs}, raw streams=${rawStreams}`,
+    );
+    expect(malformedNode).toBeGreaterThan(0);
+    expect(malformedCli).toBeGreaterThan(0);
+    expect(unknownNode + unknownCli).toBeGreaterThan(0);
+  } finally {
+    for (const p of peers) p.close();
+    await ctl.controller.stop();
+  }
+});
