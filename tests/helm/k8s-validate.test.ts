@@ -61,6 +61,20 @@ describe('rendered manifests are valid Kubernetes objects', () => {
     expect(status).toBe(0);
   });
 
+  test('the longest names allowed (a 53-character release, a 20-character group) stay valid', () => {
+    const r = renderRaw({
+      release: 'r'.repeat(53),
+      values: { nodeGroups: [{ name: 'g'.repeat(20), replicas: 1, pairs: ['A_B'] }] },
+      apiVersions: MONITORING_API_VERSIONS,
+    });
+    expect(r.status).toBe(0);
+    const { status, out } = validate(r.stdout, RESTRICTED);
+    // The API server warns about names that are not DNS labels; warnings fail here.
+    expect(out).not.toContain('INVALID');
+    expect(out).toMatch(/Deployment r{37}-node-g{20}\n/);
+    expect(status).toBe(0);
+  });
+
   test('NetworkPolicies (hardened values) are among the validated kinds', () => {
     const file = ciValuesFiles().find((f) => f.endsWith('hardened-values.yaml'));
     expect(file).toBeDefined();
@@ -191,6 +205,34 @@ spec:
       intervall: 30s
 `,
       /unknown field "spec\.endpoints\[0\]\.intervall"/,
+    ],
+    [
+      'a ServiceMonitor against its CRD schema (a duration Prometheus cannot parse)',
+      `apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata: {name: s}
+spec:
+  selector: {matchLabels: {app: d}}
+  endpoints:
+    - port: metrics
+      interval: 30 seconds
+`,
+      /spec\.endpoints\[0\]\.interval: Invalid value: "30 seconds": .*should match/,
+    ],
+    [
+      'a PrometheusRule against its CRD schema (a `for` that is no duration)',
+      `apiVersion: monitoring.coreos.com/v1
+kind: PrometheusRule
+metadata: {name: r}
+spec:
+  groups:
+    - name: g
+      rules:
+        - alert: A
+          expr: up == 0
+          for: soon
+`,
+      /spec\.groups\[0\]\.rules\[0\]\.for: Invalid value: "soon": .*should match/,
     ],
     [
       'a Service without ports',

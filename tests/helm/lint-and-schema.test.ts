@@ -3,7 +3,9 @@
  * values checks: values.schema.json and the chart's own `fail` checks reject bad values
  * with a message that names the value and what is wrong.
  */
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { parse } from 'yaml';
 import { CHART, ciValuesFiles, helm, renderRaw } from './support';
@@ -42,6 +44,42 @@ describe('helm lint --strict', () => {
     expect(r.status).not.toBe(0);
     expect(r.stdout + r.stderr).toContain('streamsPerPair');
   });
+});
+
+test('helm package ships the templates, schema, README and copied assets, and leaves ci/ out', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'currency-nodes-package-'));
+  try {
+    const r = helm(['package', CHART, '--destination', dir]);
+    expect(r.status).toBe(0);
+    const tgz = join(dir, 'currency-nodes-0.1.0.tgz');
+    const list = spawnSync('tar', ['-tzf', tgz], { encoding: 'utf8', timeout: 30_000 });
+    expect(list.status).toBe(0);
+    const files = list.stdout.split('\n').filter(Boolean);
+    expect(files).toEqual(
+      expect.arrayContaining([
+        'currency-nodes/Chart.yaml',
+        'currency-nodes/values.yaml',
+        'currency-nodes/values.schema.json',
+        'currency-nodes/README.md',
+        'currency-nodes/templates/NOTES.txt',
+        'currency-nodes/templates/tests/test-nodes-listed.yaml',
+        'currency-nodes/files/rules/currency-nodes.rules.yml',
+      ]),
+    );
+    expect(
+      files.filter((f) => f.startsWith('currency-nodes/files/dashboards/')).length,
+    ).toBeGreaterThan(0);
+    expect(files.filter((f) => f.startsWith('currency-nodes/ci/'))).toEqual([]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('installs on Kubernetes 1.27 (native gRPC probes are GA) and refuses older clusters', () => {
+  expect(helm(['template', 'cn', CHART, '--kube-version', '1.27.0']).status).toBe(0);
+  const r = helm(['template', 'cn', CHART, '--kube-version', '1.26.9']);
+  expect(r.status).not.toBe(0);
+  expect(r.stderr).toContain('chart requires kubeVersion: >=1.27.0-0');
 });
 
 describe('values.schema.json rejects bad values with a clear message', () => {
@@ -164,6 +202,16 @@ describe("the chart's own checks (what a schema cannot say)", () => {
       'OTLP tracing without an endpoint',
       { otel: { enabled: true } },
       'otel.endpoint: required when otel.enabled is true',
+    ],
+    [
+      'a price interval with MIN greater than MAX',
+      { nodeGroups: [{ ...GOOD_GROUP, priceIntervalMs: '5000-100' }] },
+      'nodeGroups[0] (fx): priceIntervalMs "5000-100" has MIN greater than MAX',
+    ],
+    [
+      'the default price interval with MIN greater than MAX',
+      { node: { priceIntervalMs: '9-1' } },
+      'priceIntervalMs "9-1" has MIN greater than MAX',
     ],
     [
       'a helm test with no node group',
