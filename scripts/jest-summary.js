@@ -20,7 +20,8 @@ for (const suite of r.testResults) {
   if (suite.status === 'failed' && suite.assertionResults.length === 0) p.failed++; // a file that failed to load
   byProject.set(project, p);
 }
-for (const [name, p] of byProject) console.log(`  ${name}: ${p.passed} passed, ${p.failed} failed, ${p.skipped} skipped`);
+for (const [name, p] of byProject)
+  console.log(`  ${name}: ${p.passed} passed, ${p.failed} failed, ${p.skipped} skipped`);
 const failed = r.numFailedTests + r.numRuntimeErrorTestSuites;
 const skipped = r.numPendingTests + r.numTodoTests;
 console.log(`${r.numPassedTests} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
