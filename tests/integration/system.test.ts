@@ -82,6 +82,16 @@ test('after a controller restart every node re-registers by itself and every pai
   const r = await controllerRestartScenario(h);
   console.log(`controller restart -> ${r.nodes} nodes back and all pairs streamed: ${r.ms} ms`);
   expect(r.ms).toBeLessThan(15_000);
+  // The new controller's metrics describe exactly the rebuilt state.
+  const text = await h.metrics();
+  expect(metricValue(text, 'currency_controller_connected_nodes')).toBe(3);
+  expect(metricValue(text, 'currency_controller_pairs_known')).toBe(4);
+  expect(metricValue(text, 'currency_controller_pairs_streamed')).toBe(4);
+  expect(metricValue(text, 'currency_controller_pairs_unstreamed')).toBe(0);
+  for (const pair of ['BTC_USD', 'EUR_USD', 'GBP_USD', 'USD_HKD']) {
+    expect(metricValue(text, 'currency_controller_pair_streamers', `{pair="${pair}"}`)).toBe(1);
+    expect(metricValue(text, 'currency_controller_failovers_total', `{pair="${pair}"}`)).toBe(0);
+  }
 });
 
 test('a kicked node is disconnected, its pairs move, and it reconnects by itself', async () => {
