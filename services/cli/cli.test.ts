@@ -229,3 +229,55 @@ describe('an unreachable controller', () => {
     expect(c.err()).toContain(`127.0.0.1:${port}`);
   });
 });
+
+describe('TLS and token options are checked before any connection', () => {
+  let open: jest.SpyInstance;
+  beforeEach(() => {
+    open = jest
+      .spyOn(CliSession.prototype, 'open')
+      .mockRejectedValue(new Error('a usage error must not try to connect'));
+  });
+  afterEach(() => open.mockRestore());
+
+  async function usage(argv: string[], env: Record<string, string> = {}) {
+    const c = memoryIo();
+    const code = await runCli([...argv, 'controller', 'nodes'], c.io, env);
+    expect(open).not.toHaveBeenCalled();
+    return { code, err: c.err() };
+  }
+
+  test.each<[string, string[], Record<string, string>, string]>([
+    ['a --tls-ca file that does not exist', ['--tls-ca', '/nonexistent/ca.pem'], {}, '--tls-ca'],
+    [
+      'a CLI_TLS_CA_FILE that does not exist',
+      [],
+      { CLI_TLS_CA_FILE: '/nonexistent/ca.pem' },
+      'CLI_TLS_CA_FILE',
+    ],
+    [
+      'the flag, not the variable, when both are given',
+      ['--tls-ca', '/nonexistent/flag.pem'],
+      { CLI_TLS_CA_FILE: '/nonexistent/env.pem' },
+      '--tls-ca',
+    ],
+    [
+      'a --tls-cert without --tls-key',
+      ['--tls-ca', '/x/ca.pem', '--tls-cert', '/x/cli.pem'],
+      {},
+      '--tls-key',
+    ],
+    ['a client certificate without a CA', ['--tls-cert', '/x/cli.pem'], {}, '--tls-ca'],
+    ['a CLI_TOKEN that is too short', [], { CLI_TOKEN: 'short' }, 'CLI_TOKEN'],
+    ['a --token-file that does not exist', ['--token-file', '/nonexistent/t'], {}, '--token-file'],
+    [
+      'both CLI_TOKEN and CLI_TOKEN_FILE',
+      [],
+      { CLI_TOKEN: 'cli-secret-0123456789abcdef', CLI_TOKEN_FILE: '/x/t' },
+      'CLI_TOKEN_FILE',
+    ],
+  ])('%s exits 2 naming %s', async (_what, argv, env, named) => {
+    const r = await usage(argv, env);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(named);
+  });
+});

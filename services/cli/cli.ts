@@ -13,7 +13,9 @@ import {
   uuidSchema,
   ConfigError,
 } from '../shared/config';
+import { readClientTokenConfig } from '../shared/auth';
 import { EXIT } from '../shared/program';
+import { clientTlsVars, readClientTlsConfig } from '../shared/tls';
 import { appVersion } from '../shared/version';
 import type { CommandEnv, GlobalOptions } from './command';
 import { controllerKick } from './commands/controller-kick';
@@ -72,6 +74,20 @@ function buildProgram(io: CliIo, select: (name: string, run: Selected) => void):
     )
     .option('--timeout <seconds>', 'how long to wait for the controller and the replies', '5')
     .option('--json', 'print one JSON document on stdout (watch: one JSON object per line)', false)
+    .option(
+      '--tls-ca <file>',
+      'PEM CA that verifies the controller; turns TLS on (env CLI_TLS_CA_FILE)',
+    )
+    .option('--tls-cert <file>', 'PEM client certificate, for mutual TLS (env CLI_TLS_CERT_FILE)')
+    .option('--tls-key <file>', 'PEM key of the client certificate (env CLI_TLS_KEY_FILE)')
+    .option(
+      '--tls-server-name <name>',
+      'name to verify the controller certificate against (env CLI_TLS_SERVER_NAME)',
+    )
+    .option(
+      '--token-file <file>',
+      'file holding the CLI bearer token (env CLI_TOKEN_FILE or CLI_TOKEN)',
+    )
     .exitOverride()
     .showHelpAfterError(false)
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
@@ -141,10 +157,46 @@ function buildProgram(io: CliIo, select: (name: string, run: Selected) => void):
   return program;
 }
 
-function globalOptions(
-  raw: { controller?: string; timeout: string; json: boolean },
-  env: Env,
-): GlobalOptions {
+interface RawGlobalOptions {
+  controller?: string;
+  timeout: string;
+  json: boolean;
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsServerName?: string;
+  tokenFile?: string;
+}
+
+/** TLS and token: each flag overrides its variable, and an error names whichever was used. */
+function securityOptions(raw: RawGlobalOptions, env: Env): Pick<GlobalOptions, 'tls' | 'token'> {
+  const vars = clientTlsVars('CLI');
+  // A value that is missing altogether is named both ways: either would supply it.
+  const pick = (flag: string | undefined, flagName: string, variable: string) =>
+    flag !== undefined
+      ? { value: flag, name: flagName }
+      : env[variable] !== undefined && env[variable].trim() !== ''
+        ? { value: env[variable], name: variable }
+        : { value: undefined, name: `${flagName} (or ${variable})` };
+  const ca = pick(raw.tlsCa, '--tls-ca', vars.ca);
+  const cert = pick(raw.tlsCert, '--tls-cert', vars.cert);
+  const key = pick(raw.tlsKey, '--tls-key', vars.key);
+  const serverName = pick(raw.tlsServerName, '--tls-server-name', vars.serverName);
+  const tls = readClientTlsConfig(
+    { ca: ca.value, cert: cert.value, key: key.value, serverName: serverName.value },
+    { ca: ca.name, cert: cert.name, key: key.name, serverName: serverName.name },
+  );
+  const token =
+    raw.tokenFile !== undefined
+      ? readClientTokenConfig({ file: raw.tokenFile }, { token: 'CLI_TOKEN', file: '--token-file' })
+      : readClientTokenConfig(
+          { token: env.CLI_TOKEN, file: env.CLI_TOKEN_FILE },
+          { token: 'CLI_TOKEN', file: 'CLI_TOKEN_FILE' },
+        );
+  return { tls, token };
+}
+
+function globalOptions(raw: RawGlobalOptions, env: Env): GlobalOptions {
   const timeout = Number(raw.timeout);
   if (!Number.isFinite(timeout) || timeout <= 0)
     throw new UsageError(
@@ -163,7 +215,12 @@ function globalOptions(
       readVar(env, 'CLI_CONTROLLER_ADDR', dialAddrSchema, 'localhost:5160'),
     );
   }
-  return { controller, timeoutMs: Math.round(timeout * 1000), json: raw.json };
+  return {
+    controller,
+    timeoutMs: Math.round(timeout * 1000),
+    json: raw.json,
+    ...securityOptions(raw, env),
+  };
 }
 
 /** Runs one CLI invocation. `argv` excludes the node binary and script path. */
@@ -177,7 +234,7 @@ export async function runCli(argv: string[], io: CliIo, env: Env = process.env):
       io.err(program.helpInformation());
       return EXIT.USAGE;
     }
-    opts = globalOptions(program.opts(), env);
+    opts = globalOptions(program.opts<RawGlobalOptions>(), env);
   } catch (err) {
     if (err instanceof CommanderError) {
       // --help and --version are not errors.
@@ -203,7 +260,12 @@ export async function runCli(argv: string[], io: CliIo, env: Env = process.env):
   return trace
     .getTracer('currency-cli')
     .startActiveSpan(`currency-cli ${command}`, async (span) => {
-      const session = new CliSession({ address: opts.controller, timeoutMs: opts.timeoutMs });
+      const session = new CliSession({
+        address: opts.controller,
+        timeoutMs: opts.timeoutMs,
+        tls: opts.tls,
+        token: opts.token,
+      });
       try {
         await session.open();
         const code = await run({ session, io, opts });

@@ -1,3 +1,5 @@
+import type { ClientTokenConfig } from '../shared/auth';
+import type { ClientTlsConfig } from '../shared/tls';
 import type { CliIo } from './io';
 import type { CliSession } from './session';
 
@@ -5,6 +7,10 @@ export interface GlobalOptions {
   controller: string;
   timeoutMs: number;
   json: boolean;
+  /** TLS to the controller; undefined: plaintext. */
+  tls?: ClientTlsConfig;
+  /** Bearer token sent with the stream; undefined: none. */
+  token?: ClientTokenConfig;
 }
 
 /** What every subcommand gets: an open session to the controller, I/O and the global options. */

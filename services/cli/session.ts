@@ -7,7 +7,9 @@ import * as grpc from '@grpc/grpc-js';
 import type { Any } from '../gen/google/protobuf/any';
 import type { StreamToCli } from '../gen/protobuf/currency_nodes';
 import { type MessageName, type MessageOf, type Unpacked, pack, unpack } from '../shared/any';
+import { type ClientTokenConfig, isAuthStatus, readClientToken, withToken } from '../shared/auth';
 import { clientChannelOptions } from '../shared/grpc-options';
+import { type ClientTlsConfig, clientCredentials } from '../shared/tls';
 import {
   type Context,
   type Span,
@@ -24,7 +26,10 @@ export class ControllerUnreachable extends Error {}
 export interface SessionOptions {
   address: string;
   timeoutMs: number;
+  /** Overrides `tls` (tests). */
   credentials?: grpc.ChannelCredentials;
+  tls?: ClientTlsConfig;
+  token?: ClientTokenConfig;
 }
 
 export type ControllerResult<N extends MessageName> =
@@ -57,11 +62,13 @@ export class CliSession {
   private readonly onClosed = new Set<(why: string) => void>();
 
   constructor(private readonly opts: SessionOptions) {
-    this.client = createCliClient(
-      opts.address,
-      opts.credentials ?? grpc.credentials.createInsecure(),
-      clientChannelOptions(),
-    );
+    const channel = opts.credentials
+      ? { credentials: opts.credentials, options: {} }
+      : clientCredentials(opts.tls);
+    this.client = createCliClient(opts.address, channel.credentials, {
+      ...clientChannelOptions(),
+      ...channel.options,
+    });
   }
 
   /** Waits for the channel (bounded by the timeout); throws ControllerUnreachable. */
@@ -70,12 +77,18 @@ export class CliSession {
       this.client.waitForReady(Date.now() + this.opts.timeoutMs, (err) =>
         err
           ? reject(
-              new ControllerUnreachable(`could not reach the controller at ${this.opts.address}`),
+              new ControllerUnreachable(
+                `could not reach the controller at ${this.opts.address}` +
+                  (this.opts.tls
+                    ? ' over TLS (check the CA, the server name and, if the controller requires one, the client certificate)'
+                    : ''),
+              ),
             )
           : resolve(),
       ),
     );
-    const call = this.client.cliCommandStream();
+    const token = this.opts.token ? readClientToken(this.opts.token) : undefined;
+    const call = this.client.cliCommandStream(withToken(new grpc.Metadata(), token));
     this.call = call;
     call.on('data', (frame: Frame<StreamToCli>) => {
       if (!frame.ok) return; // an undecodable frame cannot be routed; the timeout reports what is missing
@@ -87,7 +100,13 @@ export class CliSession {
       for (const f of this.onClosed) f(why);
     };
     call.on('error', (e: grpc.ServiceError) =>
-      closed(`stream to the controller failed: ${e.details || e.message}`),
+      closed(
+        isAuthStatus(e.code)
+          ? // Reached the controller; it refused us. The command fails (exit 1), clearly.
+            `the controller refused this CLI's credentials (${grpc.status[e.code]}): ${e.details}; ` +
+              'check CLI_TOKEN / CLI_TOKEN_FILE and the client certificate'
+          : `stream to the controller failed: ${e.details || e.message}`,
+      ),
     );
     call.on('end', () => closed('the controller closed the stream'));
   }

@@ -7,6 +7,9 @@ import {
   readVar,
 } from '../shared/config';
 import { DEFAULT_LIMITS, type HubLimits } from './hub';
+import { readControllerAuthConfig } from '../shared/auth';
+import { readServerTlsConfig } from '../shared/tls';
+import { DEFAULT_CREDENTIALS_RELOAD_MS, type SecurityConfig } from './security';
 
 export interface ControllerConfig {
   listenAddr: HostPort;
@@ -19,6 +22,8 @@ export interface ControllerConfig {
   maxMessageBytes?: number;
   /** What peers can make the controller hold; defaults when absent (programmatic use). */
   limits?: HubLimits;
+  /** TLS and peer authentication on the gRPC port; absent: plaintext, no auth (docs/security.md). */
+  security?: SecurityConfig;
 }
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
@@ -31,6 +36,7 @@ export function loadControllerConfig(env: Env): ControllerConfig {
     metricsAddr: readVar(env, 'METRICS_ADDR', listenAddrSchema, '0.0.0.0:9464'),
     logLevel: readVar(env, 'LOG_LEVEL', logLevelSchema, 'info'),
     shutdownGraceMs: readVar(env, 'CONTROLLER_SHUTDOWN_GRACE_MS', positiveIntSchema, '5000'),
+    security: loadSecurityConfig(env),
     maxMessageBytes: readVar(
       env,
       'CONTROLLER_MAX_MESSAGE_BYTES',
@@ -70,4 +76,18 @@ export function loadControllerConfig(env: Env): ControllerConfig {
       ),
     },
   };
+}
+
+/** TLS and tokens; undefined when neither is configured (the local default). */
+function loadSecurityConfig(env: Env): SecurityConfig | undefined {
+  const credentialsReloadMs = readVar(
+    env,
+    'CONTROLLER_CREDENTIALS_RELOAD_MS',
+    positiveIntSchema,
+    String(DEFAULT_CREDENTIALS_RELOAD_MS),
+  );
+  const tls = readServerTlsConfig(env);
+  const auth = readControllerAuthConfig(env, tls?.clientCaFile !== undefined);
+  if (!tls && !auth) return undefined;
+  return { tls, auth, credentialsReloadMs };
 }

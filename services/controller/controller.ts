@@ -16,6 +16,7 @@ import { type ControllerConfig, DEFAULT_MAX_MESSAGE_BYTES } from './config';
 import { HealthState, HealthStatus } from './health';
 import { Hub } from './hub';
 import { createControllerMetrics } from './metrics';
+import { DEFAULT_CREDENTIALS_RELOAD_MS, createSecurity } from './security';
 
 export interface ControllerDeps {
   logger: Logger;
@@ -62,25 +63,37 @@ export async function startController(
     limits: config.limits,
   });
   const health = new HealthState(['protobuf.NodeCmdStream', 'protobuf.CliCmdStream']);
+  // TLS and the credential check on every stream, before the hub sees it.
+  const security = createSecurity(
+    config.security ?? { credentialsReloadMs: DEFAULT_CREDENTIALS_RELOAD_MS },
+    { logger: log, registry, clock: deps.clock ?? systemClock },
+  );
 
   const server = new grpc.Server(
     serverChannelOptions(config.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES),
   );
   server.addService(nodeServerDefinition, {
-    nodeCommandStream: (call: Parameters<Hub['attachNode']>[0]) => hub.attachNode(call),
+    nodeCommandStream: (call: Parameters<Hub['attachNode']>[0]) => {
+      if (security.admit('node', call)) hub.attachNode(call);
+    },
   });
   server.addService(cliServerDefinition, {
-    cliCommandStream: (call: Parameters<Hub['attachCli']>[0]) => hub.attachCli(call),
+    cliCommandStream: (call: Parameters<Hub['attachCli']>[0]) => {
+      if (security.admit('cli', call)) hub.attachCli(call);
+    },
   });
   server.addService(HealthState.definition, health.implementation());
 
   const grpcPort = await new Promise<number>((resolve, reject) =>
     server.bindAsync(
       formatHostPort(config.listenAddr),
-      deps.credentials ?? grpc.ServerCredentials.createInsecure(),
+      deps.credentials ?? security.credentials,
       (err, port) => (err ? reject(err) : resolve(port)),
     ),
-  );
+  ).catch((err: unknown) => {
+    security.close();
+    throw err;
+  });
   let http: ObservabilityServer | undefined;
   try {
     if (deps.serveHttp ?? true) {
@@ -92,6 +105,7 @@ export async function startController(
     }
   } catch (err) {
     server.forceShutdown();
+    security.close();
     throw err;
   }
   health.setAll(HealthStatus.SERVING);
@@ -123,6 +137,7 @@ export async function startController(
           resolve();
         });
       });
+      security.close();
       await http?.close();
       log.info('controller stopped');
     })());

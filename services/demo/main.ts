@@ -35,8 +35,10 @@ function start(name: string, role: string, env: Record<string, string>): ChildPr
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  child.stdout!.pipe(log);
-  child.stderr!.pipe(log);
+  // Both streams feed one file: neither may end it for the other.
+  child.stdout!.pipe(log, { end: false });
+  child.stderr!.pipe(log, { end: false });
+  child.once('close', () => log.end());
   children.push({ name, child });
   return child;
 }
@@ -85,7 +87,7 @@ async function main(): Promise<void> {
     METRICS_ADDR: `127.0.0.1:${METRICS_PORT}`,
   });
   const uuidByName = new Map<string, ChildProcess>();
-  NODES.forEach((n, i) => {
+  NODES.forEach((n) => {
     say(`starting node ${n.name} with pairs ${n.pairs}`);
     uuidByName.set(
       n.name,
@@ -94,7 +96,7 @@ async function main(): Promise<void> {
         NODE_CONTROLLER_ADDR: CONTROLLER,
         NODE_CURRENCY_PAIRS: n.pairs,
         NODE_PRICE_INTERVAL_MS: '500-1500',
-        METRICS_ADDR: `127.0.0.1:${METRICS_PORT + 1 + i}`,
+        METRICS_ADDR: '127.0.0.1:0', // any free port: fixed ones may be taken
       }),
     );
   });

@@ -214,3 +214,25 @@ describe('PRICE_SPAN_SAMPLE_RATIO', () => {
     );
   });
 });
+
+describe('loadNodeConfig security', () => {
+  test('with no NODE_TLS_* or NODE_TOKEN* set the node dials in plaintext without a token', () => {
+    const c = loadNodeConfig(PAIRS);
+    expect(c.tls).toBeUndefined();
+    expect(c.token).toBeUndefined();
+  });
+
+  test('NODE_TOKEN is taken as the node credential', () => {
+    const c = loadNodeConfig({ ...PAIRS, NODE_TOKEN: 'node-secret-0123456789abcdef' });
+    expect(c.token).toEqual({ token: 'node-secret-0123456789abcdef' });
+  });
+
+  test.each<[Record<string, string>, string]>([
+    [{ NODE_TOKEN: 'short' }, 'NODE_TOKEN'],
+    [{ NODE_TOKEN_FILE: '/nonexistent/token' }, 'NODE_TOKEN_FILE'],
+    [{ NODE_TLS_CERT_FILE: '/x/node.pem', NODE_TLS_KEY_FILE: '/x/node.key' }, 'NODE_TLS_CA_FILE'],
+    [{ NODE_TLS_CA_FILE: '/nonexistent/ca.pem' }, 'NODE_TLS_CA_FILE'],
+  ])('%j stops the node naming %s', (env, variable) => {
+    expect(configError({ ...PAIRS, ...env }).variable).toBe(variable);
+  });
+});

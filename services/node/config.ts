@@ -15,6 +15,8 @@ import {
   readVar,
   uuidSchema,
 } from '../shared/config';
+import { type ClientTokenConfig, readClientTokenFromEnv } from '../shared/auth';
+import { type ClientTlsConfig, readClientTlsFromEnv } from '../shared/tls';
 
 export interface IntervalRange {
   minMs: number;
@@ -33,6 +35,10 @@ export interface NodeConfig {
   reconnectMaxMs: number;
   /** Share of price updates that get a span of their own (0..1), when tracing is on. */
   priceSpanSampleRatio: number;
+  /** TLS to the controller (NODE_TLS_*); undefined: plaintext. */
+  tls?: ClientTlsConfig;
+  /** Bearer token (NODE_TOKEN or NODE_TOKEN_FILE, read again on every connect). */
+  token?: ClientTokenConfig;
 }
 
 /** `N` or `MIN-MAX` milliseconds, MIN <= MAX. */
@@ -97,5 +103,7 @@ export function loadNodeConfig(env: Env): NodeConfig {
         .max(1, 'must be a number from 0 to 1'),
       '0.01',
     ),
+    tls: readClientTlsFromEnv(env, 'NODE'),
+    token: readClientTokenFromEnv(env, 'NODE'),
   };
 }

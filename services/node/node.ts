@@ -13,12 +13,14 @@ import {
   type StreamToNode,
 } from '../gen/protobuf/currency_nodes';
 import { type Handlers, messageNameOf, pack, unpack } from '../shared/any';
+import { isAuthStatus, readClientToken, withToken } from '../shared/auth';
 import { type Clock, type Random, type TimerHandle, systemClock } from '../shared/clock';
 import { formatHostPort } from '../shared/config';
 import { clientChannelOptions } from '../shared/grpc-options';
 import { type ObservabilityServer, startObservabilityServer } from '../shared/http-server';
 import type { Logger } from '../shared/logger';
 import { msFromTimestamp, timestampFromMs } from '../shared/time';
+import { clientCredentials } from '../shared/tls';
 import {
   SpanKind,
   SpanStatusCode,
@@ -321,14 +323,29 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
     if (attempt > 0 || everRegistered) metrics.reconnectAttempts.inc();
     const target = config.controllerAddrs[Math.floor(random() * config.controllerAddrs.length)]!;
     const address = formatHostPort(target);
-    const client = createNodeClient(
-      address,
-      deps.credentials ?? grpc.credentials.createInsecure(),
-      clientChannelOptions(config.reconnectMaxMs),
-    );
+    // TLS files and the token file are read on every connect, so rotated ones are used
+    // from the next connection on; an unreadable one is retried like an unreachable controller.
+    let channel: { credentials: grpc.ChannelCredentials; options: grpc.ChannelOptions };
+    let token: string | undefined;
+    try {
+      channel = deps.credentials
+        ? { credentials: deps.credentials, options: {} }
+        : clientCredentials(config.tls);
+      token = config.token ? readClientToken(config.token) : undefined;
+    } catch (err) {
+      retryLater('error', {
+        problem: err instanceof Error ? err.message : String(err),
+        msg: 'cannot read the TLS or token files',
+      });
+      return;
+    }
+    const client = createNodeClient(address, channel.credentials, {
+      ...clientChannelOptions(config.reconnectMaxMs),
+      ...channel.options,
+    });
     const md = new grpc.Metadata();
     md.set(NODE_NAME_METADATA_KEY, config.name);
-    const call = client.nodeCommandStream(md);
+    const call = client.nodeCommandStream(withToken(md, token));
     const c: Connection = { client, call, address, registered: false, closed: false };
     conn = c;
     log.debug({ controller: address, attempt }, 'connecting');
@@ -360,17 +377,30 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
     c.client.close();
     if (conn === c) conn = undefined;
     if (stopped) return;
+    const fields = { controller: c.address, code: err?.code, details: err?.details };
+    if (isAuthStatus(err?.code)) {
+      // Refused credentials may be a secret being rotated: keep trying, loudly.
+      retryLater('error', {
+        ...fields,
+        msg: `the controller refused this node's credentials (${grpc.status[err!.code!]}); check NODE_TOKEN / NODE_TOKEN_FILE and the client certificate`,
+      });
+    } else {
+      retryLater(c.registered ? 'warn' : 'debug', { ...fields, msg: 'controller stream lost' });
+    }
+  };
+
+  const retryLater = (
+    level: 'error' | 'warn' | 'debug',
+    { msg, ...fields }: Record<string, unknown> & { msg: string },
+  ) => {
+    if (stopped) return;
     const delay = backoffDelayMs(
       attempt,
       { initialMs: config.reconnectInitialMs, maxMs: config.reconnectMaxMs },
       random,
     );
     attempt++;
-    const level = c.registered ? 'warn' : 'debug';
-    log[level](
-      { controller: c.address, code: err?.code, details: err?.details, retry_in_ms: delay },
-      'controller stream lost',
-    );
+    log[level]({ ...fields, retry_in_ms: delay }, msg);
     reconnectTimer = clock.setTimeout(connect, delay);
   };
 

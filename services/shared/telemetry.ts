@@ -18,6 +18,9 @@ export interface Telemetry {
   shutdown(): Promise<void>;
 }
 
+/** The longest a program waits at exit for spans to be exported. */
+const SHUTDOWN_FLUSH_MS = 2000;
+
 const EXPORTER_VARIABLES = [
   'OTEL_TRACES_EXPORTER',
   'OTEL_EXPORTER_OTLP_ENDPOINT',
@@ -61,6 +64,11 @@ export function startTelemetry(
   sdk.start();
   return {
     enabled: true,
-    shutdown: () => sdk.shutdown().catch(() => undefined),
+    // A last flush, but never a long wait for a collector that is already gone.
+    shutdown: () =>
+      Promise.race([
+        sdk.shutdown().catch(() => undefined),
+        new Promise<void>((resolve) => setTimeout(resolve, SHUTDOWN_FLUSH_MS).unref()),
+      ]),
   };
 }

@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { Registry } from 'prom-client';
 import { type RunningController, startController } from '../../services/controller/controller';
 import { DEFAULT_LIMITS, type HubLimits } from '../../services/controller/hub';
-import { silentLogger } from '../../services/shared/logger';
+import type { SecurityConfig } from '../../services/controller/security';
+import { type Logger, silentLogger } from '../../services/shared/logger';
 
 export async function startTestController(
   opts: {
@@ -11,6 +12,9 @@ export async function startTestController(
     random?: () => number;
     limits?: Partial<HubLimits>;
     maxMessageBytes?: number;
+    /** TLS and tokens (off by default, as in a local run). */
+    security?: SecurityConfig;
+    logger?: Logger;
   } = {},
 ): Promise<{
   controller: RunningController;
@@ -27,9 +31,10 @@ export async function startTestController(
       shutdownGraceMs: 2000,
       limits: { ...DEFAULT_LIMITS, ...opts.limits },
       maxMessageBytes: opts.maxMessageBytes,
+      security: opts.security,
     },
     {
-      logger: silentLogger(),
+      logger: opts.logger ?? silentLogger(),
       registry,
       defaultMetrics: false,
       random: opts.random,
