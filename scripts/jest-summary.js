@@ -8,9 +8,18 @@ if (!file || !existsSync(file)) {
   process.exit(0);
 }
 const r = JSON.parse(readFileSync(file, 'utf8'));
+// The tier of a test file, from where it lives (see jest.config.js).
+const tierOf = (path) =>
+  path.includes('/tests-e2e/')
+    ? 'e2e'
+    : path.includes('/tests/helm/')
+      ? 'helm'
+      : path.includes('/tests/integration/')
+        ? 'integration'
+        : 'unit';
 const byProject = new Map();
 for (const suite of r.testResults) {
-  const project = suite.displayName?.name ?? suite.displayName ?? 'tests';
+  const project = tierOf(suite.name);
   const p = byProject.get(project) ?? { passed: 0, failed: 0, skipped: 0 };
   for (const t of suite.assertionResults) {
     if (t.status === 'passed') p.passed++;
