@@ -12,7 +12,7 @@ import {
   type CurrencyStreamStateV1,
   type StreamToNode,
 } from '../gen/protobuf/currency_nodes';
-import { type Handlers, messageNameOf, pack, unpack } from '../shared/any';
+import { type Handlers, commandNameOf, pack, unpack } from '../shared/any';
 import { isAuthStatus, readClientToken, withToken } from '../shared/auth';
 import { type Clock, type Random, type TimerHandle, systemClock } from '../shared/clock';
 import { formatHostPort } from '../shared/config';
@@ -258,7 +258,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
     }
     const f = frame.value;
     const r = unpack(f.command);
-    const name = r.ok ? r.value.name : messageNameOf(f.command?.typeUrl ?? '') || 'none';
+    const name = commandNameOf(f.command);
     const { span, ctx } = startCommandSpan(
       TRACER,
       `node ${name}`,

@@ -72,6 +72,11 @@ export function messageNameOf(typeUrl: string): string {
   return full.startsWith('protobuf.') ? full.slice('protobuf.'.length) : full;
 }
 
+/** The command's message name for logs, spans and metric labels ('none' when absent). */
+export function commandNameOf(any: Any | undefined): string {
+  return messageNameOf(any?.typeUrl ?? '') || 'none';
+}
+
 export function unpack(any: Any | undefined): UnpackResult {
   if (!any || any.typeUrl === '') return { ok: false, reason: 'missing', typeUrl: '' };
   const name = messageNameOf(any.typeUrl);

@@ -70,21 +70,7 @@ test('the controller is SERVING on grpc.health.v1 and ready over HTTP, and turns
 
 test('a node is alive at once, ready only once registered, and unready again when its controller goes', async () => {
   const ctl = await startTestController();
-  const node = await startNode(
-    {
-      controllerAddrs: [{ host: '127.0.0.1', port: 1 }], // nothing there yet
-      pairs: ['USD_HKD'],
-      uuid: randomUUID(),
-      name: 'h',
-      priceIntervalMs: { minMs: 1000, maxMs: 1000 },
-      metricsAddr: { host: '127.0.0.1', port: 0 },
-      logLevel: 'silent',
-      reconnectInitialMs: 50,
-      reconnectMaxMs: 100,
-      priceSpanSampleRatio: 0,
-    },
-    { logger: silentLogger(), registry: new Registry(), defaultMetrics: false },
-  );
+  const node = await startTestNode(1); // nothing listens there yet
   const base = `http://127.0.0.1:${node.httpPort}`;
   expect(await httpStatus(`${base}/healthz`)).toBe(200);
   expect(await httpStatus(`${base}/readyz`)).toBe(503);
@@ -93,12 +79,23 @@ test('a node is alive at once, ready only once registered, and unready again whe
 
   // Against a real controller: ready once registered, unready when the controller stops.
   const ctl2 = await startTestController();
-  const node2 = await startNode(
+  const node2 = await startTestNode(ctl2.controller.grpcPort);
+  const base2 = `http://127.0.0.1:${node2.httpPort}`;
+  await waitFor('node ready', async () => (await httpStatus(`${base2}/readyz`)) === 200);
+  await ctl2.controller.stop();
+  await waitFor('node unready', async () => (await httpStatus(`${base2}/readyz`)) === 503);
+  expect(await httpStatus(`${base2}/healthz`)).toBe(200);
+  await node2.stop();
+});
+
+/** A real node in-process, dialling the controller on `port`, with fast reconnects. */
+function startTestNode(port: number) {
+  return startNode(
     {
-      controllerAddrs: [{ host: '127.0.0.1', port: ctl2.controller.grpcPort }],
+      controllerAddrs: [{ host: '127.0.0.1', port }],
       pairs: ['USD_HKD'],
       uuid: randomUUID(),
-      name: 'h2',
+      name: 'health-test',
       priceIntervalMs: { minMs: 1000, maxMs: 1000 },
       metricsAddr: { host: '127.0.0.1', port: 0 },
       logLevel: 'silent',
@@ -108,10 +105,4 @@ test('a node is alive at once, ready only once registered, and unready again whe
     },
     { logger: silentLogger(), registry: new Registry(), defaultMetrics: false },
   );
-  const base2 = `http://127.0.0.1:${node2.httpPort}`;
-  await waitFor('node ready', async () => (await httpStatus(`${base2}/readyz`)) === 200);
-  await ctl2.controller.stop();
-  await waitFor('node unready', async () => (await httpStatus(`${base2}/readyz`)) === 503);
-  expect(await httpStatus(`${base2}/healthz`)).toBe(200);
-  await node2.stop();
-});
+}

@@ -5,10 +5,13 @@
  */
 import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from './observability-promql';
+import { freePort } from './ports';
+import { WaitAborted, sleep, waitFor as baseWaitFor } from './wait';
+
+export { WaitAborted, freePort, sleep };
 
 export const DIST = join(ROOT, 'dist', 'services');
 
@@ -43,17 +46,6 @@ export function requireBuilt(): void {
 }
 
 /** A port free on 127.0.0.1 right now (the OS picks it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** Distinct free ports (each is released before the next is picked, so ask for all at once). */
 export async function freePorts(n: number): Promise<number[]> {
@@ -63,35 +55,13 @@ export async function freePorts(n: number): Promise<number[]> {
   return [...ports];
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-/** Thrown by a probe to stop waiting at once (a process the wait depends on has exited). */
-export class WaitAborted extends Error {}
-
-/** Polls `probe` until it returns something other than undefined/false; bounded in count and time. */
-export async function waitFor<T>(
+/** The shared bounded wait, with this stack's slower defaults (Prometheus scrapes every second). */
+export function waitFor<T>(
   what: string,
   probe: () => Promise<T | undefined | false>,
-  { timeoutMs = 20_000, intervalMs = 250 }: { timeoutMs?: number; intervalMs?: number } = {},
+  opts: { timeoutMs?: number; intervalMs?: number } = {},
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  const maxTries = Math.ceil(timeoutMs / intervalMs) + 1;
-  let last: unknown;
-  for (let i = 0; i < maxTries && Date.now() <= deadline; i++) {
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      if (err instanceof WaitAborted) throw err;
-      last = err;
-    }
-    await sleep(intervalMs);
-  }
-  throw new Error(
-    `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`,
-  );
+  return baseWaitFor(what, probe, { timeoutMs: 20_000, intervalMs: 250, ...opts });
 }
 
 /** GET over loopback with a timeout; resolves with status and body. */

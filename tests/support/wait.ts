@@ -1,3 +1,6 @@
+/** Thrown by a probe to stop waiting at once (e.g. a process the wait depends on has exited). */
+export class WaitAborted extends Error {}
+
 /** Bounded polling: every wait in the tests ends by itself, in count and in time. */
 export async function waitFor<T>(
   what: string,
@@ -12,6 +15,7 @@ export async function waitFor<T>(
       const v = await probe();
       if (v !== undefined && v !== false) return v;
     } catch (err) {
+      if (err instanceof WaitAborted) throw err;
       last = err;
     }
     await sleep(intervalMs);
