@@ -79,6 +79,16 @@ export class Assignment {
     return this.nodes.get(uuid)?.streaming.has(pair) ?? false;
   }
 
+  /** How many pairs are known (O(1), for gauges). */
+  knownPairCount(): number {
+    return this.known.size;
+  }
+
+  /** How many nodes stream `pair` (O(1), for gauges). */
+  streamerCount(pair: string): number {
+    return this.streamers.get(pair)?.size ?? 0;
+  }
+
   streamersOf(pair: string): string[] {
     return [...(this.streamers.get(pair) ?? [])];
   }

@@ -26,6 +26,7 @@ describe('loadControllerConfig', () => {
         maxCliStreams: 1000,
         maxPendingPerCli: 1000,
         maxQueuedMessages: 1000,
+        slowWatcherMs: 10000,
       },
     });
   });
@@ -42,6 +43,7 @@ describe('loadControllerConfig', () => {
       CONTROLLER_MAX_CLI_STREAMS: '30',
       CONTROLLER_MAX_PENDING_PER_CLI: '40',
       CONTROLLER_MAX_QUEUED_MESSAGES: '50',
+      CONTROLLER_SLOW_WATCHER_MS: '60',
       CONTROLLER_SHUTDOWN_GRACE_MS: '250',
     });
     expect(c).toEqual({
@@ -57,6 +59,7 @@ describe('loadControllerConfig', () => {
         maxCliStreams: 30,
         maxPendingPerCli: 40,
         maxQueuedMessages: 50,
+        slowWatcherMs: 60,
       },
     });
   });

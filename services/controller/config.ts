@@ -74,6 +74,12 @@ export function loadControllerConfig(env: Env): ControllerConfig {
         positiveIntSchema,
         String(DEFAULT_LIMITS.maxQueuedMessages),
       ),
+      slowWatcherMs: readVar(
+        env,
+        'CONTROLLER_SLOW_WATCHER_MS',
+        positiveIntSchema,
+        String(DEFAULT_LIMITS.slowWatcherMs),
+      ),
     },
   };
 }

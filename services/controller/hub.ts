@@ -18,7 +18,7 @@ import {
   type MessageOf,
   type Unpacked,
   dispatch,
-  messageNameOf,
+  commandNameOf,
   pack,
   unpack,
 } from '../shared/any';
@@ -69,8 +69,8 @@ interface CliSession {
   /** stream_id -> pairs watched (null: all pairs). */
   readonly watches: Map<string, Set<string> | null>;
   readonly pendingIds: Set<string>;
-  /** Watch updates skipped since the last one that could be written. */
-  dropsSinceWrite: number;
+  /** When a watch update was last written (or the session opened), for the slow-consumer rule. */
+  lastWatchWriteMs: number;
 }
 
 /** One CLI command routed to one or more nodes. */
@@ -98,6 +98,8 @@ export interface HubLimits {
   maxPendingPerCli: number;
   /** Messages queued for a peer that is not reading before it is disconnected. */
   maxQueuedMessages: number;
+  /** How long a watcher may go without taking a single update before it is disconnected. */
+  slowWatcherMs: number;
 }
 
 export const DEFAULT_LIMITS: HubLimits = {
@@ -106,6 +108,7 @@ export const DEFAULT_LIMITS: HubLimits = {
   maxCliStreams: 1000,
   maxPendingPerCli: 1000,
   maxQueuedMessages: 1000,
+  slowWatcherMs: 10_000,
 };
 
 export interface HubDeps {
@@ -381,10 +384,12 @@ export class Hub {
           // A watcher that does not keep up loses updates rather than growing our memory;
           // one that has stopped reading altogether is disconnected.
           this.deps.metrics.watchUpdatesDropped.inc();
-          if (++cli.dropsSinceWrite > this.limits.maxQueuedMessages) this.dropSlowCli(cli);
+          if (this.deps.clock.now() - cli.lastWatchWriteMs > this.limits.slowWatcherMs) {
+            this.dropSlowCli(cli);
+          }
           continue;
         }
-        cli.dropsSinceWrite = 0;
+        cli.lastWatchWriteMs = this.deps.clock.now();
         response ??= pack('NodePriceUpdateV1Notify', m);
         this.writeCli(cli, { streamId, nodeUuid, response, traceContext: {} });
       }
@@ -450,7 +455,15 @@ export class Hub {
       }
     }
     for (const uuid of change.changedNodes) this.sendDesiredState(uuid);
-    this.refreshGauges();
+    // Only the pairs this change can have touched: those that moved, and those of the
+    // nodes whose set changed. So a node joining or leaving costs the same however many
+    // pairs and nodes there are (refreshing every pair made 10,000 joins quadratic).
+    const touched = new Set<string>();
+    for (const r of change.reassignments) touched.add(r.pair);
+    for (const uuid of change.changedNodes) {
+      for (const pair of this.assignment.knownPairsOf(uuid)) touched.add(pair);
+    }
+    this.refreshGauges(touched);
   }
 
   private sendDesiredState(uuid: string): void {
@@ -491,20 +504,21 @@ export class Hub {
     span.end();
   }
 
-  private refreshGauges(): void {
+  /** Totals always; per-pair series for `pairs` (every known pair when not given). */
+  private refreshGauges(pairs?: Iterable<string>): void {
     const m = this.deps.metrics;
-    const pairs = this.assignment.pairs();
+    const known = this.assignment.knownPairCount();
+    const streamed = this.assignment.streamedPairCount();
     m.connectedNodes.set(this.nodes.size);
     m.connectedClis.set(this.cliSessions.size);
-    m.pairsKnown.set(pairs.length);
-    const streamed = pairs.filter((p) => p.streamers.length > 0).length;
+    m.pairsKnown.set(known);
     m.pairsStreamed.set(streamed);
-    m.pairsUnstreamed.set(pairs.length - streamed);
-    for (const p of pairs) {
-      m.pairStreamers.set({ pair: p.pair }, p.streamers.length);
+    m.pairsUnstreamed.set(known - streamed);
+    for (const pair of pairs ?? this.assignment.knownPairs()) {
+      m.pairStreamers.set({ pair }, this.assignment.streamerCount(pair));
       // Series exist from 0 so that Prometheus sees the first failover or update of a pair.
-      m.failovers.inc({ pair: p.pair }, 0);
-      m.priceUpdates.inc({ pair: p.pair }, 0);
+      m.failovers.inc({ pair }, 0);
+      m.priceUpdates.inc({ pair }, 0);
     }
   }
 
@@ -517,7 +531,7 @@ export class Hub {
       closed: false,
       watches: new Map(),
       pendingIds: new Set(),
-      dropsSinceWrite: 0,
+      lastWatchWriteMs: this.deps.clock.now(),
     };
     if (this.cliSessions.size >= this.limits.maxCliStreams) {
       this.deps.metrics.rejected.inc({ reason: 'max_clis' });
@@ -532,7 +546,7 @@ export class Hub {
       return;
     }
     this.cliSessions.add(cli);
-    this.refreshGauges();
+    this.refreshGauges([]);
     call.on('data', (frame: Frame<StreamFromCli>) => this.onCliFrame(cli, frame));
     call.on('end', () => this.closeCli(cli));
     call.on('cancelled', () => this.closeCli(cli));
@@ -554,7 +568,7 @@ export class Hub {
       return;
     }
     const r = unpack(f.command);
-    const commandName = r.ok ? r.value.name : messageNameOf(f.command?.typeUrl ?? '') || 'none';
+    const commandName = commandNameOf(f.command);
     const startedAtMs = this.deps.clock.now();
     const { span, ctx } = startCommandSpan(
       TRACER,
@@ -809,7 +823,7 @@ export class Hub {
       );
     }
     endCall(cli.call);
-    this.refreshGauges();
+    this.refreshGauges([]);
   }
 
   private replyCli(cli: CliSession, f: StreamFromCli, response: Any): void {

@@ -125,11 +125,12 @@ test(`every pair keeps ${STREAMS_PER_PAIR} streamers through ${ROUNDS} seeded fa
     { timeoutMs: 20_000, intervalMs: 200 },
   );
 
-  // Node streams the controller has seen end, for any reason (a cut shows as 'lost', or as
-  // 'closed' when the node's own keepalive fired first and its socket closed).
+  // Node streams the controller has seen end, for any reason: a cut shows as 'lost', as
+  // 'closed' when the node's own keepalive fired first and its socket closed, or as
+  // 'replaced' when the node was back on a new connection before the old one timed out.
   const lostCount = async () => {
     const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-    return ['lost', 'closed'].reduce(
+    return ['lost', 'closed', 'replaced'].reduce(
       (sum, reason) =>
         sum +
         (metricValue(text, 'currency_controller_node_disconnects_total', `{reason="${reason}"}`) ??

@@ -116,7 +116,7 @@ test('a CLI flooding node commands gets RESOURCE_EXHAUSTED past CONTROLLER_MAX_P
 });
 
 test('a watcher that stops reading loses updates, then is disconnected; the controller does not buffer without bound', async () => {
-  const ctl = await startTestController({ limits: { maxQueuedMessages: 50 } });
+  const ctl = await startTestController({ limits: { maxQueuedMessages: 50, slowWatcherMs: 300 } });
   const n = new RawNode(ctl.address, randomUUID());
   peers.push(n);
   n.announce(['USD_HKD']);

@@ -1,0 +1,21 @@
+/** Every figure of `npm run bench`, in the order they run. */
+import type { Figure } from '../lib/types';
+import * as controllerRestart from './controller-restart';
+import * as failover from './failover';
+import * as ingest from './ingest';
+import * as reassignCurve from './reassign-curve';
+import * as scale from './scale';
+import * as silent from './silent';
+import * as startup from './startup';
+import * as watchLatency from './watch-latency';
+
+export const FIGURES: Figure[] = [
+  failover,
+  silent,
+  controllerRestart,
+  ingest,
+  watchLatency,
+  scale,
+  reassignCurve,
+  startup,
+];

@@ -1,0 +1,27 @@
+/** Reads a controller's Prometheus text exposition (the same view an operator has). */
+export async function scrape(metricsUrl: string): Promise<string> {
+  const res = await fetch(`${metricsUrl}/metrics`);
+  return res.text();
+}
+
+/** Sum of every series of `name` (all label sets); NaN when absent. */
+export function metricSum(text: string, name: string): number {
+  let sum = 0;
+  let found = false;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const rest = line.slice(name.length);
+    if (rest[0] !== ' ' && rest[0] !== '{') continue;
+    const v = Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (Number.isFinite(v)) {
+      sum += v;
+      found = true;
+    }
+  }
+  return found ? sum : NaN;
+}
+
+export async function gauges(metricsUrl: string, names: string[]): Promise<Record<string, number>> {
+  const text = await scrape(metricsUrl);
+  return Object.fromEntries(names.map((n) => [n, metricSum(text, n)]));
+}

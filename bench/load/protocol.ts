@@ -1,0 +1,36 @@
+/** Messages between the bench runner and a load-generator process (Node IPC). */
+export interface SimNodeSpec {
+  uuid: string;
+  name: string;
+  pairs: string[];
+  /** Report every pair this node is told to start (an IPC message per start). */
+  report?: boolean;
+}
+
+export type PriceMode = 'off' | 'max' | 'paced';
+
+export type ToSim =
+  | { type: 'add'; id: number; nodes: SimNodeSpec[]; perSec?: number }
+  | { type: 'remove'; id: number; uuids: string[] }
+  | { type: 'prices'; id: number; mode: PriceMode; perSec?: number }
+  | { type: 'status'; id: number }
+  | { type: 'exit' };
+
+export interface SimStatus {
+  nodes: number;
+  registered: number;
+  streamingPairs: number;
+  /** Price updates written since the process started. */
+  sent: number;
+  /** Updates skipped because the stream was not draining. */
+  skipped: number;
+  /** NodeStreamModifyStateV1Req received since the process started. */
+  modifyStates: number;
+  reconnects: number;
+  rssBytes: number;
+}
+
+export type FromSim =
+  | { type: 'reply'; id: number; status?: SimStatus }
+  | { type: 'started'; uuid: string; pair: string; atMs: number }
+  | { type: 'fatal'; error: string };

@@ -1,0 +1,90 @@
+/**
+ * Benchmarks are not tests, but they must not rot: this runs every figure of
+ * `npm run bench` once at its tiny (smoke) size and checks only that each produced its
+ * numbers and run counts. Targets are never asserted here.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FIGURES } from '../../bench/figures';
+
+const ROOT = join(__dirname, '..', '..');
+
+interface Latest {
+  smoke: boolean;
+  failures: { name: string; error: string }[];
+  results: {
+    name: string;
+    rows: {
+      metric: string;
+      unit: string;
+      summary: { runs: number; median: number; p99: number };
+    }[];
+  }[];
+}
+
+function runBench(
+  outDir: string,
+  timeoutMs: number,
+): Promise<{ code: number | string; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(
+      process.execPath,
+      [join(ROOT, 'dist', 'bench', 'bench', 'run.js'), '--smoke', '--out', outDir],
+      {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (output += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (output += d));
+    // The runner kills its own children on SIGTERM; SIGKILL only if it does not go.
+    const term = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
+    const kill = setTimeout(() => child.kill('SIGKILL'), timeoutMs + 5000);
+    child.once('exit', (code, sig) => {
+      clearTimeout(term);
+      clearTimeout(kill);
+      resolve({ code: code ?? sig ?? 'unknown', output });
+    });
+  });
+}
+
+describe('benchmarks (smoke size)', () => {
+  const outDir = mkdtempSync(join(tmpdir(), 'bench-smoke-'));
+  afterAll(() => rmSync(outDir, { recursive: true, force: true }));
+
+  test('every benchmark runs at its tiny size and reports numbers with run counts', async () => {
+    const tsc = spawnSync(
+      process.execPath,
+      [
+        join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
+        '-p',
+        join(ROOT, 'tsconfig.bench.json'),
+      ],
+      { cwd: ROOT, encoding: 'utf8', timeout: 60_000 },
+    );
+    expect(tsc.stdout + tsc.stderr).toBe('');
+    expect(tsc.status).toBe(0);
+
+    const { code, output } = await runBench(outDir, 80_000);
+    const latest = JSON.parse(readFileSync(join(outDir, 'latest.json'), 'utf8')) as Latest;
+    expect({ code, failures: latest.failures }).toEqual({ code: 0, failures: [] });
+    expect(latest.smoke).toBe(true);
+    expect(latest.results.map((r) => r.name)).toEqual(FIGURES.map((f) => f.name));
+    for (const r of latest.results) {
+      expect(r.rows.length).toBeGreaterThan(0);
+      for (const row of r.rows) {
+        const where = `${r.name}: ${row.metric}`;
+        expect({ where, runs: row.summary.runs > 0 }).toEqual({ where, runs: true });
+        expect({ where, median: Number.isFinite(row.summary.median) }).toEqual({
+          where,
+          median: true,
+        });
+        expect({ where, p99: Number.isFinite(row.summary.p99) }).toEqual({ where, p99: true });
+      }
+    }
+    expect(output).toContain('| figure | measured | median | p99 |');
+  }, 150_000);
+});
