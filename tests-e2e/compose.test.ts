@@ -9,7 +9,7 @@
  * The stack runs under its own project name, on the network compose creates for it, with
  * every published port on 127.0.0.1 and chosen by the engine; `down -v` removes it all.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import {
@@ -21,10 +21,11 @@ import {
 import { waitFor } from '../tests/support/wait';
 import {
   COMPOSE_DIR,
+  COMPOSE_SERVICES,
+  ComposeProject,
   buildProjectImages,
-  cacheDir,
+  composeEnv,
   loadImages,
-  run,
   runOk,
   streamProblems,
   type NodeInfo,
@@ -35,26 +36,15 @@ jest.setTimeout(180_000);
 
 const PROJECT = `cn-e2e-${process.pid}`;
 /** Everything but Grafana. */
-const SERVICES = [
-  'controller',
-  'node',
-  'node-fx',
-  'node-crypto',
-  'cli',
-  'prometheus',
-  'otel-collector',
-  'jaeger',
-];
+const SERVICES = COMPOSE_SERVICES;
 const REPLICAS = 5;
 const report = (line: string) => process.stdout.write(`e2e compose: ${line}\n`);
 
-let env: NodeJS.ProcessEnv;
+let project: ComposeProject;
 let up = false;
 
-const compose = (args: string[], timeoutMs = 60_000) =>
-  run('docker', ['compose', '-p', PROJECT, ...args], { cwd: COMPOSE_DIR, env, timeoutMs });
-const composeOk = (args: string[], timeoutMs = 60_000) =>
-  runOk('docker', ['compose', '-p', PROJECT, ...args], { cwd: COMPOSE_DIR, env, timeoutMs });
+const compose = (args: string[], timeoutMs = 60_000) => project.run(args, timeoutMs);
+const composeOk = (args: string[], timeoutMs = 60_000) => project.ok(args, timeoutMs);
 const cliJson = async <T>(args: string[]): Promise<T> =>
   JSON.parse(await composeOk(['exec', '-T', 'cli', 'currency-cli', '--json', ...args])) as T;
 
@@ -91,18 +81,11 @@ async function containerIds(service: string): Promise<string[]> {
 beforeAll(async () => {
   const images = loadImages();
   buildProjectImages();
-  env = {
-    ...process.env,
-    ...images,
-    PUBLISH_ADDR: '127.0.0.1',
-    CONTROLLER_GRPC_PORT: '0',
-    CONTROLLER_METRICS_PORT: '0',
-    PROMETHEUS_PORT: '0',
-    GRAFANA_PORT: '0',
-    JAEGER_UI_PORT: '0',
+  project = new ComposeProject(
+    PROJECT,
     // Quicker prices, so rates have samples soon after start.
-    NODE_PRICE_INTERVAL_MS: '500-1500',
-  };
+    composeEnv(images, { NODE_PRICE_INTERVAL_MS: '500-1500' }),
+  );
   const started = Date.now();
   up = true;
   await composeOk(
@@ -124,22 +107,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (!up) return;
-  // The stack's logs, kept for a look after a failure.
-  const logs = await compose(['logs', '--no-color', '--timestamps'], 60_000);
-  const dir = join(cacheDir(), 'e2e-logs');
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, `${PROJECT}.log`), logs.stdout + logs.stderr);
-  report(`stack logs: ${join(dir, `${PROJECT}.log`)}`);
-  const r = await compose(['down', '-v', '--remove-orphans', '-t', '5'], 120_000);
-  if (r.code !== 0) throw new Error(`docker compose down failed: ${r.stderr}`);
-  // Nothing of the project is left: containers, networks, volumes.
-  const label = `label=com.docker.compose.project=${PROJECT}`;
-  const left = [
-    ...(await runOk('docker', ['ps', '-a', '-q', '--filter', label])).split('\n'),
-    ...(await runOk('docker', ['network', 'ls', '-q', '--filter', label])).split('\n'),
-    ...(await runOk('docker', ['volume', 'ls', '-q', '--filter', label])).split('\n'),
-  ].filter((x) => x.trim() !== '');
-  if (left.length > 0) throw new Error(`docker compose down left behind: ${left.join(', ')}`);
+  // Keeps the stack's logs for a look after a failure; checks nothing is left behind.
+  report(`stack logs: ${await project.down()}`);
 });
 
 describe('docker compose up --scale node=5', () => {

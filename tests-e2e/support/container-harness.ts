@@ -35,6 +35,33 @@ export const IDLE_ENTRYPOINT = [
   "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done",
 ];
 
+/**
+ * How a locked-down runtime starts the images (as the Helm chart's security contexts do):
+ * read-only root filesystem with a tmpfs at /tmp, every capability dropped, no privilege
+ * escalation (no-new-privileges), the image's own non-root user.
+ */
+export interface HardeningOptions {
+  hardened?: boolean;
+}
+
+/** GenericContainer with `docker run --read-only`, which Testcontainers has no method for. */
+class ProjectContainer extends GenericContainer {
+  withReadOnlyRootFilesystem(): this {
+    this.hostConfig.ReadonlyRootfs = true;
+    return this;
+  }
+}
+
+function projectContainer(image: string, hardened: boolean): GenericContainer {
+  const c = new ProjectContainer(image);
+  if (!hardened) return c;
+  return c
+    .withReadOnlyRootFilesystem()
+    .withTmpFs({ '/tmp': 'rw,noexec,nosuid,size=64m' })
+    .withDroppedCapabilities('ALL')
+    .withSecurityOpt('no-new-privileges');
+}
+
 export class ContainerHarness implements SystemHarness {
   /** Keepalive detects a silent peer in about 2 s; this bound is generous on purpose. */
   readonly silentPeerBoundMs = 6000;
@@ -46,13 +73,19 @@ export class ContainerHarness implements SystemHarness {
     readonly network: StartedNetwork,
     readonly controller: StartedTestContainer,
     readonly cliContainer: StartedTestContainer,
+    /** Every container of this harness (nodes too) runs hardened (HardeningOptions). */
+    readonly hardened = false,
   ) {}
 
-  static async start(images: E2eImages, controllerEnv: Record<string, string> = {}) {
+  static async start(
+    images: E2eImages,
+    controllerEnv: Record<string, string> = {},
+    { hardened = false }: HardeningOptions = {},
+  ) {
     const network = await new Network().start();
     let controller: StartedTestContainer | undefined;
     try {
-      controller = await new GenericContainer(images.CONTROLLER_IMAGE)
+      controller = await projectContainer(images.CONTROLLER_IMAGE, hardened)
         .withNetwork(network)
         .withNetworkAliases(CONTROLLER_ALIAS)
         .withEnvironment({ LOG_LEVEL, ...controllerEnv })
@@ -60,13 +93,13 @@ export class ContainerHarness implements SystemHarness {
         .withWaitStrategy(Wait.forHttp('/readyz', 9464).forStatusCode(200))
         .withStartupTimeout(STARTUP_TIMEOUT_MS)
         .start();
-      const cli = await new GenericContainer(images.CLI_IMAGE)
+      const cli = await projectContainer(images.CLI_IMAGE, hardened)
         .withNetwork(network)
         .withEntrypoint(IDLE_ENTRYPOINT)
         .withEnvironment({ CLI_CONTROLLER_ADDR: `${CONTROLLER_ALIAS}:5160` })
         .withStartupTimeout(STARTUP_TIMEOUT_MS)
         .start();
-      return new ContainerHarness(images, network, controller, cli);
+      return new ContainerHarness(images, network, controller, cli, hardened);
     } catch (err) {
       await controller?.stop({ timeout: 5_000 }).catch(() => undefined);
       await network.stop().catch(() => undefined);
@@ -79,7 +112,7 @@ export class ContainerHarness implements SystemHarness {
     opts: { name?: string; uuid?: string; env?: Record<string, string> } = {},
   ): Promise<NodeHandle> {
     const uuid = opts.uuid ?? randomUUID();
-    const container = await new GenericContainer(this.images.NODE_IMAGE)
+    const container = await projectContainer(this.images.NODE_IMAGE, this.hardened)
       .withNetwork(this.network)
       .withEnvironment({
         NODE_CONTROLLER_ADDR: `${CONTROLLER_ALIAS}:5160`,

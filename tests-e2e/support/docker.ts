@@ -10,7 +10,7 @@ process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true';
 process.env.TESTCONTAINERS_HOST_OVERRIDE ??= 'localhost';
 
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
@@ -185,4 +185,80 @@ export function streamProblems(
 
 export function elapsedSince(startMs: number): string {
   return `${((Date.now() - startMs) / 1000).toFixed(2)} s`;
+}
+
+/** The compose services the e2e tests start: everything but Grafana (no image here). */
+export const COMPOSE_SERVICES = [
+  'controller',
+  'node',
+  'node-fx',
+  'node-crypto',
+  'cli',
+  'prometheus',
+  'otel-collector',
+  'jaeger',
+];
+
+/**
+ * The environment deploy/compose runs with in the tests: the local images swapped in through
+ * the .env variables, every published port on 127.0.0.1 and chosen by the engine.
+ */
+export function composeEnv(images: E2eImages, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    ...images,
+    PUBLISH_ADDR: '127.0.0.1',
+    CONTROLLER_GRPC_PORT: '0',
+    CONTROLLER_METRICS_PORT: '0',
+    PROMETHEUS_PORT: '0',
+    GRAFANA_PORT: '0',
+    JAEGER_UI_PORT: '0',
+    ...extra,
+  };
+}
+
+/**
+ * One compose project of deploy/compose under a name of its own: `docker compose -p NAME
+ * [-f FILE ...]` run in COMPOSE_DIR with the given environment.
+ */
+export class ComposeProject {
+  constructor(
+    readonly name: string,
+    readonly env: NodeJS.ProcessEnv,
+    readonly files: string[] = [],
+  ) {}
+
+  private args(args: string[]): string[] {
+    return ['compose', '-p', this.name, ...this.files.flatMap((f) => ['-f', f]), ...args];
+  }
+
+  run(args: string[], timeoutMs = 60_000): Promise<RunResult> {
+    return run('docker', this.args(args), { cwd: COMPOSE_DIR, env: this.env, timeoutMs });
+  }
+
+  ok(args: string[], timeoutMs = 60_000): Promise<string> {
+    return runOk('docker', this.args(args), { cwd: COMPOSE_DIR, env: this.env, timeoutMs });
+  }
+
+  /**
+   * Keeps the stack's logs in $CURRENCY_NODES_CACHE/e2e-logs/, runs `down -v`, and throws
+   * unless nothing of the project (containers, networks, volumes) is left.
+   */
+  async down(): Promise<string> {
+    const logs = await this.run(['logs', '--no-color', '--timestamps'], 60_000);
+    const dir = join(cacheDir(), 'e2e-logs');
+    mkdirSync(dir, { recursive: true });
+    const logFile = join(dir, `${this.name}.log`);
+    writeFileSync(logFile, logs.stdout + logs.stderr);
+    const r = await this.run(['down', '-v', '--remove-orphans', '-t', '5'], 120_000);
+    if (r.code !== 0) throw new Error(`docker compose down failed: ${r.stderr}`);
+    const label = `label=com.docker.compose.project=${this.name}`;
+    const left = [
+      ...(await runOk('docker', ['ps', '-a', '-q', '--filter', label])).split('\n'),
+      ...(await runOk('docker', ['network', 'ls', '-q', '--filter', label])).split('\n'),
+      ...(await runOk('docker', ['volume', 'ls', '-q', '--filter', label])).split('\n'),
+    ].filter((x) => x.trim() !== '');
+    if (left.length > 0) throw new Error(`docker compose down left behind: ${left.join(', ')}`);
+    return logFile;
+  }
 }

@@ -29,6 +29,7 @@ describe('helm lint --strict', () => {
         'minimal-values.yaml',
         'monitoring-values.yaml',
         'otel-values.yaml',
+        'security-values.yaml',
       ]),
     );
   });

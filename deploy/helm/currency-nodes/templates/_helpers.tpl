@@ -211,3 +211,165 @@ scalars replaced). Call with (dict "root" $ "group" $group); returns YAML.
 {{- $group := deepCopy .group }}
 {{- toYaml (mergeOverwrite $defaults $group) }}
 {{- end }}
+
+{{/*
+Security (docs/security.md): TLS on the controller's gRPC port from a kubernetes.io/tls
+Secret, client certificates for mutual TLS, bearer tokens from a Secret. Secrets are
+mounted read-only as directories (never subPath, which would freeze the files and stop the
+reload), mode 0440 and group-owned by fsGroup, each pod getting only the keys it needs.
+*/}}
+{{- define "currency-nodes.tlsDir" -}}/etc/currency-nodes/tls{{- end }}
+{{- define "currency-nodes.clientTlsDir" -}}/etc/currency-nodes/client-tls{{- end }}
+{{- define "currency-nodes.authDir" -}}/etc/currency-nodes/auth{{- end }}
+
+{{/* The token Secret: security.auth.existingSecret, or the one the chart generates. */}}
+{{- define "currency-nodes.auth.secretName" -}}
+{{- default (printf "%s-auth" (include "currency-nodes.fullname" .)) .Values.security.auth.existingSecret }}
+{{- end }}
+
+{{/* The controller's security env vars (with the list's leading "- "), or nothing. */}}
+{{- define "currency-nodes.controller.securityEnv" -}}
+{{- $tls := .Values.security.tls }}
+{{- if $tls.enabled }}
+- name: CONTROLLER_TLS_CERT_FILE
+  value: {{ printf "%s/tls.crt" (include "currency-nodes.tlsDir" .) | quote }}
+- name: CONTROLLER_TLS_KEY_FILE
+  value: {{ printf "%s/tls.key" (include "currency-nodes.tlsDir" .) | quote }}
+{{- if $tls.mutual.enabled }}
+- name: CONTROLLER_TLS_CLIENT_CA_FILE
+  value: {{ printf "%s/ca.crt" (include "currency-nodes.tlsDir" .) | quote }}
+{{- if $tls.mutual.clientCertRoles }}
+- name: CONTROLLER_TLS_CLIENT_CERT_ROLES
+  value: "true"
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if .Values.security.auth.enabled }}
+- name: CONTROLLER_NODE_TOKENS_FILE
+  value: {{ printf "%s/node-token" (include "currency-nodes.authDir" .) | quote }}
+- name: CONTROLLER_CLI_TOKENS_FILE
+  value: {{ printf "%s/cli-token" (include "currency-nodes.authDir" .) | quote }}
+{{- end }}
+{{- end }}
+
+{{- define "currency-nodes.controller.securityVolumeMounts" -}}
+{{- if .Values.security.tls.enabled }}
+- name: tls
+  mountPath: {{ include "currency-nodes.tlsDir" . }}
+  readOnly: true
+{{- end }}
+{{- if .Values.security.auth.enabled }}
+- name: auth
+  mountPath: {{ include "currency-nodes.authDir" . }}
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{- define "currency-nodes.controller.securityVolumes" -}}
+{{- $tls := .Values.security.tls }}
+{{- if $tls.enabled }}
+- name: tls
+  secret:
+    secretName: {{ $tls.existingSecret }}
+    defaultMode: 288 # 0440
+    items:
+      - key: tls.crt
+        path: tls.crt
+      - key: tls.key
+        path: tls.key
+      {{- if $tls.mutual.enabled }}
+      - key: ca.crt
+        path: ca.crt
+      {{- end }}
+{{- end }}
+{{- if .Values.security.auth.enabled }}
+- name: auth
+  secret:
+    secretName: {{ include "currency-nodes.auth.secretName" . }}
+    defaultMode: 288 # 0440
+    items:
+      - key: node-token
+        path: node-token
+      - key: cli-token
+        path: cli-token
+{{- end }}
+{{- end }}
+
+{{/*
+A client's (node, cli) security env vars. Call with (dict "root" $ "prefix" "NODE"|"CLI"
+"token" "node-token"|"cli-token").
+*/}}
+{{- define "currency-nodes.client.securityEnv" -}}
+{{- $tls := .root.Values.security.tls }}
+{{- if $tls.enabled }}
+- name: {{ .prefix }}_TLS_CA_FILE
+  value: {{ printf "%s/ca.crt" (include "currency-nodes.tlsDir" .root) | quote }}
+{{- with $tls.serverName }}
+- name: {{ $.prefix }}_TLS_SERVER_NAME
+  value: {{ . | quote }}
+{{- end }}
+{{- if $tls.mutual.enabled }}
+- name: {{ .prefix }}_TLS_CERT_FILE
+  value: {{ printf "%s/tls.crt" (include "currency-nodes.clientTlsDir" .root) | quote }}
+- name: {{ .prefix }}_TLS_KEY_FILE
+  value: {{ printf "%s/tls.key" (include "currency-nodes.clientTlsDir" .root) | quote }}
+{{- end }}
+{{- end }}
+{{- if .root.Values.security.auth.enabled }}
+- name: {{ .prefix }}_TOKEN_FILE
+  value: {{ printf "%s/%s" (include "currency-nodes.authDir" .root) .token | quote }}
+{{- end }}
+{{- end }}
+
+{{- define "currency-nodes.client.securityVolumeMounts" -}}
+{{- $tls := .root.Values.security.tls }}
+{{- if $tls.enabled }}
+- name: tls-ca
+  mountPath: {{ include "currency-nodes.tlsDir" .root }}
+  readOnly: true
+{{- if $tls.mutual.enabled }}
+- name: client-tls
+  mountPath: {{ include "currency-nodes.clientTlsDir" .root }}
+  readOnly: true
+{{- end }}
+{{- end }}
+{{- if .root.Values.security.auth.enabled }}
+- name: auth
+  mountPath: {{ include "currency-nodes.authDir" .root }}
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{/* Call with (dict "root" $ "token" "node-token"|"cli-token" "clientSecret" "<Secret name>"). */}}
+{{- define "currency-nodes.client.securityVolumes" -}}
+{{- $tls := .root.Values.security.tls }}
+{{- if $tls.enabled }}
+- name: tls-ca
+  secret:
+    secretName: {{ $tls.existingSecret }}
+    defaultMode: 288 # 0440
+    items:
+      - key: ca.crt
+        path: ca.crt
+{{- if $tls.mutual.enabled }}
+- name: client-tls
+  secret:
+    secretName: {{ .clientSecret }}
+    defaultMode: 288 # 0440
+    items:
+      - key: tls.crt
+        path: tls.crt
+      - key: tls.key
+        path: tls.key
+{{- end }}
+{{- end }}
+{{- if .root.Values.security.auth.enabled }}
+- name: auth
+  secret:
+    secretName: {{ include "currency-nodes.auth.secretName" .root }}
+    defaultMode: 288 # 0440
+    items:
+      - key: {{ .token }}
+        path: {{ .token }}
+{{- end }}
+{{- end }}
