@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import '../shared/compile-cache';
 import { telemetry } from './otel';
 import { runCli } from './cli';
 import { processIo } from './io';

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import '../shared/compile-cache';
 import { telemetry } from './otel';
 import { createLogger } from '../shared/logger';
 import { EXIT, fatal, loadConfigOrExit, onShutdownSignal } from '../shared/program';
