@@ -1,15 +1,5 @@
-import { ConfigError } from '../shared/config';
+import { configError } from '../../tests/support/fakes';
 import { loadControllerConfig } from './config';
-
-function configError(f: () => unknown): ConfigError {
-  try {
-    f();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return err as ConfigError;
-  }
-  throw new Error('expected a ConfigError, got none');
-}
 
 describe('loadControllerConfig', () => {
   test('with nothing set every value takes its documented default', () => {

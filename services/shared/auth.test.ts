@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { configError, manualClock } from '../../tests/support/fakes';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -15,8 +16,6 @@ import {
   tokenProblem,
   withToken,
 } from './auth';
-import type { Clock, TimerHandle } from './clock';
-import { ConfigError } from './config';
 
 const NODE_TOKEN = 'node-token-0123456789abcdef';
 const CLI_TOKEN = 'cli-token-0123456789abcdef';
@@ -31,37 +30,6 @@ const file = (name: string, text: string) => {
   writeFileSync(p, text);
   return p;
 };
-
-function configError(f: () => unknown): ConfigError {
-  try {
-    f();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return err as ConfigError;
-  }
-  throw new Error('expected a ConfigError, got none');
-}
-
-/** A clock whose timers run only when the test says so. */
-function manualClock(): Clock & { fire(): void; pending(): number } {
-  const timers = new Map<number, () => void>();
-  let next = 1;
-  return {
-    now: () => 0,
-    setTimeout: (fn) => {
-      const id = next++;
-      timers.set(id, fn);
-      return id as unknown as TimerHandle;
-    },
-    clearTimeout: (h) => void timers.delete(h as unknown as number),
-    fire: () => {
-      const due = [...timers.entries()];
-      timers.clear();
-      for (const [, fn] of due) fn();
-    },
-    pending: () => timers.size,
-  };
-}
 
 describe('tokens', () => {
   test('a token shorter than 16 characters or with spaces or commas is refused', () => {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { configError } from '../../tests/support/fakes';
 import {
   ConfigError,
   PAIR_PATTERN,
@@ -12,17 +13,6 @@ import {
   readVar,
   uuidSchema,
 } from './config';
-
-/** Runs `f`, expects a ConfigError, and returns it for further checks. */
-function configError(f: () => unknown): ConfigError {
-  try {
-    f();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return err as ConfigError;
-  }
-  throw new Error('expected a ConfigError, got none');
-}
 
 describe('ConfigError', () => {
   test('carries the variable and the problem and reads "VARIABLE: problem"', () => {

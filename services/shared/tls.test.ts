@@ -1,8 +1,8 @@
 import { copyFileSync, writeFileSync } from 'node:fs';
+import { configError, manualClock } from '../../tests/support/fakes';
 import { X509Certificate } from 'node:crypto';
 import { type CertDir, type CertFiles, type TestCa, makeCertDir } from '../../tests/support/certs';
-import type { Clock, TimerHandle } from './clock';
-import { ConfigError } from './config';
+import type { Clock } from './clock';
 import {
   ReloadingPemProvider,
   type ServerTlsConfig,
@@ -28,36 +28,6 @@ beforeAll(() => {
   server2 = ca.issue('server2');
 });
 afterAll(() => certs.remove());
-
-function configError(f: () => unknown): ConfigError {
-  try {
-    f();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return err as ConfigError;
-  }
-  throw new Error('expected a ConfigError, got none');
-}
-
-function manualClock(): Clock & { fire(): void; pending(): number } {
-  const timers = new Map<number, () => void>();
-  let next = 1;
-  return {
-    now: () => 0,
-    setTimeout: (fn) => {
-      const id = next++;
-      timers.set(id, fn);
-      return id as unknown as TimerHandle;
-    },
-    clearTimeout: (h) => void timers.delete(h as unknown as number),
-    fire: () => {
-      const due = [...timers.values()];
-      timers.clear();
-      for (const fn of due) fn();
-    },
-    pending: () => timers.size,
-  };
-}
 
 describe('controller TLS configuration', () => {
   test('with no TLS variable set the port stays plaintext', () => {
