@@ -1,5 +1,6 @@
 // Tests in tiers: unit (beside the code, fakes only), integration (real gRPC on loopback,
-// in-process and child processes), e2e (real images and compose), helm (the chart).
+// in-process and child processes), e2e (real images and compose), helm (the chart), k8s
+// (a real Kubernetes built from source: scripts/k8s/cluster.sh).
 // Type checking is `npm run typecheck`; ts-jest only transpiles here, for speed.
 const transform = {
   '^.+\\.ts$': ['ts-jest', { diagnostics: false }],
@@ -17,5 +18,6 @@ module.exports = {
     },
     { ...common, displayName: 'e2e', testMatch: ['<rootDir>/tests-e2e/**/*.test.ts'] },
     { ...common, displayName: 'helm', testMatch: ['<rootDir>/tests/helm/**/*.test.ts'] },
+    { ...common, displayName: 'k8s', testMatch: ['<rootDir>/tests/k8s/**/*.test.ts'] },
   ],
 };

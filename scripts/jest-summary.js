@@ -12,11 +12,13 @@ const r = JSON.parse(readFileSync(file, 'utf8'));
 const tierOf = (path) =>
   path.includes('/tests-e2e/')
     ? 'e2e'
-    : path.includes('/tests/helm/')
-      ? 'helm'
-      : path.includes('/tests/integration/')
-        ? 'integration'
-        : 'unit';
+    : path.includes('/tests/k8s/')
+      ? 'k8s'
+      : path.includes('/tests/helm/')
+        ? 'helm'
+        : path.includes('/tests/integration/')
+          ? 'integration'
+          : 'unit';
 const byProject = new Map();
 for (const suite of r.testResults) {
   const project = tierOf(suite.name);

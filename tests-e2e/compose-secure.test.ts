@@ -1,10 +1,15 @@
 /**
- * deploy/compose with TLS and tokens: `docker compose -f compose.yaml -f compose.secure.yaml
- * up`, with credentials made by deploy/compose/make-dev-secrets.sh (into a temporary
- * directory, CURRENCY_SECRETS_DIR) and handed to the containers as compose secrets. Two node
- * replicas register over TLS with the node token; the cli lists them over TLS with the CLI
- * token; a plaintext cli never reaches the controller (exit 3) and a cli without a token is
- * refused (exit 1). Each container holds only its own secrets, read-only, and no secret
+ * deploy/compose with mutual TLS and tokens: `docker compose -f compose.yaml -f
+ * compose.secure.yaml up`, with credentials made by deploy/compose/make-dev-secrets.sh (into
+ * a temporary directory, CURRENCY_SECRETS_DIR) and handed to the containers as compose
+ * secrets. The controller requires a client certificate from the CA and reads the role from
+ * its OU (CONTROLLER_TLS_CLIENT_CERT_ROLES); the tokens stay on too. Two node replicas
+ * register with their node certificate and token; the cli lists them with its CLI
+ * certificate (with and without its token); a node with its certificate alone registers.
+ * Refused: a plaintext cli (exit 3), a cli or a node without a client certificate (TLS
+ * handshake: cli exit 3, the node never registers), a wrong token next to a good
+ * certificate (UNAUTHENTICATED), and a node's credentials used for CLI commands
+ * (PERMISSION_DENIED). Each container holds only its own secrets, read-only, and no secret
  * value is in any container's environment.
  *
  * Only controller, node and cli are named on the `up` line (compose adds what they depend
@@ -22,6 +27,7 @@ import {
   buildProjectImages,
   composeEnv,
   loadImages,
+  run,
   runOk,
   type NodeInfo,
 } from './support/docker';
@@ -38,6 +44,45 @@ let up = false;
 
 const exec = (service: string, args: string[]) =>
   project.run(['exec', '-T', service, ...args], 30_000);
+
+const openssl = (args: string[]) =>
+  spawnSync('openssl', args, { encoding: 'utf8', timeout: 10_000 });
+
+/** Names of the nodes the controller lists (the cli with its own certificate and token). */
+async function listedNodeNames(): Promise<string[]> {
+  const r = await exec('cli', ['currency-cli', '--json', 'controller', 'nodes']);
+  if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.stderr.trim()}`);
+  return (JSON.parse(r.stdout) as NodeInfo[]).map((n) => n.name);
+}
+
+/**
+ * One more `node` container beside the replicas (`docker compose run -d`), with some of the
+ * service's variables overridden; removed again by the caller.
+ */
+async function runExtraNode(env: Record<string, string>): Promise<string> {
+  const out = await project.ok(
+    [
+      'run',
+      '-d',
+      '--no-deps',
+      ...Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]),
+      'node',
+    ],
+    60_000,
+  );
+  const name = out.trim().split('\n').pop()?.trim();
+  if (!name) throw new Error(`docker compose run printed no container name: ${out}`);
+  return name;
+}
+
+/** The node's own log lines (JSON). */
+async function nodeLog(container: string): Promise<Array<Record<string, unknown>>> {
+  const r = await runOk('docker', ['logs', container]);
+  return r
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
 
 async function containerIds(service: string): Promise<string[]> {
   return (await project.ok(['ps', '-q', service]))
@@ -82,7 +127,9 @@ beforeAll(async () => {
     ],
     90_000,
   );
-  report(`up --scale node=${REPLICAS} (TLS + tokens): healthy in ${Date.now() - started} ms`);
+  report(
+    `up --scale node=${REPLICAS} (mutual TLS + tokens): healthy in ${Date.now() - started} ms`,
+  );
 }, 20 * 60_000);
 
 afterAll(async () => {
@@ -94,20 +141,38 @@ afterAll(async () => {
 });
 
 describe('docker compose -f compose.yaml -f compose.secure.yaml', () => {
-  it('make-dev-secrets.sh made a CA, a controller certificate for controller/localhost/127.0.0.1 and two tokens', () => {
+  it('make-dev-secrets.sh made a CA, a controller certificate for controller/localhost/127.0.0.1, a client certificate per role and two tokens', () => {
     const dir = secrets as string;
-    const san = spawnSync(
-      'openssl',
-      ['x509', '-in', join(dir, 'controller.crt'), '-noout', '-ext', 'subjectAltName'],
-      { encoding: 'utf8', timeout: 10_000 },
-    );
+    const san = openssl([
+      'x509',
+      '-in',
+      join(dir, 'controller.crt'),
+      '-noout',
+      '-ext',
+      'subjectAltName',
+    ]);
     expect(san.stdout).toMatch(/DNS:controller, DNS:localhost, IP Address:127\.0\.0\.1/);
-    const verify = spawnSync(
-      'openssl',
-      ['verify', '-CAfile', join(dir, 'ca.crt'), join(dir, 'controller.crt')],
-      { encoding: 'utf8', timeout: 10_000 },
-    );
+    const verify = openssl(['verify', '-CAfile', join(dir, 'ca.crt'), join(dir, 'controller.crt')]);
     expect(verify.status).toBe(0);
+    for (const role of ['node', 'cli']) {
+      const cert = join(dir, `${role}.crt`);
+      const client = openssl([
+        'verify',
+        '-purpose',
+        'sslclient',
+        '-CAfile',
+        join(dir, 'ca.crt'),
+        cert,
+      ]);
+      expect({ role, status: client.status }).toEqual({ role, status: 0 });
+      const subject = openssl(['x509', '-in', cert, '-noout', '-subject', '-nameopt', 'RFC2253']);
+      expect(subject.stdout.trim()).toBe(`subject=CN=currency-${role},OU=currency-${role}`);
+      // The key belongs to the certificate.
+      const fromKey = openssl(['pkey', '-in', join(dir, `${role}.key`), '-pubout']).stdout;
+      const fromCert = openssl(['x509', '-in', cert, '-noout', '-pubkey']).stdout;
+      expect(fromKey).toContain('BEGIN PUBLIC KEY');
+      expect(fromKey).toBe(fromCert);
+    }
     const node = readFileSync(join(dir, 'node.token'), 'utf8').trim();
     const cli = readFileSync(join(dir, 'cli.token'), 'utf8').trim();
     expect(node).toMatch(/^[0-9a-f]{64}$/);
@@ -115,7 +180,18 @@ describe('docker compose -f compose.yaml -f compose.secure.yaml', () => {
     expect(node).not.toBe(cli);
   });
 
-  it('`docker compose exec cli currency-cli controller nodes` lists the replicas over TLS with the CLI token', async () => {
+  it('the controller serves mutual TLS with certificate roles and tokens', async () => {
+    const logs = await project.ok(['logs', '--no-color', 'controller']);
+    const line = logs
+      .split('\n')
+      .map((l) => l.slice(l.indexOf('{')))
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => l.msg === 'gRPC port security');
+    expect(line).toMatchObject({ tls: 'mutual', auth: 'tokens + certificate roles' });
+  });
+
+  it('`docker compose exec cli currency-cli controller nodes` lists the replicas over mutual TLS (certificates and tokens)', async () => {
     const ids = (await containerIds('node')).map((id) => id.slice(0, 12)).sort();
     expect(ids).toHaveLength(REPLICAS);
     const started = Date.now();
@@ -133,11 +209,45 @@ describe('docker compose -f compose.yaml -f compose.secure.yaml', () => {
     report(`${list.length} nodes listed over TLS in ${Date.now() - started} ms`);
   });
 
+  it('the cli gets in with its client certificate alone (no token): certificate role currency-cli', async () => {
+    const r = await exec('cli', [
+      'env',
+      '-u',
+      'CLI_TOKEN_FILE',
+      'currency-cli',
+      '--json',
+      'controller',
+      'nodes',
+    ]);
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(JSON.parse(r.stdout)).toHaveLength(REPLICAS);
+  });
+
+  it('a node with its client certificate alone (no token) registers', async () => {
+    const name = `cert-only-${process.pid}`;
+    const container = await runExtraNode({ NODE_TOKEN_FILE: '', NODE_NAME: name });
+    try {
+      const started = Date.now();
+      await waitFor(
+        'the certificate-only node listed',
+        async () => ((await listedNodeNames()).includes(name) ? true : undefined),
+        { timeoutMs: 30_000, intervalMs: 500 },
+      );
+      report(`a node with only its certificate registered in ${Date.now() - started} ms`);
+    } finally {
+      await run('docker', ['rm', '-f', container]);
+    }
+  });
+
   it('a plaintext cli never reaches the controller: exit 3', async () => {
     const r = await exec('cli', [
       'env',
       '-u',
       'CLI_TLS_CA_FILE',
+      '-u',
+      'CLI_TLS_CERT_FILE',
+      '-u',
+      'CLI_TLS_KEY_FILE',
       'currency-cli',
       '--timeout',
       '3',
@@ -147,28 +257,63 @@ describe('docker compose -f compose.yaml -f compose.secure.yaml', () => {
     expect({ code: r.code, stderr: r.stderr }).toMatchObject({ code: 3 });
   });
 
-  it('a cli without a token (TLS fine) is refused: exit 1, UNAUTHENTICATED', async () => {
+  it('a cli without a client certificate (CA and token fine) fails the TLS handshake: exit 3', async () => {
     const r = await exec('cli', [
       'env',
       '-u',
-      'CLI_TOKEN_FILE',
+      'CLI_TLS_CERT_FILE',
+      '-u',
+      'CLI_TLS_KEY_FILE',
       'currency-cli',
+      '--timeout',
+      '3',
       'controller',
       'nodes',
     ]);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toContain("refused this CLI's credentials (UNAUTHENTICATED)");
+    expect({ code: r.code, stderr: r.stderr }).toMatchObject({
+      code: 3,
+      stderr: expect.stringContaining('could not reach the controller at controller:5160 over TLS'),
+    });
   });
 
-  it('the node token cannot run CLI commands: exit 1, PERMISSION_DENIED', async () => {
-    // The node token, given to the cli as if it were a CLI token.
-    const token = readFileSync(join(secrets as string, 'node.token'), 'utf8').trim();
+  it('a node without a client certificate (CA and token fine) never registers', async () => {
+    const name = `no-cert-${process.pid}`;
+    const container = await runExtraNode({
+      NODE_TLS_CERT_FILE: '',
+      NODE_TLS_KEY_FILE: '',
+      NODE_NAME: name,
+      LOG_LEVEL: 'debug',
+    });
+    try {
+      // Several connection attempts, each failing before any stream reaches the controller.
+      const lost = await waitFor(
+        'three failed connection attempts',
+        async () => {
+          const l = (await nodeLog(container)).filter((e) => e.msg === 'controller stream lost');
+          return l.length >= 3 ? l : undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 500 },
+      );
+      expect(lost.map((e) => e.code)).toEqual(lost.map(() => 14)); // UNAVAILABLE
+      // The controller's TLS alert: the handshake wanted a client certificate.
+      expect(String(lost[0]!.details)).toContain('certificate required');
+      report(`a node without a client certificate: ${String(lost[0]!.details).split('\n')[0]}`);
+      const log = await nodeLog(container);
+      expect(log.filter((e) => e.msg === 'registered with controller')).toEqual([]);
+      expect(log.filter((e) => String(e.msg).includes('refused this node')).length).toBe(0);
+      expect(await listedNodeNames()).not.toContain(name);
+    } finally {
+      await run('docker', ['rm', '-f', container]);
+    }
+  });
+
+  it('a wrong token next to a good certificate is refused: exit 1, UNAUTHENTICATED', async () => {
     const r = await project.run(
       [
         'exec',
         '-T',
         '-e',
-        `CLI_TOKEN=${token}`,
+        'CLI_TOKEN=not-the-cli-token-0123456789',
         'cli',
         'env',
         '-u',
@@ -180,17 +325,47 @@ describe('docker compose -f compose.yaml -f compose.secure.yaml', () => {
       30_000,
     );
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('PERMISSION_DENIED');
+    expect(r.stderr).toContain("refused this CLI's credentials (UNAUTHENTICATED)");
+  });
+
+  it("a node's credentials cannot run CLI commands: its certificate, with or without its token, is PERMISSION_DENIED (exit 1)", async () => {
+    // currency-cli is in every image: run it in a node container with that node's secrets.
+    const asNode = [
+      'currency-cli',
+      '--controller',
+      'controller:5160',
+      '--tls-ca',
+      '/run/secrets/ca.crt',
+      '--tls-cert',
+      '/run/secrets/node.crt',
+      '--tls-key',
+      '/run/secrets/node.key',
+    ];
+    for (const extra of [[], ['--token-file', '/run/secrets/node.token']]) {
+      const r = await exec('node', [...asNode, ...extra, 'controller', 'nodes']);
+      expect({ extra, code: r.code, stderr: r.stderr }).toMatchObject({
+        extra,
+        code: 1,
+        stderr: expect.stringContaining(
+          "refused this CLI's credentials (PERMISSION_DENIED): a node credential cannot open the CLI service",
+        ),
+      });
+    }
   });
 
   it('each container holds only its own secrets, read-only, and no secret value in its environment', async () => {
     const expected: Record<string, string[]> = {
-      controller: ['cli.token', 'controller.crt', 'controller.key', 'node.token'],
-      node: ['ca.crt', 'node.token'],
-      cli: ['ca.crt', 'cli.token'],
+      controller: ['ca.crt', 'cli.token', 'controller.crt', 'controller.key', 'node.token'],
+      node: ['ca.crt', 'node.crt', 'node.key', 'node.token'],
+      cli: ['ca.crt', 'cli.crt', 'cli.key', 'cli.token'],
     };
-    const values = ['node.token', 'cli.token', 'controller.key'].map((f) =>
-      readFileSync(join(secrets as string, f), 'utf8').trim(),
+    // Tokens, and the longest line of each key (a PEM body line).
+    const values = ['node.token', 'cli.token', 'controller.key', 'node.key', 'cli.key'].map(
+      (f) =>
+        readFileSync(join(secrets as string, f), 'utf8')
+          .split('\n')
+          .map((l) => l.trim())
+          .sort((a, b) => b.length - a.length)[0]!,
     );
     for (const [service, files] of Object.entries(expected)) {
       const ls = await exec(service, ['/bin/sh', '-c', 'ls /run/secrets']);
