@@ -30,7 +30,7 @@ bash scripts/setup/e2e.sh
 step "setup: helm (chart tier)"
 bash scripts/setup/helm.sh
 # The k8s tier's stage: 1 = API server (etcd + kube-apiserver), 2 = also a working node.
-export K8S_STAGE="${K8S_STAGE:-1}"
+export K8S_STAGE="${K8S_STAGE:-2}"
 step "setup: Kubernetes stage $K8S_STAGE from source (k8s tier)"
 bash scripts/setup/k8s.sh "$K8S_STAGE"
 

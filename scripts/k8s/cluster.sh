@@ -5,6 +5,7 @@
 #   scripts/k8s/cluster.sh down               stop every process and delete all state
 #   scripts/k8s/cluster.sh status             what runs, and where
 #   scripts/k8s/cluster.sh env                the export line again
+#   scripts/k8s/cluster.sh load-image IMAGE...  (stage 2) copy images from the Docker engine
 #
 # Stage 1 is a control plane without a node: etcd (Debian's etcd-server) and kube-apiserver,
 # both on loopback only. Enough for `kubectl apply --dry-run=server` and `helm install /
@@ -22,14 +23,14 @@
 #   K8S_BIN_DIR     the binaries (default: ${CURRENCY_NODES_CACHE:-~/.cache/currency-nodes}/k8s/bin)
 #   K8S_API_PORT    the API server's port on 127.0.0.1 (default: a free port)
 #   K8S_START_TIMEOUT  seconds to wait for each component to be ready (default 90)
-set -euo pipefail
+set -Eeuo pipefail # -E: the ERR trap (clean-up on a failed start) fires inside functions too
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=scripts/k8s/lib.sh
 source "$HERE/lib.sh"
 
 usage() {
-  sed -n '2,7p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -65,7 +66,7 @@ start_etcd() {
     --listen-peer-urls="http://127.0.0.1:$peer" --initial-advertise-peer-urls="http://127.0.0.1:$peer" \
     --initial-cluster="currency-nodes-test=http://127.0.0.1:$peer" \
     --quota-backend-bytes=1073741824 --log-level=warn
-  wait_for "etcd" etcd curl -fsS "http://127.0.0.1:$client/health"
+  wait_for "etcd" etcd curl -fsS --max-time 2 "http://127.0.0.1:$client/health"
 }
 
 start_apiserver() {
@@ -86,6 +87,7 @@ start_apiserver() {
     --kubelet-client-certificate="$pki/apiserver-kubelet-client.crt" \
     --kubelet-client-key="$pki/apiserver-kubelet-client.key" \
     --kubelet-certificate-authority="$pki/ca.crt" \
+    --kubelet-preferred-address-types=InternalIP \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
     --allow-privileged=true --profiling=false \
@@ -108,8 +110,8 @@ cmd_up() {
     esac
   done
   case "$stage" in 1 | 2) ;; *) die "--stage must be 1 or 2, got '$stage'" ;; esac
-  if [ -f "$STATE/stage" ]; then
-    die "a cluster is already up in $STATE (stage $(cat "$STATE/stage")): run '$0 down' first"
+  if [ -e "$STATE" ]; then
+    die "$STATE already exists (a cluster is up, or a previous one was not taken down): run '$0 down' first"
   fi
   mkdir -p "$STATE/logs" "$STATE/pids"
   trap 'on_failure' ERR
@@ -169,5 +171,12 @@ case "${1:-}" in
   down) cmd_down ;;
   status) cmd_status ;;
   env) cmd_env ;;
+  load-image)
+    shift
+    [ "$(cat "$STATE/stage" 2>/dev/null)" = 2 ] || die "load-image needs a stage 2 cluster in $STATE"
+    # shellcheck source=scripts/k8s/node.sh
+    source "$HERE/node.sh"
+    load_images "$@"
+    ;;
   *) usage ;;
 esac

@@ -133,23 +133,25 @@ ensure_default_serviceaccount() {
     kubectl_admin -n "$ns" create serviceaccount default >/dev/null
 }
 
-# Stop what spawn started, newest first: SIGTERM, then SIGKILL after 10 s.
-stop_all() {
-  local order="$STATE/pids/order" name pid
-  [ -f "$order" ] || return 0
-  for name in $(tac "$order"); do
-    pid="$(cat "$STATE/pids/$name.pid" 2>/dev/null)" || continue
-    kill -0 "$pid" 2>/dev/null || continue
-    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 40); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.25
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-      log "$name did not stop in 10 s: SIGKILL"
-      kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-    fi
+# stop_one NAME: SIGTERM to what spawn started as NAME (its whole session), SIGKILL after 10 s.
+stop_one() {
+  local name="$1" pid
+  pid="$(cat "$STATE/pids/$name.pid" 2>/dev/null)" || return 0
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 40); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.25
   done
+  log "$name did not stop in 10 s: SIGKILL"
+  kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+}
+
+# Stop everything spawn started, newest first.
+stop_all() {
+  local order="$STATE/pids/order" name
+  [ -f "$order" ] || return 0
+  for name in $(tac "$order"); do stop_one "$name"; done
   rm -f "$order"
 }
 
@@ -165,6 +167,7 @@ on_failure() {
   local code=$?
   trap - ERR
   log "start-up failed (exit $code); stopping what started and removing $STATE"
+  if declare -F stop_node >/dev/null; then stop_node || true; fi
   stop_all || true
   umount_under "$STATE"
   rm -rf "$STATE"

@@ -16,9 +16,9 @@ const CACHE = process.env.CURRENCY_NODES_CACHE ?? join(homedir(), '.cache', 'cur
 const BIN = process.env.K8S_BIN_DIR ?? join(CACHE, 'k8s', 'bin');
 const CLUSTER = join(ROOT, 'scripts', 'k8s', 'cluster.sh');
 
-/** The stage the suite runs: K8S_STAGE (set by scripts/test-all.sh), default 1. */
+/** The stage the suite runs: K8S_STAGE (set by scripts/test-all.sh), default 2. */
 export function stage(): 1 | 2 {
-  const s = process.env.K8S_STAGE ?? '1';
+  const s = process.env.K8S_STAGE ?? '2';
   if (s !== '1' && s !== '2') throw new Error(`K8S_STAGE must be 1 or 2, got '${s}'`);
   return s === '2' ? 2 : 1;
 }
@@ -33,7 +33,10 @@ export class Cluster {
   readonly state: string;
   readonly kubeconfig: string;
 
-  private constructor(state: string) {
+  private constructor(
+    state: string,
+    readonly stage: 1 | 2,
+  ) {
     this.state = state;
     this.kubeconfig = join(state, 'kubeconfig');
   }
@@ -41,7 +44,7 @@ export class Cluster {
   /** Starts a cluster of the given stage in a new state directory (bounded by the script). */
   static up(wanted: 1 | 2): Cluster {
     const state = join(mkdtempSync(join(tmpdir(), 'cn-k8s-')), 'state');
-    const c = new Cluster(state);
+    const c = new Cluster(state, wanted);
     const r = c.script(['up', '--stage', String(wanted)], 600_000);
     if (r.status !== 0) {
       throw new Error(`cluster.sh up --stage ${wanted} failed (${r.status}):\n${r.stderr}`);
@@ -57,6 +60,21 @@ export class Cluster {
     const alive = pids.filter(([, pid]) => isAlive(pid)).map(([name, pid]) => `${name} (${pid})`);
     if (alive.length > 0) throw new Error(`still running after down: ${alive.join(', ')}`);
     if (existsSync(this.state)) throw new Error(`${this.state} still exists after down`);
+    // Anything else that names the state directory (containerd shims, containers).
+    const stray = run('pgrep', ['-af', '--', this.state], undefined, 10_000);
+    if (stray.stdout.trim() !== '') throw new Error(`processes left after down:\n${stray.stdout}`);
+    if (this.stage === 2) {
+      if (run('ip', ['link', 'show', 'cn-k8s0'], undefined, 10_000).status === 0) {
+        throw new Error('the pod bridge cn-k8s0 still exists after down');
+      }
+      for (const cmd of ['iptables', 'ip6tables']) {
+        for (const table of ['filter', 'nat', 'mangle']) {
+          const rules = run(cmd, ['-t', table, '-S'], undefined, 10_000).stdout;
+          const left = rules.split('\n').filter((l) => l.includes('KUBE-'));
+          if (left.length > 0) throw new Error(`${cmd} -t ${table} still has:\n${left.join('\n')}`);
+        }
+      }
+    }
   }
 
   /** The components the script started, from its pid files. */
@@ -104,7 +122,7 @@ export class Cluster {
     return existsSync(f) ? readFileSync(f, 'utf8') : '';
   }
 
-  private script(args: string[], timeoutMs: number): Run {
+  script(args: string[], timeoutMs: number): Run {
     return run('bash', [CLUSTER, ...args], undefined, timeoutMs, {
       K8S_STATE_DIR: this.state,
       K8S_BIN_DIR: BIN,

@@ -1,0 +1,228 @@
+/**
+ * Stage 2 of the k8s tier: a working single-node Kubernetes (scripts/k8s/cluster.sh up
+ * --stage 2: controller-manager, scheduler, containerd + CNI bridge, kubelet, kube-proxy,
+ * CoreDNS), the project's images imported from the Docker engine, and the scenario a user
+ * runs: `helm install` with two node groups of different pair sets, `kubectl exec` into the
+ * CLI, a deleted pod's pair moving to another pod, a group scaled up, `helm test`, and
+ * `helm uninstall` leaving nothing behind.
+ *
+ * Runs only when the suite runs stage 2 (K8S_STAGE=2, the default);
+ * otherwise the file fails with a message saying so rather than passing silently.
+ */
+import { Cluster, CHART, stage } from './cluster';
+import { waitFor } from '../support/wait';
+
+jest.setTimeout(900_000);
+
+const IMAGE_TAG = process.env.IMAGE_TAG ?? 'e2e';
+const IMAGES = ['controller', 'node', 'cli'].map(
+  (r) => `${process.env.IMAGE_PREFIX ?? 'currency-nodes'}/${r}:${IMAGE_TAG}`,
+);
+const NS = 'currency';
+const RELEASE = 'cn';
+const FULL = `${RELEASE}-currency-nodes`;
+const SELECTOR = `app.kubernetes.io/instance=${RELEASE}`;
+
+interface ListedNode {
+  nodeUuid: string;
+  name: string;
+  knownCurrencyPairs: string[];
+  streamingCurrencyPairs: string[];
+}
+
+const runStage2 = stage() === 2;
+let cluster: Cluster;
+
+beforeAll(() => {
+  if (!runStage2) return;
+  cluster = Cluster.up(2);
+  const r = cluster.script(['load-image', ...IMAGES], 300_000);
+  if (r.status !== 0) throw new Error(`load-image failed:\n${r.stderr}`);
+});
+
+afterAll(() => {
+  cluster?.down();
+});
+
+if (!runStage2) {
+  test('stage 2 (a working node) was not run', () => {
+    throw new Error(
+      'K8S_STAGE is 1: set K8S_STAGE=2 (the suite default) to run the stage 2 scenario',
+    );
+  });
+}
+
+/** `currency-cli --json ...` in the CLI pod, through `kubectl exec deploy/...`. */
+function cli(args: string[]): unknown {
+  const out = cluster.kubectlOk(
+    ['exec', '-n', NS, `deploy/${FULL}-cli`, '--', 'currency-cli', '--json', ...args],
+    undefined,
+    60_000,
+  );
+  return JSON.parse(out);
+}
+
+function nodePods(): string[] {
+  const pods = cluster.json([
+    'get',
+    'pods',
+    '-n',
+    NS,
+    '-l',
+    `${SELECTOR},app.kubernetes.io/component=node`,
+    '--field-selector=status.phase=Running',
+  ]);
+  return (pods.items as { metadata: { name: string; deletionTimestamp?: string } }[])
+    .filter((p) => !p.metadata.deletionTimestamp)
+    .map((p) => p.metadata.name)
+    .sort();
+}
+
+/** Waits until `controller nodes` lists exactly the running node pods (by name). */
+async function nodesListedArePods(expectedCount: number): Promise<ListedNode[]> {
+  return waitFor(
+    `controller nodes to list the ${expectedCount} node pods`,
+    () => {
+      const pods = nodePods();
+      if (pods.length !== expectedCount) return false;
+      const listed = cli(['controller', 'nodes']) as ListedNode[];
+      const names = listed.map((n) => n.name).sort();
+      return JSON.stringify(names) === JSON.stringify(pods) ? listed : false;
+    },
+    { timeoutMs: 180_000, intervalMs: 2_000 },
+  );
+}
+
+(runStage2 ? describe : describe.skip)('stage 2 (a working node): the user scenario', () => {
+  const values = {
+    image: { tag: IMAGE_TAG, pullPolicy: 'Never' },
+    controller: { streamsPerPair: 1 },
+    node: { priceIntervalMs: '300-600' },
+    nodeGroups: [
+      { name: 'majors', replicas: 2, pairs: ['EUR_USD', 'USD_JPY', 'GBP_USD'] },
+      { name: 'asia', replicas: 2, pairs: ['USD_HKD', 'USD_SGD', 'USD_JPY'] },
+    ],
+  };
+
+  test('helm install with two node groups: every pod is ready', () => {
+    const out = cluster.helmOk(
+      [
+        'install',
+        RELEASE,
+        CHART,
+        '-n',
+        NS,
+        '--create-namespace',
+        '--values',
+        '-',
+        '--wait',
+        '--timeout',
+        '6m',
+      ],
+      JSON.stringify(values),
+    );
+    expect(out).toMatch(/STATUS: deployed/);
+    const deployments = cluster.json(['get', 'deployments', '-n', NS, '-l', SELECTOR]);
+    const ready = Object.fromEntries(
+      (
+        deployments.items as { metadata: { name: string }; status: { readyReplicas?: number } }[]
+      ).map((d) => [d.metadata.name, d.status.readyReplicas ?? 0]),
+    );
+    expect(ready).toEqual({
+      [`${FULL}-controller`]: 1,
+      [`${FULL}-cli`]: 1,
+      [`${FULL}-node-majors`]: 2,
+      [`${FULL}-node-asia`]: 2,
+    });
+  });
+
+  test('kubectl exec ... currency-cli controller nodes lists every node pod with its group pairs', async () => {
+    const listed = await nodesListedArePods(4);
+    for (const n of listed) {
+      const group = n.name.includes('-node-majors-') ? values.nodeGroups[0] : values.nodeGroups[1];
+      expect([...n.knownCurrencyPairs].sort()).toEqual([...group.pairs].sort());
+    }
+    // Every known pair is streamed by exactly one pod (streamsPerPair: 1).
+    const streaming = listed.flatMap((n) => n.streamingCurrencyPairs).sort();
+    expect(streaming).toEqual(['EUR_USD', 'GBP_USD', 'USD_HKD', 'USD_JPY', 'USD_SGD']);
+  });
+
+  test('the pod streaming USD_HKD is deleted: the pair streams again from another pod', async () => {
+    const before = cli(['controller', 'nodes']) as ListedNode[];
+    const streamer = before.find((n) => n.streamingCurrencyPairs.includes('USD_HKD'));
+    expect(streamer).toBeDefined();
+    cluster.kubectlOk(['delete', 'pod', '-n', NS, streamer!.name, '--wait=false']);
+    // Another pod of the group streams it and its prices reach the controller. (When the
+    // Deployment's replacement pod joins, the controller may rebalance the pair onto it: so
+    // the streamer and the price are read together, whichever pod that is.)
+    const moved = await waitFor(
+      'USD_HKD to stream from another pod, with its prices at the controller',
+      () => {
+        const now = cli(['controller', 'nodes']) as ListedNode[];
+        const s = now.find((n) => n.streamingCurrencyPairs.includes('USD_HKD'));
+        if (!s || s.name === streamer!.name) return false;
+        const prices = cli(['controller', 'prices']) as {
+          currencyPair: string;
+          nodeUuid: string;
+        }[];
+        const p = prices.find((x) => x.currencyPair === 'USD_HKD');
+        return p?.nodeUuid === s.nodeUuid ? s : false;
+      },
+      { timeoutMs: 90_000, intervalMs: 1_000 },
+    );
+    expect(moved.name).toMatch(new RegExp(`^${FULL}-node-asia-`));
+    // The Deployment replaced the pod, and the replacement registered.
+    await nodesListedArePods(4);
+  });
+
+  test('scaling a group up: the new pods join', async () => {
+    cluster.helmOk(
+      [
+        'upgrade',
+        RELEASE,
+        CHART,
+        '-n',
+        NS,
+        '--values',
+        '-',
+        '--set',
+        'nodeGroups[1].replicas=3',
+        '--wait',
+        '--timeout',
+        '4m',
+      ],
+      JSON.stringify(values),
+    );
+    const listed = await nodesListedArePods(5);
+    expect(listed.filter((n) => n.name.includes('-node-asia-'))).toHaveLength(3);
+  });
+
+  test('helm test passes', () => {
+    // (No --logs: the chart deletes a test pod that succeeded, so there are none to fetch.)
+    const out = cluster.helmOk(['test', RELEASE, '-n', NS, '--timeout', '3m']);
+    expect(out).toMatch(/TEST SUITE:\s+cn-currency-nodes-test-nodes/);
+    expect(out).toMatch(/Phase:\s+Succeeded/);
+  });
+
+  test('helm uninstall leaves nothing behind', async () => {
+    cluster.helmOk(['uninstall', RELEASE, '-n', NS, '--wait', '--timeout', '3m']);
+    const kinds =
+      'all,configmaps,secrets,serviceaccounts,poddisruptionbudgets,networkpolicies,endpointslices';
+    await waitFor(
+      'every object of the release to be gone',
+      () => cluster.kubectlOk(['get', kinds, '-n', NS, '-l', SELECTOR, '-o', 'name']) === '',
+      { timeoutMs: 120_000, intervalMs: 1_000 },
+    );
+    await waitFor(
+      'every pod in the namespace to be gone',
+      () => cluster.kubectlOk(['get', 'pods', '-n', NS, '-o', 'name']) === '',
+      {
+        timeoutMs: 120_000,
+        intervalMs: 1_000,
+      },
+    );
+    expect(cluster.kubectlOk(['get', 'secrets', '-n', NS, '-l', 'owner=helm', '-o', 'name'])).toBe(
+      '',
+    );
+  });
+});
