@@ -8,6 +8,7 @@
  * No pod runs at this stage (no scheduler, no kubelet): that is stage 2 (stage2-node.test.ts).
  */
 import { basename, join } from 'node:path';
+import { waitFor } from '../support/wait';
 import { CHART, Cluster, ROOT, ciValuesFiles, parseManifests, type K8sObject } from './cluster';
 
 jest.setTimeout(600_000);
@@ -15,19 +16,26 @@ jest.setTimeout(600_000);
 const CRDS = join(ROOT, 'tools', 'k8s-validate', 'crds');
 let cluster: Cluster;
 
-beforeAll(() => {
+beforeAll(async () => {
   // The API server alone, whatever stage the suite runs: stage 2's cluster is started by its
   // own test file, so each file owns and tears down exactly what it started.
   cluster = Cluster.up(1);
   cluster.kubectlOk(['apply', '--server-side', '-f', CRDS]);
-  cluster.kubectlOk([
-    'wait',
-    '--for=condition=Established',
-    '--timeout=60s',
-    'crd/servicemonitors.monitoring.coreos.com',
-    'crd/podmonitors.monitoring.coreos.com',
-    'crd/prometheusrules.monitoring.coreos.com',
-  ]);
+  // Polled rather than `kubectl wait`, which errors out on a CRD whose status has no
+  // conditions yet (right after creation).
+  for (const crd of ['servicemonitors', 'podmonitors', 'prometheusrules']) {
+    await waitFor(
+      `crd/${crd}.monitoring.coreos.com to be Established`,
+      () =>
+        cluster.kubectlOk([
+          'get',
+          `crd/${crd}.monitoring.coreos.com`,
+          '-o',
+          'jsonpath={.status.conditions[?(@.type=="Established")].status}',
+        ]) === 'True',
+      { timeoutMs: 60_000, intervalMs: 250 },
+    );
+  }
 });
 
 afterAll(() => {
