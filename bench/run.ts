@@ -51,7 +51,7 @@ async function main(): Promise<void> {
     `${smoke ? 'smoke' : 'full'} run on ${machine.cpuModel}, ${machine.nproc} cpu, load ${machine.loadAvg}`,
   );
   for (const fig of FIGURES) {
-    if (only && !only.has(fig.name)) continue;
+    if (only ? !only.has(fig.name) : fig.optIn) continue;
     const t0 = Date.now();
     log(`${fig.name}: ${fig.title}`);
     try {

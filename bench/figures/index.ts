@@ -1,7 +1,8 @@
-/** Every figure of `npm run bench`, in the order they run. */
+/** Every figure of `npm run bench`, in the order they run (opt-in ones only with `--only`). */
 import type { Figure } from '../lib/types';
 import * as controllerRestart from './controller-restart';
 import * as failover from './failover';
+import * as imageStartup from './image-startup';
 import * as ingest from './ingest';
 import * as reassignCurve from './reassign-curve';
 import * as scale from './scale';
@@ -18,4 +19,5 @@ export const FIGURES: Figure[] = [
   scale,
   reassignCurve,
   startup,
+  imageStartup,
 ];

@@ -56,8 +56,8 @@ export async function run(ctx: BenchContext): Promise<FigureResult> {
       },
     ],
     notes: [
-      'Built programs (`node dist/services/...`), tracing off. Image start to ready is not measured here ' +
-        '(the machine was busy building images); the e2e tier starts the real images.',
+      'Built programs (`node dist/services/...`), tracing off. Image start to ready is the opt-in ' +
+        'figure `image-startup` (needs Docker).',
     ],
     data: { controllerMs, nodeMs },
   };

@@ -12,7 +12,7 @@ import {
   pack,
   unpack,
 } from '../../services/shared/any';
-import { clientChannelOptions } from '../../services/shared/grpc-options';
+import { cliChannelOptions } from '../../services/shared/grpc-options';
 import { msFromTimestamp } from '../../services/shared/time';
 import { type CliClientCall, type Frame, createCliClient } from '../../services/shared/wire';
 import { nowMs } from './clock';
@@ -34,7 +34,8 @@ export class BenchCli {
 
   constructor(readonly address: string) {
     this.client = createCliClient(address, grpc.credentials.createInsecure(), {
-      ...clientChannelOptions(),
+      // The real CLI's channel options, so that "over the protocol" is what the CLI gets.
+      ...cliChannelOptions(),
       'grpc.max_receive_message_length': 64 * 1024 * 1024,
       'grpc.use_local_subchannel_pool': 1,
     });
@@ -55,13 +56,23 @@ export class BenchCli {
       const watch = this.watchers.get(f.streamId);
       if (watch && r.value.name === 'NodePriceUpdateV1Notify') {
         const m = r.value.message;
-        const ts = m.priceUpdatedAt;
         watch({
           pair: m.currencyPair,
           nodeUuid: f.nodeUuid ?? '',
-          sentAtMs: ts ? ts.seconds * 1000 + ts.nanos / 1e6 : (msFromTimestamp(ts) ?? NaN),
+          sentAtMs: preciseMs(m.priceUpdatedAt),
           receivedAtMs,
         });
+        return;
+      }
+      if (watch && r.value.name === 'ControllerPriceUpdatesV1Notify') {
+        for (const p of r.value.message.prices) {
+          watch({
+            pair: p.currencyPair,
+            nodeUuid: p.nodeUuid,
+            sentAtMs: preciseMs(p.priceUpdatedAt),
+            receivedAtMs,
+          });
+        }
         return;
       }
       const waiter = this.pending.get(f.streamId);
@@ -120,8 +131,11 @@ export class BenchCli {
     });
   }
 
-  /** Subscribes to price updates (all pairs when `pairs` is empty); resolves once acknowledged. */
-  async watch(pairs: string[], onPrice: (p: PriceSeen) => void): Promise<void> {
+  /**
+   * Subscribes to price updates (all pairs when `pairs` is empty); resolves once
+   * acknowledged. Batched (V2, what the CLI asks for) unless `batched` is false.
+   */
+  async watch(pairs: string[], onPrice: (p: PriceSeen) => void, batched = true): Promise<void> {
     const streamId = randomUUID();
     this.watchers.set(streamId, onPrice);
     const ack = new Promise<void>((resolve, reject) => {
@@ -135,7 +149,9 @@ export class BenchCli {
       streamId,
       cliUuid: this.cliUuid,
       nodeUuids: [],
-      command: pack('ControllerWatchPricesV1Req', { currencyPairs: pairs }),
+      command: batched
+        ? pack('ControllerWatchPricesV2Req', { currencyPairs: pairs })
+        : pack('ControllerWatchPricesV1Req', { currencyPairs: pairs }),
       traceContext: {},
     });
     await ack;
@@ -150,4 +166,9 @@ export class BenchCli {
     }
     this.client.close();
   }
+}
+
+/** A price timestamp in ms with its sub-millisecond part (when the sender filled nanos). */
+function preciseMs(ts: { seconds: number; nanos: number } | undefined): number {
+  return ts ? ts.seconds * 1000 + ts.nanos / 1e6 : (msFromTimestamp(ts) ?? NaN);
 }

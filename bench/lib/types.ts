@@ -27,5 +27,7 @@ export interface BenchContext {
 export interface Figure {
   name: string;
   title: string;
+  /** Runs only when named in `--only` (it needs something the machine may lack, e.g. Docker). */
+  optIn?: boolean;
   run(ctx: BenchContext): Promise<FigureResult>;
 }

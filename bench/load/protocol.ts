@@ -12,7 +12,18 @@ export type PriceMode = 'off' | 'max' | 'paced';
 export type ToSim =
   | { type: 'add'; id: number; nodes: SimNodeSpec[]; perSec?: number }
   | { type: 'remove'; id: number; uuids: string[] }
-  | { type: 'prices'; id: number; mode: PriceMode; perSec?: number }
+  | {
+      type: 'prices';
+      id: number;
+      mode: PriceMode;
+      perSec?: number;
+      /**
+       * Each write is one NodePriceUpdatesV1Notify with an update for every pair the node
+       * streams (when the controller takes it; singles otherwise), as a node sends the
+       * updates that fall due together.
+       */
+      batch?: boolean;
+    }
   | { type: 'status'; id: number }
   | { type: 'exit' };
 
@@ -22,6 +33,8 @@ export interface SimStatus {
   streamingPairs: number;
   /** Price updates written since the process started. */
   sent: number;
+  /** Frames those updates went in (fewer than `sent` when batched). */
+  frames: number;
   /** Updates skipped because the stream was not draining. */
   skipped: number;
   /** NodeStreamModifyStateV1Req received since the process started. */

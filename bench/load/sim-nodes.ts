@@ -14,9 +14,11 @@ import { pack, unpack } from '../../services/shared/any';
 import { clientChannelOptions } from '../../services/shared/grpc-options';
 import { timestampFromMs } from '../../services/shared/time';
 import {
+  CONTROLLER_ACCEPTS_METADATA_KEY,
   type Frame,
   NODE_NAME_METADATA_KEY,
   type NodeClientCall,
+  PRICE_BATCH_MESSAGE,
   nodeClientDefinition,
 } from '../../services/shared/wire';
 import { StreamFromNode as StreamFromNodeCodec } from '../../services/gen/protobuf/currency_nodes';
@@ -54,6 +56,10 @@ function createNodeClient(address: string, options: grpc.ChannelOptions): NodeCl
 interface SimNode {
   /** Pre-encoded price frames per pair, for 'max' mode. */
   encoded?: Map<string, Buffer[]>;
+  /** Pre-encoded batch frames (one update per streaming pair), for 'max' mode with batches. */
+  encodedBatches?: Buffer[];
+  /** The controller's response headers said it takes NodePriceUpdatesV1Notify. */
+  acceptsBatches: boolean;
   spec: SimNodeSpec;
   pairs: Set<string>;
   client?: ReturnType<typeof createNodeClient>;
@@ -66,8 +72,9 @@ interface SimNode {
 }
 
 const nodes = new Map<string, SimNode>();
-const stats = { sent: 0, skipped: 0, modifyStates: 0, reconnects: 0 };
+const stats = { sent: 0, frames: 0, skipped: 0, modifyStates: 0, reconnects: 0 };
 let tuples: Array<[SimNode, string]> | undefined;
+let streamingNodes: SimNode[] | undefined;
 let cursor = 0;
 
 function send(msg: FromSim): void {
@@ -85,6 +92,21 @@ function priceFrame(node: SimNode, pair: string): StreamFromNode {
       currencyPair: pair,
       price: 1 + Math.random(),
       priceUpdatedAt: timestampFromMs(nowMs()),
+    }),
+    traceContext: {},
+  };
+}
+
+function batchFrame(node: SimNode, pairs: Iterable<string>): StreamFromNode {
+  const at = timestampFromMs(nowMs());
+  return {
+    nodeUuid: node.spec.uuid,
+    response: pack('NodePriceUpdatesV1Notify', {
+      updates: [...pairs].map((currencyPair) => ({
+        currencyPair,
+        price: 1 + Math.random(),
+        priceUpdatedAt: at,
+      })),
     }),
     traceContext: {},
   };
@@ -121,7 +143,9 @@ function connect(node: SimNode): void {
     if (node.registered) stats.reconnects++;
     node.registered = false;
     node.streaming.clear();
+    node.encodedBatches = undefined;
     tuples = undefined;
+    streamingNodes = undefined;
     try {
       call.end();
     } catch {
@@ -133,6 +157,14 @@ function connect(node: SimNode): void {
     const delay = backoffDelayMs(node.attempt++, { initialMs: 100, maxMs: 2000 }, Math.random);
     node.timer = setTimeout(() => connect(node), delay);
   };
+  node.acceptsBatches = false;
+  call.on('metadata', (md: grpc.Metadata) => {
+    node.acceptsBatches = md
+      .get(CONTROLLER_ACCEPTS_METADATA_KEY)
+      .join(',')
+      .split(',')
+      .some((n) => n.trim() === PRICE_BATCH_MESSAGE);
+  });
   call.on('data', (frame: Frame<StreamToNode>) => onFrame(node, call, frame));
   call.on('error', onLost);
   call.on('end', onLost);
@@ -172,11 +204,16 @@ function onFrame(node: SimNode, call: NodeClientCall, frame: Frame<StreamToNode>
       }
       const started = [...wanted].filter((p) => !node.streaming.has(p));
       node.streaming = wanted;
+      node.encodedBatches = undefined;
       tuples = undefined;
+      streamingNodes = undefined;
       reply(pack('NodeStreamModifyStateV1Reply', {}));
       for (const pair of started) {
         // A first price at once, as the real node does.
-        if (write(node, priceFrame(node, pair))) stats.sent++;
+        if (write(node, priceFrame(node, pair))) {
+          stats.sent++;
+          stats.frames++;
+        }
         if (node.spec.report) send({ type: 'started', uuid: node.spec.uuid, pair, atMs: nowMs() });
       }
       return;
@@ -206,6 +243,7 @@ function remove(node: SimNode): void {
   if (node.timer) clearTimeout(node.timer);
   node.streaming.clear();
   tuples = undefined;
+  streamingNodes = undefined;
   try {
     node.call?.end();
   } catch {
@@ -236,8 +274,62 @@ function encodedFrame(node: SimNode, pair: string, i: number): Buffer {
   return frames[i % frames.length]!;
 }
 
+function nodesStreaming(): SimNode[] {
+  if (!streamingNodes) {
+    streamingNodes = [...nodes.values()].filter((n) => n.streaming.size > 0);
+    cursor = 0;
+  }
+  return streamingNodes;
+}
+
+function encodedBatch(node: SimNode, i: number): Buffer {
+  node.encodedBatches ??= Array.from({ length: 16 }, () =>
+    Buffer.from(StreamFromNodeCodec.encode(batchFrame(node, node.streaming)).finish()),
+  );
+  return node.encodedBatches[i % node.encodedBatches.length]!;
+}
+
+/**
+ * Writes about `budget` updates round-robin over streaming nodes, each write one batch
+ * with an update for every pair the node streams; skips streams that are not draining.
+ */
+function writeBatches(budget: number, preEncoded: boolean): void {
+  const all = nodesStreaming();
+  if (all.length === 0) return;
+  let skippedInRow = 0;
+  let written = 0;
+  while (written < budget && skippedInRow < all.length) {
+    const node = all[cursor++ % all.length]!;
+    if (!node.call || node.call.writableNeedDrain) {
+      stats.skipped++;
+      skippedInRow++;
+      continue;
+    }
+    skippedInRow = 0;
+    const n = node.streaming.size;
+    if (!node.acceptsBatches || n === 1) {
+      // A controller that predates batches (or one pair): singles, as the real node does.
+      for (const pair of node.streaming) {
+        if (
+          write(node, preEncoded ? encodedFrame(node, pair, stats.sent) : priceFrame(node, pair))
+        ) {
+          stats.sent++;
+          stats.frames++;
+        }
+      }
+    } else if (
+      write(node, preEncoded ? encodedBatch(node, stats.frames) : batchFrame(node, node.streaming))
+    ) {
+      stats.sent += n;
+      stats.frames++;
+    }
+    written += n;
+  }
+}
+
 /** Writes up to `budget` updates round-robin over streaming pairs, skipping full streams. */
-function writeSome(budget: number, preEncoded = false): void {
+function writeSome(budget: number, preEncoded = false, batch = false): void {
+  if (batch) return writeBatches(budget, preEncoded);
   const all = streamingTuples();
   if (all.length === 0) return;
   let skippedInRow = 0;
@@ -250,21 +342,24 @@ function writeSome(budget: number, preEncoded = false): void {
     }
     skippedInRow = 0;
     const frame = preEncoded ? encodedFrame(node, pair, stats.sent) : priceFrame(node, pair);
-    if (write(node, frame)) stats.sent++;
+    if (write(node, frame)) {
+      stats.sent++;
+      stats.frames++;
+    }
   }
 }
 
 let priceTimer: NodeJS.Timeout | undefined;
 let priceImmediate: NodeJS.Immediate | undefined;
 
-function setPrices(mode: PriceMode, perSec = 0): void {
+function setPrices(mode: PriceMode, perSec = 0, batch = false): void {
   if (priceTimer) clearInterval(priceTimer);
   if (priceImmediate) clearImmediate(priceImmediate);
   priceTimer = undefined;
   priceImmediate = undefined;
   if (mode === 'max') {
     const loop = () => {
-      writeSome(500, true);
+      writeSome(500, true, batch);
       priceImmediate = setImmediate(loop);
     };
     loop();
@@ -276,7 +371,7 @@ function setPrices(mode: PriceMode, perSec = 0): void {
       // After a stall, catch up by at most 50 ms worth rather than bursting.
       const n = Math.min(due, Math.ceil(perSec / 20));
       written += due;
-      if (n > 0) writeSome(n);
+      if (n > 0) writeSome(n, false, batch);
     }, 1);
   }
 }
@@ -308,6 +403,7 @@ async function add(specs: SimNodeSpec[], perSec?: number): Promise<void> {
         streaming: new Set(),
         attempt: 0,
         removed: false,
+        acceptsBatches: false,
       };
       nodes.set(spec.uuid, node);
       connect(node);
@@ -335,7 +431,7 @@ process.on('message', (msg: ToSim) => {
       send({ type: 'reply', id: msg.id });
       return;
     case 'prices':
-      setPrices(msg.mode, msg.perSec);
+      setPrices(msg.mode, msg.perSec, msg.batch);
       send({ type: 'reply', id: msg.id });
       return;
     case 'status':

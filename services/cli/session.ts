@@ -8,7 +8,7 @@ import type { Any } from '../gen/google/protobuf/any';
 import type { StreamToCli } from '../gen/protobuf/currency_nodes';
 import { type MessageName, type MessageOf, type Unpacked, pack, unpack } from '../shared/any';
 import { type ClientTokenConfig, isAuthStatus, readClientToken, withToken } from '../shared/auth';
-import { clientChannelOptions } from '../shared/grpc-options';
+import { cliChannelOptions } from '../shared/grpc-options';
 import { type ClientTlsConfig, clientCredentials } from '../shared/tls';
 import {
   type Context,
@@ -66,7 +66,7 @@ export class CliSession {
       ? { credentials: opts.credentials, options: {} }
       : clientCredentials(opts.tls);
     this.client = createCliClient(opts.address, channel.credentials, {
-      ...clientChannelOptions(),
+      ...cliChannelOptions(),
       ...channel.options,
     });
   }
@@ -217,35 +217,61 @@ export class CliSession {
     return result;
   }
 
-  /** Subscribes to prices; calls `onUpdate` per update until `signal` aborts or the stream ends. */
+  /**
+   * Subscribes to prices; calls `onUpdate` per update until `signal` aborts or the stream
+   * ends. Asks for batched updates (ControllerWatchPricesV2Req) and falls back to V1 when
+   * the controller does not know V2.
+   */
   async watch(
     pairs: string[],
     signal: AbortSignal,
     onStart: (pairs: string[]) => void,
     onUpdate: (nodeUuid: string, update: MessageOf<'NodePriceUpdateV1Notify'>) => void,
   ): Promise<{ ended: 'interrupted' | 'closed' | 'rejected'; problem?: string }> {
-    const { span, ctx } = this.startSpan('ControllerWatchPricesV1Req');
+    const { span, ctx } = this.startSpan('ControllerWatchPricesV2Req');
     return new Promise((resolve) => {
       let started = false;
-      const sent = this.send(
-        pack('ControllerWatchPricesV1Req', { currencyPairs: pairs }),
+      let v1 = false;
+      const onFrame = (frame: StreamToCli) => {
+        const r = unpack(frame.response);
+        if (!r.ok) return;
+        if (!started) {
+          if (!v1 && r.value.name === 'UnknownCommandV1Notify') {
+            // A controller that predates batched watches: subscribe the V1 way.
+            v1 = true;
+            sent.done();
+            sent = this.send(
+              pack('ControllerWatchPricesV1Req', { currencyPairs: pairs }),
+              [],
+              ctx,
+              onFrame,
+            );
+            return;
+          }
+          if (r.value.name !== 'ControllerWatchPricesV1Reply') {
+            done({ ended: 'rejected', problem: describeUnexpected(frame, r.value) });
+            return;
+          }
+          started = true;
+          endSpan(span);
+          onStart(r.value.message.currencyPairs);
+        } else if (r.value.name === 'ControllerPriceUpdatesV1Notify') {
+          for (const p of r.value.message.prices) {
+            onUpdate(p.nodeUuid, {
+              currencyPair: p.currencyPair,
+              price: p.price,
+              priceUpdatedAt: p.priceUpdatedAt,
+            });
+          }
+        } else if (r.value.name === 'NodePriceUpdateV1Notify') {
+          onUpdate(frame.nodeUuid ?? '', r.value.message);
+        }
+      };
+      let sent = this.send(
+        pack('ControllerWatchPricesV2Req', { currencyPairs: pairs }),
         [],
         ctx,
-        (frame) => {
-          const r = unpack(frame.response);
-          if (!r.ok) return;
-          if (!started) {
-            if (r.value.name !== 'ControllerWatchPricesV1Reply') {
-              done({ ended: 'rejected', problem: describeUnexpected(frame, r.value) });
-              return;
-            }
-            started = true;
-            endSpan(span);
-            onStart(r.value.message.currencyPairs);
-          } else if (r.value.name === 'NodePriceUpdateV1Notify') {
-            onUpdate(frame.nodeUuid ?? '', r.value.message);
-          }
-        },
+        onFrame,
       );
       const onAbort = () => done({ ended: 'interrupted' });
       const onClose = (why: string) => done({ ended: 'closed', problem: why });

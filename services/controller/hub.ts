@@ -20,6 +20,7 @@ import {
   dispatch,
   commandNameOf,
   pack,
+  typeUrlOf,
   unpack,
 } from '../shared/any';
 import type { Clock, Random } from '../shared/clock';
@@ -35,10 +36,21 @@ import {
   runIn,
   startCommandSpan,
 } from '../shared/tracing';
-import { type CliServerCall, type Frame, type NodeServerCall, isUuid } from '../shared/wire';
+import {
+  type CliServerCall,
+  CONTROLLER_ACCEPTS_METADATA_KEY,
+  type Frame,
+  type NodeServerCall,
+  PRICE_BATCH_MESSAGE,
+  bufferOf,
+  isUuid,
+} from '../shared/wire';
 import { Assignment, type AssignmentChange } from './assignment';
 import type { ControllerMetrics } from './metrics';
+import { type NodeView, compareNodes, encodeListNodesReply, encodeNodeInfo } from './node-list';
 import { PriceStore } from './prices';
+
+export type { NodeView } from './node-list';
 
 const TRACER = 'currency-controller';
 const CLI_SERVICE = 'protobuf.CliCmdStream';
@@ -60,18 +72,39 @@ interface NodeSession {
   uuid?: string;
   registered: boolean;
   closed: boolean;
+  /** This node's encoded `controller nodes` entry; dropped whenever its pairs change. */
+  listEntry?: Uint8Array;
 }
 
 interface CliSession {
   readonly call: CliServerCall;
   readonly peer: string;
   closed: boolean;
-  /** stream_id -> pairs watched (null: all pairs). */
-  readonly watches: Map<string, Set<string> | null>;
+  /** stream_id -> the watch on it. */
+  readonly watches: Map<string, Watch>;
+  /** stream_id -> updates of batched watches waiting for the end of this event-loop turn. */
+  readonly batches: Map<string, PairPrice[]>;
   readonly pendingIds: Set<string>;
   /** When a watch update was last written (or the session opened), for the slow-consumer rule. */
   lastWatchWriteMs: number;
 }
+
+interface Watch {
+  /** Pairs watched (null: all pairs). */
+  readonly pairs: Set<string> | null;
+  /** V2: updates go out as ControllerPriceUpdatesV1Notify, one per event-loop turn. */
+  readonly batched: boolean;
+}
+
+type PairPrice = MessageOf<'ControllerPriceUpdatesV1Notify'>['prices'][number];
+
+/** Most updates in one ControllerPriceUpdatesV1Notify (about 80 bytes each). */
+const MAX_WATCH_BATCH = 1000;
+/**
+ * Batches a watch stream may have queued before its watches lose updates: each batch is
+ * a whole event-loop turn of updates, so a stream this far behind is not reading.
+ */
+const WATCH_BATCH_QUEUE_LIMIT = 16;
 
 /** One CLI command routed to one or more nodes. */
 interface RoutedCommand {
@@ -122,17 +155,16 @@ export interface HubDeps {
   limits?: HubLimits;
 }
 
-export interface NodeView {
-  uuid: string;
-  name: string;
-  peer: string;
-  connectedAtMs: number;
-  knownPairs: string[];
-  streamingPairs: string[];
-}
-
 type CliCtx = { cli: CliSession; frame: StreamFromCli; span: Span; startedAtMs: number };
 type NodeCtx = { session: NodeSession; frame: StreamFromNode };
+type PriceUpdate = MessageOf<'NodePriceUpdateV1Notify'>;
+
+/** Response headers of every node stream: the optional messages this controller takes. */
+function acceptsMetadata(): grpc.Metadata {
+  const md = new grpc.Metadata();
+  md.set(CONTROLLER_ACCEPTS_METADATA_KEY, PRICE_BATCH_MESSAGE);
+  return md;
+}
 
 export class Hub {
   readonly assignment: Assignment;
@@ -143,9 +175,21 @@ export class Hub {
   private readonly pending = new Map<string, PendingReply>();
   private readonly log: Logger;
   private readonly limits: HubLimits;
+  /** Registered nodes in `controller nodes` order; rebuilt after a join or a leave. */
+  private sortedNodes?: NodeSession[];
+  /** The last `controller nodes` reply; dropped by anything that changes what it shows. */
+  private listNodesReply?: Any;
+  /** Watch updates a CLI stream may have queued before its watches start losing updates. */
+  private readonly watchQueueLimit: number;
+  /** CLI streams with batched watch updates to send at the end of this event-loop turn. */
+  private readonly batchesDue = new Set<CliSession>();
+  private batchFlush?: NodeJS.Immediate;
 
   constructor(private readonly deps: HubDeps) {
     this.limits = deps.limits ?? DEFAULT_LIMITS;
+    // Half the disconnect limit, so that a burst of updates is queued rather than dropped
+    // and a watch stream is never disconnected by its own updates.
+    this.watchQueueLimit = Math.max(16, Math.floor(this.limits.maxQueuedMessages / 2));
     this.assignment = new Assignment(deps.streamsPerPair, deps.random);
     this.log = deps.logger;
     deps.metrics.streamsPerPair.set(deps.streamsPerPair);
@@ -155,17 +199,52 @@ export class Hub {
 
   // ------------------------------------------------------------------ queries
 
+  /** Registered nodes, by name then UUID. */
   connectedNodes(): NodeView[] {
-    return [...this.nodes.values()]
-      .map((s) => ({
-        uuid: s.uuid!,
-        name: s.name,
-        peer: s.peer,
-        connectedAtMs: s.connectedAtMs,
-        knownPairs: this.assignment.knownPairsOf(s.uuid!),
-        streamingPairs: this.assignment.streamingPairsOf(s.uuid!),
-      }))
-      .sort((a, b) => a.name.localeCompare(b.name) || a.uuid.localeCompare(b.uuid));
+    return this.registeredSorted().map((s) => this.viewOf(s));
+  }
+
+  private viewOf(s: NodeSession): NodeView {
+    return {
+      uuid: s.uuid!,
+      name: s.name,
+      peer: s.peer,
+      connectedAtMs: s.connectedAtMs,
+      knownPairs: this.assignment.knownPairsOf(s.uuid!),
+      streamingPairs: this.assignment.streamingPairsOf(s.uuid!),
+    };
+  }
+
+  private registeredSorted(): NodeSession[] {
+    this.sortedNodes ??= [...this.nodes.values()].sort((a, b) =>
+      compareNodes({ name: a.name, uuid: a.uuid! }, { name: b.name, uuid: b.uuid! }),
+    );
+    return this.sortedNodes;
+  }
+
+  /**
+   * The packed ControllerListNodesV1Reply. Kept until a node joins, leaves or changes
+   * pairs, and rebuilt from per-node entries that are themselves kept, so that listing
+   * 10,000 nodes costs little CPU on a controller that is busy with them.
+   */
+  private listNodesAny(): Any {
+    if (!this.listNodesReply) {
+      const entries = this.registeredSorted().map((s) => {
+        s.listEntry ??= encodeNodeInfo(this.viewOf(s));
+        return { uuid: s.uuid!, info: s.listEntry };
+      });
+      this.listNodesReply = {
+        typeUrl: typeUrlOf('ControllerListNodesV1Reply'),
+        value: bufferOf(encodeListNodesReply(entries)),
+      };
+    }
+    return this.listNodesReply;
+  }
+
+  /** A node joined, left or was replaced: the order and the reply are rebuilt on demand. */
+  private nodesChanged(): void {
+    this.sortedNodes = undefined;
+    this.listNodesReply = undefined;
   }
 
   openStreamCount(): { nodes: number; clis: number; pending: number } {
@@ -189,6 +268,11 @@ export class Hub {
       closed: false,
     };
     this.nodeSessions.add(session);
+    try {
+      call.sendMetadata(acceptsMetadata());
+    } catch (err) {
+      this.log.debug({ err, peer: session.peer }, 'could not send response headers');
+    }
     call.on('data', (frame: Frame<StreamFromNode>) => this.onNodeFrame(session, frame));
     call.on('end', () => this.closeNode(session, 'closed'));
     call.on('cancelled', () => this.closeNode(session, 'lost'));
@@ -254,7 +338,7 @@ export class Hub {
   private readonly nodeHandlers: Handlers<NodeCtx> = {
     NodeKnownCurrenciesV1Notify: (m, { session }) => this.register(session, m.knownCurrencyPairs),
     NodePriceUpdateV1Notify: (m, { session, frame }) => {
-      if (Object.keys(frame.traceContext).length === 0) return this.onPrice(session, m);
+      if (Object.keys(frame.traceContext).length === 0) return this.onSinglePrice(session, m);
       // A sampled update: continue the node's span.
       const { span, ctx } = startCommandSpan(
         TRACER,
@@ -267,7 +351,24 @@ export class Hub {
           'currency.node_uuid': session.uuid,
         },
       );
-      runIn(ctx, () => this.onPrice(session, m));
+      runIn(ctx, () => this.onSinglePrice(session, m));
+      span.end();
+    },
+    NodePriceUpdatesV1Notify: (m, { session, frame }) => {
+      if (Object.keys(frame.traceContext).length === 0)
+        return this.onPriceBatch(session, m.updates);
+      const { span, ctx } = startCommandSpan(
+        TRACER,
+        'controller price updates',
+        SpanKind.CONSUMER,
+        frame.traceContext,
+        {
+          ...rpcAttributes(NODE_SERVICE, 'NodePriceUpdatesV1Notify'),
+          'currency.updates': m.updates.length,
+          'currency.node_uuid': session.uuid,
+        },
+      );
+      runIn(ctx, () => this.onPriceBatch(session, m.updates));
       span.end();
     },
     NodeStreamModifyStateV1Reply: () => {},
@@ -347,10 +448,49 @@ export class Hub {
       );
     }
     change.changedNodes.add(uuid);
+    this.nodesChanged();
     this.apply(change);
   }
 
-  private onPrice(session: NodeSession, m: MessageOf<'NodePriceUpdateV1Notify'>): void {
+  private onSinglePrice(session: NodeSession, m: PriceUpdate): void {
+    const problem = this.onPrice(session, m);
+    if (problem === 'accepted') this.deps.metrics.countPriceUpdates(m.currencyPair);
+    else if (problem !== 'ignored') this.malformed('node', session.peer, problem);
+  }
+
+  /**
+   * Each update of a batch is taken exactly as a single NodePriceUpdateV1Notify would be;
+   * a malformed one is counted and skipped, and the rest of the batch still counts.
+   */
+  private onPriceBatch(session: NodeSession, updates: PriceUpdate[]): void {
+    let malformed = 0;
+    let firstProblem = '';
+    for (const m of updates) {
+      const outcome = this.onPrice(session, m);
+      if (outcome === 'accepted') {
+        this.deps.metrics.countPriceUpdates(m.currencyPair);
+      } else if (outcome !== 'ignored') {
+        malformed++;
+        firstProblem ||= outcome;
+      }
+    }
+    if (malformed > 0) {
+      this.deps.metrics.malformedFrames.inc({ peer: 'node' }, malformed);
+      this.log.warn(
+        {
+          peer_kind: 'node',
+          peer: session.peer,
+          problem: firstProblem,
+          malformed_updates: malformed,
+          updates: updates.length,
+        },
+        'malformed updates in a price batch',
+      );
+    }
+  }
+
+  /** Takes one price update; says what became of it (a problem when it is malformed). */
+  private onPrice(session: NodeSession, m: PriceUpdate): 'accepted' | 'ignored' | string {
     const uuid = session.uuid!;
     if (!session.registered || !this.assignment.isStreaming(uuid, m.currencyPair)) {
       // In flight when the pair moved away, or never asked for: not the pair's price source.
@@ -358,29 +498,24 @@ export class Hub {
         { node_uuid: uuid, pair: m.currencyPair },
         'price from a node not streaming that pair ignored',
       );
-      return;
+      return 'ignored';
     }
-    if (!Number.isFinite(m.price)) {
-      this.malformed(
-        'node',
-        session.peer,
-        `price ${m.price} for ${m.currencyPair} is not a number`,
-      );
-      return;
-    }
+    if (!Number.isFinite(m.price)) return `price ${m.price} for ${m.currencyPair} is not a number`;
     const updatedAtMs = msFromTimestamp(m.priceUpdatedAt) ?? this.deps.clock.now();
     this.prices.offer({ pair: m.currencyPair, price: m.price, updatedAtMs, nodeUuid: uuid });
-    this.deps.metrics.priceUpdates.inc({ pair: m.currencyPair });
-    this.deliverToWatchers(uuid, m);
+    this.deliverToWatchers(uuid, m, updatedAtMs);
+    return 'accepted';
   }
 
-  private deliverToWatchers(nodeUuid: string, m: MessageOf<'NodePriceUpdateV1Notify'>): void {
+  private deliverToWatchers(nodeUuid: string, m: PriceUpdate, updatedAtMs: number): void {
     if (this.cliSessions.size === 0) return;
     let response: Any | undefined;
+    let entry: PairPrice | undefined;
     for (const cli of this.cliSessions) {
-      for (const [streamId, pairs] of cli.watches) {
-        if (pairs && !pairs.has(m.currencyPair)) continue;
-        if (cli.call.writableNeedDrain) {
+      for (const [streamId, watch] of cli.watches) {
+        if (watch.pairs && !watch.pairs.has(m.currencyPair)) continue;
+        const queued = cli.call.writableLength;
+        if (watch.batched ? queued >= WATCH_BATCH_QUEUE_LIMIT : queued >= this.watchQueueLimit) {
           // A watcher that does not keep up loses updates rather than growing our memory;
           // one that has stopped reading altogether is disconnected.
           this.deps.metrics.watchUpdatesDropped.inc();
@@ -390,10 +525,54 @@ export class Hub {
           continue;
         }
         cli.lastWatchWriteMs = this.deps.clock.now();
+        if (watch.batched) {
+          entry ??= {
+            currencyPair: m.currencyPair,
+            price: m.price,
+            priceUpdatedAt: m.priceUpdatedAt ?? timestampFromMs(updatedAtMs),
+            nodeUuid,
+          };
+          this.queueWatchBatch(cli, streamId, entry);
+          continue;
+        }
         response ??= pack('NodePriceUpdateV1Notify', m);
         this.writeCli(cli, { streamId, nodeUuid, response, traceContext: {} });
       }
     }
+  }
+
+  /**
+   * Batched watches: the updates of one event-loop turn go out together at its end, so a
+   * burst of updates costs the watch stream one frame instead of one frame each.
+   */
+  private queueWatchBatch(cli: CliSession, streamId: string, entry: PairPrice): void {
+    let batch = cli.batches.get(streamId);
+    if (!batch) cli.batches.set(streamId, (batch = []));
+    batch.push(entry);
+    if (batch.length >= MAX_WATCH_BATCH) {
+      cli.batches.delete(streamId);
+      this.writeWatchBatch(cli, streamId, batch);
+      return;
+    }
+    this.batchesDue.add(cli);
+    this.batchFlush ??= setImmediate(() => this.flushWatchBatches());
+  }
+
+  private flushWatchBatches(): void {
+    this.batchFlush = undefined;
+    for (const cli of this.batchesDue) {
+      for (const [streamId, batch] of cli.batches) this.writeWatchBatch(cli, streamId, batch);
+      cli.batches.clear();
+    }
+    this.batchesDue.clear();
+  }
+
+  private writeWatchBatch(cli: CliSession, streamId: string, prices: PairPrice[]): void {
+    this.writeCli(cli, {
+      streamId,
+      response: pack('ControllerPriceUpdatesV1Notify', { prices }),
+      traceContext: {},
+    });
   }
 
   /** Ends a node's stream and, if it was the registered one, moves its pairs away. */
@@ -407,6 +586,7 @@ export class Hub {
     const uuid = session.uuid;
     if (uuid === undefined || this.nodes.get(uuid) !== session) return;
     this.nodes.delete(uuid);
+    this.nodesChanged();
     const change = this.assignment.removeNode(uuid, reason === 'kicked' ? 'kicked' : 'node_left');
     this.log.info({ node_uuid: uuid, node_name: session.name, reason }, 'node disconnected');
     this.apply(change);
@@ -454,7 +634,12 @@ export class Hub {
         );
       }
     }
-    for (const uuid of change.changedNodes) this.sendDesiredState(uuid);
+    for (const uuid of change.changedNodes) {
+      const session = this.nodes.get(uuid);
+      if (session) session.listEntry = undefined;
+      this.sendDesiredState(uuid);
+    }
+    if (change.changedNodes.size > 0) this.listNodesReply = undefined;
     // Only the pairs this change can have touched: those that moved, and those of the
     // nodes whose set changed. So a node joining or leaving costs the same however many
     // pairs and nodes there are (refreshing every pair made 10,000 joins quadratic).
@@ -530,6 +715,7 @@ export class Hub {
       peer: call.getPeer(),
       closed: false,
       watches: new Map(),
+      batches: new Map(),
       pendingIds: new Set(),
       lastWatchWriteMs: this.deps.clock.now(),
     };
@@ -636,24 +822,8 @@ export class Hub {
   }
 
   private readonly cliHandlers: Handlers<CliCtx> = {
-    ControllerListNodesV1Req: (_m, { cli, frame }) => {
-      const nodes = this.connectedNodes();
-      this.replyCli(
-        cli,
-        frame,
-        pack('ControllerListNodesV1Reply', {
-          nodeUuids: nodes.map((n) => n.uuid),
-          nodes: nodes.map((n) => ({
-            nodeUuid: n.uuid,
-            name: n.name,
-            knownCurrencyPairs: n.knownPairs,
-            streamingCurrencyPairs: n.streamingPairs,
-            connectedAt: timestampFromMs(n.connectedAtMs),
-            peer: n.peer,
-          })),
-        }),
-      );
-    },
+    ControllerListNodesV1Req: (_m, { cli, frame }) =>
+      this.replyCli(cli, frame, this.listNodesAny()),
     ControllerKickNodesV1Req: (m, { cli, frame }) => {
       const kicked: string[] = [];
       const unknown: string[] = [];
@@ -701,25 +871,28 @@ export class Hub {
           })),
         }),
       ),
-    ControllerWatchPricesV1Req: (m, { cli, frame }) => {
-      const wanted = m.currencyPairs.length > 0 ? new Set(m.currencyPairs) : null;
-      cli.watches.set(frame.streamId, wanted);
-      this.replyCli(
-        cli,
-        frame,
-        pack('ControllerWatchPricesV1Reply', {
-          currencyPairs: wanted ? [...wanted].sort() : this.assignment.knownPairs(),
-        }),
-      );
-    },
+    ControllerWatchPricesV1Req: (m, c) => this.watch(m.currencyPairs, false, c),
+    ControllerWatchPricesV2Req: (m, c) => this.watch(m.currencyPairs, true, c),
   };
+
+  private watch(currencyPairs: string[], batched: boolean, { cli, frame }: CliCtx): void {
+    const pairs = currencyPairs.length > 0 ? new Set(currencyPairs) : null;
+    cli.watches.set(frame.streamId, { pairs, batched });
+    this.replyCli(
+      cli,
+      frame,
+      pack('ControllerWatchPricesV1Reply', {
+        currencyPairs: pairs ? [...pairs].sort() : this.assignment.knownPairs(),
+      }),
+    );
+  }
 
   private routeToNodes(c: CliCtx, command: Unpacked): void {
     const { cli, frame, span, startedAtMs } = c;
     const targets: string[] = [];
     const unknown: string[] = [];
     if (frame.nodeUuids.length === 0) {
-      targets.push(...this.connectedNodes().map((n) => n.uuid));
+      for (const s of this.registeredSorted()) targets.push(s.uuid!);
     } else {
       for (const raw of new Set(frame.nodeUuids)) {
         const uuid = raw.toLowerCase();
@@ -812,6 +985,8 @@ export class Hub {
     }
     cli.pendingIds.clear();
     cli.watches.clear();
+    cli.batches.clear();
+    this.batchesDue.delete(cli);
     for (const r of unfinished) {
       const outcome = r.answered > 0 ? 'partial' : 'timeout';
       this.finishCommand(
@@ -849,6 +1024,8 @@ export class Hub {
   closeAll(): void {
     for (const s of [...this.nodeSessions]) this.closeNode(s, 'shutdown');
     for (const c of [...this.cliSessions]) this.closeCli(c);
+    if (this.batchFlush) clearImmediate(this.batchFlush);
+    this.batchFlush = undefined;
   }
 
   private writeNode(session: NodeSession, msg: Parameters<NodeServerCall['write']>[0]): void {

@@ -12,7 +12,7 @@ import {
   type CurrencyStreamStateV1,
   type StreamToNode,
 } from '../gen/protobuf/currency_nodes';
-import { type Handlers, commandNameOf, pack, unpack } from '../shared/any';
+import { type Handlers, type MessageOf, commandNameOf, pack, unpack } from '../shared/any';
 import { isAuthStatus, readClientToken, withToken } from '../shared/auth';
 import { type Clock, type Random, type TimerHandle, systemClock } from '../shared/clock';
 import { formatHostPort } from '../shared/config';
@@ -31,9 +31,11 @@ import {
 } from '../shared/tracing';
 import { appVersion } from '../shared/version';
 import {
+  CONTROLLER_ACCEPTS_METADATA_KEY,
   type Frame,
   NODE_NAME_METADATA_KEY,
   type NodeClientCall,
+  PRICE_BATCH_MESSAGE,
   createNodeClient,
 } from '../shared/wire';
 import { backoffDelayMs } from './backoff';
@@ -70,7 +72,11 @@ interface Connection {
   registered: boolean;
   connectedAtMs?: number;
   closed: boolean;
+  /** The controller said (response header) that it takes NodePriceUpdatesV1Notify. */
+  acceptsPriceBatches: boolean;
 }
+
+type PriceUpdate = MessageOf<'NodePriceUpdateV1Notify'>;
 
 export interface RunningNode {
   readonly uuid: string;
@@ -114,36 +120,79 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
     return minMs + Math.floor(random() * (maxMs - minMs + 1));
   };
 
+  /**
+   * Updates that fell due in this event-loop turn, sent together at its end as one
+   * NodePriceUpdatesV1Notify when the controller takes it: one frame instead of many is
+   * most of the cost of a price update, on both sides.
+   */
+  const batch = new Map<string, PriceUpdate>();
+  let batchFlush: NodeJS.Immediate | undefined;
+
+  const clearBatch = () => {
+    batch.clear();
+    if (batchFlush) clearImmediate(batchFlush);
+    batchFlush = undefined;
+  };
+
+  const flushBatch = () => {
+    batchFlush = undefined;
+    // Pairs stopped since their update was queued are not sent.
+    const updates = [...batch.values()].filter((u) => streams.has(u.currencyPair));
+    batch.clear();
+    if (updates.length === 0 || !conn?.registered) return;
+    if (conn.call.writableNeedDrain) {
+      // The controller is behind; these updates would be superseded by the next anyway.
+      metrics.priceUpdatesDropped.inc(updates.length);
+      return;
+    }
+    write({
+      nodeUuid: config.uuid,
+      response:
+        updates.length === 1
+          ? pack('NodePriceUpdateV1Notify', updates[0]!)
+          : pack('NodePriceUpdatesV1Notify', { updates }),
+      traceContext: {},
+    });
+    for (const u of updates) metrics.priceUpdatesSent.inc({ pair: u.currencyPair });
+  };
+
   const sendPrice = (pair: string) => {
     const s = streams.get(pair);
     if (!s || !conn?.registered) return;
     s.price = simulator.next(s.price);
     s.updatedAtMs = Math.max(clock.now(), s.updatedAtMs + 1);
     lastPrices.set(pair, { price: s.price, updatedAtMs: s.updatedAtMs });
+    const update: PriceUpdate = {
+      currencyPair: pair,
+      price: s.price,
+      priceUpdatedAt: timestampFromMs(s.updatedAtMs),
+    };
     if (conn.call.writableNeedDrain) {
       // The controller is behind; this update would be superseded by the next anyway.
       metrics.priceUpdatesDropped.inc();
     } else {
-      // A sampled share of updates carries a span, continued by the controller.
+      // A sampled share of updates carries a span, continued by the controller; those
+      // travel alone, so that the span covers exactly one update.
       const traced = config.priceSpanSampleRatio > 0 && random() < config.priceSpanSampleRatio;
-      const span = traced
-        ? startCommandSpan(TRACER, 'node price update', SpanKind.PRODUCER, undefined, {
-            ...rpcAttributes(NODE_SERVICE, 'NodePriceUpdateV1Notify'),
-            'currency.pair': pair,
-            'currency.node_uuid': config.uuid,
-          })
-        : undefined;
-      write({
-        nodeUuid: config.uuid,
-        response: pack('NodePriceUpdateV1Notify', {
-          currencyPair: pair,
-          price: s.price,
-          priceUpdatedAt: timestampFromMs(s.updatedAtMs),
-        }),
-        traceContext: span ? injectContext(span.ctx) : {},
-      });
-      span?.span.end();
-      metrics.priceUpdatesSent.inc({ pair });
+      if (!traced && conn.acceptsPriceBatches) {
+        batch.set(pair, update);
+        batchFlush ??= setImmediate(flushBatch);
+      } else {
+        const span = traced
+          ? startCommandSpan(TRACER, 'node price update', SpanKind.PRODUCER, undefined, {
+              ...rpcAttributes(NODE_SERVICE, 'NodePriceUpdateV1Notify'),
+              'currency.pair': pair,
+              'currency.node_uuid': config.uuid,
+            })
+          : undefined;
+        write({
+          nodeUuid: config.uuid,
+          response: pack('NodePriceUpdateV1Notify', update),
+          traceContext: span ? injectContext(span.ctx) : {},
+        });
+        span?.span.end();
+        metrics.priceUpdatesSent.inc({ pair });
+      }
     }
     s.timer = clock.setTimeout(() => sendPrice(pair), intervalMs());
   };
@@ -172,6 +221,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
   };
 
   const stopAllPairs = () => {
+    clearBatch();
     for (const pair of [...streams.keys()]) stopPair(pair);
     metrics.pairsStreaming.set(0);
   };
@@ -346,9 +396,20 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
     const md = new grpc.Metadata();
     md.set(NODE_NAME_METADATA_KEY, config.name);
     const call = client.nodeCommandStream(withToken(md, token));
-    const c: Connection = { client, call, address, registered: false, closed: false };
+    const c: Connection = {
+      client,
+      call,
+      address,
+      registered: false,
+      closed: false,
+      acceptsPriceBatches: false,
+    };
     conn = c;
     log.debug({ controller: address, attempt }, 'connecting');
+    call.on('metadata', (md: grpc.Metadata) => {
+      const accepts = md.get(CONTROLLER_ACCEPTS_METADATA_KEY).join(',').split(',');
+      c.acceptsPriceBatches = accepts.some((name) => name.trim() === PRICE_BATCH_MESSAGE);
+    });
     call.on('data', (frame: Frame<StreamToNode>) => onFrame(c, frame));
     call.on('error', (err: grpc.ServiceError) => onLost(c, err));
     call.on('end', () => onLost(c));

@@ -24,6 +24,12 @@ const samples: { [N in MessageName]: MessageOf<N> } = {
   },
   NodeKnownCurrenciesV1Notify: { knownCurrencyPairs: ['USD_HKD', 'BTC_USD'] },
   NodePriceUpdateV1Notify: { currencyPair: 'USD_HKD', price: 7.812345, priceUpdatedAt: ts },
+  NodePriceUpdatesV1Notify: {
+    updates: [
+      { currencyPair: 'USD_HKD', price: 7.812345, priceUpdatedAt: ts },
+      { currencyPair: 'BTC_USD', price: 60123.5, priceUpdatedAt: ts },
+    ],
+  },
   NodeStreamModifyStateV1Req: {
     streamStates: [
       {
@@ -82,6 +88,13 @@ const samples: { [N in MessageName]: MessageOf<N> } = {
   },
   ControllerWatchPricesV1Req: { currencyPairs: ['USD_HKD'] },
   ControllerWatchPricesV1Reply: { currencyPairs: ['USD_HKD', 'BTC_USD'] },
+  ControllerWatchPricesV2Req: { currencyPairs: ['USD_HKD'] },
+  ControllerPriceUpdatesV1Notify: {
+    prices: [
+      { currencyPair: 'USD_HKD', price: 7.8, priceUpdatedAt: ts, nodeUuid: UUID },
+      { currencyPair: 'BTC_USD', price: 60000.5, priceUpdatedAt: ts, nodeUuid: UUID },
+    ],
+  },
 };
 
 const names = Object.keys(samples) as MessageName[];

@@ -14,6 +14,7 @@ const MESSAGES = {
   UnknownCommandV1Notify: pb.UnknownCommandV1Notify,
   NodeKnownCurrenciesV1Notify: pb.NodeKnownCurrenciesV1Notify,
   NodePriceUpdateV1Notify: pb.NodePriceUpdateV1Notify,
+  NodePriceUpdatesV1Notify: pb.NodePriceUpdatesV1Notify,
   NodeStreamModifyStateV1Req: pb.NodeStreamModifyStateV1Req,
   NodeStreamModifyStateV1Reply: pb.NodeStreamModifyStateV1Reply,
   NodeStatusV1Req: pb.NodeStatusV1Req,
@@ -34,6 +35,8 @@ const MESSAGES = {
   ControllerPricesV1Reply: pb.ControllerPricesV1Reply,
   ControllerWatchPricesV1Req: pb.ControllerWatchPricesV1Req,
   ControllerWatchPricesV1Reply: pb.ControllerWatchPricesV1Reply,
+  ControllerWatchPricesV2Req: pb.ControllerWatchPricesV2Req,
+  ControllerPriceUpdatesV1Notify: pb.ControllerPriceUpdatesV1Notify,
 } as const;
 
 type Messages = typeof MESSAGES;
@@ -63,7 +66,12 @@ export function isKnownMessageName(name: string): name is MessageName {
 export function pack<N extends MessageName>(name: N, message: MessageOf<N>): Any {
   // The cast is safe: MESSAGES[name] is the codec of MessageOf<N>.
   const codec = MESSAGES[name] as unknown as { encode(m: MessageOf<N>): { finish(): Uint8Array } };
-  return { typeUrl: typeUrlOf(name), value: Buffer.from(codec.encode(message).finish()) };
+  // finish() returns a fresh array: wrap it rather than copy it.
+  const bytes = codec.encode(message).finish();
+  return {
+    typeUrl: typeUrlOf(name),
+    value: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+  };
 }
 
 /** The message name of a type URL (anything after the last '/'), or '' when there is none. */

@@ -33,3 +33,18 @@ export function clientChannelOptions(maxReconnectBackoffMs = 2000): ChannelOptio
     'grpc.enable_retries': 0,
   };
 }
+
+/**
+ * The CLI's channel: as above, with an HTTP/2 receive window as large as the largest reply
+ * it takes (4 MiB, grpc-js's default message limit), so that a big reply such as
+ * `controller nodes` with 10,000 nodes streams without waiting for window updates from
+ * the CLI at every 64 KiB.
+ */
+export const CLI_FLOW_CONTROL_WINDOW_BYTES = 4 * 1024 * 1024;
+
+export function cliChannelOptions(): ChannelOptions {
+  return {
+    ...clientChannelOptions(),
+    'grpc-node.flow_control_window': CLI_FLOW_CONTROL_WINDOW_BYTES,
+  };
+}

@@ -31,7 +31,15 @@ function safeDecode<T>(decode: (input: Uint8Array) => T): (buf: Buffer) => Frame
 }
 
 function encoder<T>(codec: { encode(m: T): { finish(): Uint8Array } }): (m: T) => Buffer {
-  return (m) => Buffer.from(codec.encode(m).finish());
+  return (m) => bufferOf(codec.encode(m).finish());
+}
+
+/**
+ * A Buffer over the bytes an encoder's finish() returned, without copying them: finish()
+ * hands over a fresh array that nothing else holds. Every frame sent goes through here.
+ */
+export function bufferOf(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 const nodeMethod = NodeCmdStreamService.nodeCommandStream;
@@ -116,3 +124,11 @@ export function isUuid(s: string): boolean {
 
 /** Metadata key a node uses to tell the controller its friendly name. */
 export const NODE_NAME_METADATA_KEY = 'x-currency-node-name';
+
+/**
+ * Response-header key on node streams: the optional messages the controller takes
+ * (comma-separated message names). A node sends NodePriceUpdatesV1Notify only when it is
+ * listed, so that it keeps working with controllers that predate it.
+ */
+export const CONTROLLER_ACCEPTS_METADATA_KEY = 'x-currency-controller-accepts';
+export const PRICE_BATCH_MESSAGE = 'NodePriceUpdatesV1Notify';

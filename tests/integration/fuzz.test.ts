@@ -21,12 +21,14 @@ const FRAMES = Number(process.env.FUZZ_FRAMES ?? 3000);
 const NAMES: MessageName[] = [
   'NodeKnownCurrenciesV1Notify',
   'NodePriceUpdateV1Notify',
+  'NodePriceUpdatesV1Notify',
   'NodeStatusV1Reply',
   'ControllerListNodesV1Req',
   'ControllerKickNodesV1Req',
   'ControllerStreamsV1Req',
   'ControllerPricesV1Req',
   'ControllerWatchPricesV1Req',
+  'ControllerWatchPricesV2Req',
   'NodeStatusV1Req',
   'NodeShutdownV1Req',
 ];

@@ -150,6 +150,47 @@ test('a watcher that stops reading loses updates, then is disconnected; the cont
   await ctl.controller.stop();
 });
 
+test('a batched (V2) watcher that stops reading loses updates, then is disconnected, like a V1 one', async () => {
+  const ctl = await startTestController({ limits: { maxQueuedMessages: 50, slowWatcherMs: 300 } });
+  const n = new RawNode(ctl.address, randomUUID());
+  peers.push(n);
+  n.announce(['USD_HKD']);
+  await n.next('assigned', (f) => as('NodeStreamModifyStateV1Req', f.command));
+  const w = new RawCli(ctl.address);
+  peers.push(w);
+  w.send({ streamId: 'w', command: pack('ControllerWatchPricesV2Req', { currencyPairs: [] }) });
+  await w.next('watch started', (f) => as('ControllerWatchPricesV1Reply', f.response));
+  w.call.pause();
+  let sent = 0;
+  await waitFor(
+    'the watcher disconnected as a slow consumer',
+    async () => {
+      for (let i = 0; i < 200; i++, sent += 10) {
+        n.prices(
+          Array.from({ length: 10 }, (_, k) => ({
+            pair: 'USD_HKD',
+            price: 7 + ((sent + k) % 100) / 1000,
+          })),
+        );
+      }
+      return (
+        (await ctl.metric('currency_controller_rejected_total', { reason: 'slow_consumer' })) === 1
+      );
+    },
+    { timeoutMs: 20_000, intervalMs: 20 },
+  );
+  expect(
+    (await ctl.metric('currency_controller_watch_updates_dropped_total')) ?? 0,
+  ).toBeGreaterThan(50);
+  await waitFor(
+    'CLI stream closed',
+    async () => (await ctl.metric('currency_controller_connected_clis')) === 0,
+  );
+  expect(await ctl.metric('currency_controller_connected_nodes')).toBe(1);
+  console.log(`slow V2 watcher disconnected after ${sent} updates were offered`);
+  await ctl.controller.stop();
+});
+
 test('a message over CONTROLLER_MAX_MESSAGE_BYTES ends only that stream', async () => {
   const ctl = await startTestController({ maxMessageBytes: 1024 });
   const big = new RawNode(ctl.address, randomUUID());

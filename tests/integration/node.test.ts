@@ -238,3 +238,46 @@ test('the node retries a controller that is down, forever, until it comes back',
   fake.send(desired({}));
   await waitFor('registered', () => n.isConnected());
 });
+
+test('to a controller that takes batches, prices falling due together go as one NodePriceUpdatesV1Notify', async () => {
+  await fake.stop();
+  fake = await FakeController.start(0, { acceptsPriceBatches: true });
+  const n = await start();
+  await waitFor('stream', () => fake.latestCall());
+  fake.send(desired({ USD_HKD: {}, BTC_USD: {}, EUR_USD: {} }));
+  // The three first prices fall due in the same event-loop turn: one frame.
+  const [batch] = await waitFor('a batch', () => {
+    const b = framesOf('NodePriceUpdatesV1Notify');
+    return b.length > 0 ? b : undefined;
+  });
+  expect(batch!.frame.nodeUuid).toBe(n.uuid);
+  expect(batch!.msg.updates.map((u) => u.currencyPair).sort()).toEqual([
+    'BTC_USD',
+    'EUR_USD',
+    'USD_HKD',
+  ]);
+  expect(batch!.msg.updates.every((u) => u.price > 0 && u.priceUpdatedAt !== undefined)).toBe(true);
+  expect(framesOf('NodePriceUpdateV1Notify')).toHaveLength(0);
+  expect(await metric('currency_node_price_updates_sent_total')).toBe(3);
+  // A single update due alone still goes as NodePriceUpdateV1Notify.
+  fake.send(desired({ USD_HKD: {}, BTC_USD: {}, EUR_USD: {} }));
+  fake.send(desired({}));
+  fake.send(desired({ USD_HKD: {} }));
+  const [single] = await waitFor('a single', () => {
+    const s = framesOf('NodePriceUpdateV1Notify');
+    return s.length > 0 ? s : undefined;
+  });
+  expect(single!.msg.currencyPair).toBe('USD_HKD');
+});
+
+test('to a controller that does not say it takes batches, every price goes as its own NodePriceUpdateV1Notify', async () => {
+  await start();
+  await waitFor('stream', () => fake.latestCall());
+  fake.send(desired({ USD_HKD: {}, BTC_USD: {}, EUR_USD: {} }));
+  const singles = await waitFor('three singles', () => {
+    const s = framesOf('NodePriceUpdateV1Notify');
+    return s.length === 3 ? s : undefined;
+  });
+  expect(singles.map((s) => s.msg.currencyPair).sort()).toEqual(['BTC_USD', 'EUR_USD', 'USD_HKD']);
+  expect(framesOf('NodePriceUpdatesV1Notify')).toHaveLength(0);
+});

@@ -328,3 +328,185 @@ test('the CLI exits as soon as every expected reply has arrived, well before the
   expect(code).toBe(0);
   expect(Date.now() - t0).toBeLessThan(3000);
 });
+
+test('node streams carry a response header saying the controller takes NodePriceUpdatesV1Notify', async () => {
+  const a = node();
+  a.announce(['USD_HKD']);
+  const headers = await a.headers;
+  expect(headers.get('x-currency-controller-accepts')).toEqual(['NodePriceUpdatesV1Notify']);
+});
+
+test('a batch of price updates is taken as that many single updates: prices, counts and watchers', async () => {
+  const a = node();
+  a.announce(['USD_HKD', 'BTC_USD']);
+  await a.next('both pairs', () => (streamingOf(a).length === 2 ? true : undefined));
+  const v1 = cli();
+  v1.send({ streamId: 'w1', command: pack('ControllerWatchPricesV1Req', { currencyPairs: [] }) });
+  await v1.next('V1 watch started', (f) => as('ControllerWatchPricesV1Reply', f.response));
+  const at = Date.now();
+  a.prices([
+    { pair: 'USD_HKD', price: 7.81, atMs: at },
+    { pair: 'BTC_USD', price: 60001, atMs: at },
+    { pair: 'USD_HKD', price: 7.82, atMs: at + 1 },
+    { pair: 'EUR_USD', price: 1.08, atMs: at }, // not a's pair: ignored, as a single would be
+  ]);
+  await waitFor(
+    'three updates counted',
+    async () =>
+      (await ctl.metric('currency_controller_price_updates_total', { pair: 'USD_HKD' })) === 2 &&
+      (await ctl.metric('currency_controller_price_updates_total', { pair: 'BTC_USD' })) === 1,
+  );
+  expect(controller.hub.prices.get('USD_HKD')?.price).toBe(7.82);
+  expect(controller.hub.prices.get('BTC_USD')?.price).toBe(60001);
+  expect(controller.hub.prices.get('EUR_USD')).toBeUndefined();
+  // A V1 watcher still gets one NodePriceUpdateV1Notify per update, naming the node.
+  const seen = await v1.next('three V1 updates', () => {
+    const u = v1
+      .onStream('w1')
+      .map((f) => ({ node: f.nodeUuid, m: as('NodePriceUpdateV1Notify', f.response) }))
+      .filter((x) => x.m !== undefined);
+    return u.length === 3 ? u : undefined;
+  });
+  expect(seen.map((x) => [x.node, x.m!.currencyPair, x.m!.price])).toEqual([
+    [a.uuid, 'USD_HKD', 7.81],
+    [a.uuid, 'BTC_USD', 60001],
+    [a.uuid, 'USD_HKD', 7.82],
+  ]);
+  expect(await ctl.metric('currency_controller_malformed_frames_total', { peer: 'node' })).toBe(0);
+});
+
+test('a malformed entry of a price batch is counted and skipped; the rest of the batch and the stream carry on', async () => {
+  const a = node();
+  a.announce(['USD_HKD', 'BTC_USD']);
+  await a.next('both pairs', () => (streamingOf(a).length === 2 ? true : undefined));
+  a.prices([
+    { pair: 'USD_HKD', price: NaN },
+    { pair: 'BTC_USD', price: 59999 },
+    { pair: 'USD_HKD', price: Infinity },
+  ]);
+  await waitFor(
+    'two malformed entries counted',
+    async () =>
+      (await ctl.metric('currency_controller_malformed_frames_total', { peer: 'node' })) === 2,
+  );
+  await waitFor('BTC price taken', () => controller.hub.prices.get('BTC_USD')?.price === 59999);
+  expect(await ctl.metric('currency_controller_price_updates_total', { pair: 'USD_HKD' })).toBe(0);
+  expect(await ctl.metric('currency_controller_price_updates_total', { pair: 'BTC_USD' })).toBe(1);
+  // An undecodable batch payload is one malformed frame, like any other.
+  a.send({
+    response: {
+      typeUrl: 'type.googleapis.com/protobuf.NodePriceUpdatesV1Notify',
+      value: Buffer.from([0x0a, 0x05, 0x01]),
+    },
+  });
+  await waitFor(
+    'undecodable batch counted',
+    async () =>
+      (await ctl.metric('currency_controller_malformed_frames_total', { peer: 'node' })) === 3,
+  );
+  a.prices([{ pair: 'USD_HKD', price: 7.8 }]);
+  await waitFor('stream still works', () => controller.hub.prices.get('USD_HKD')?.price === 7.8);
+  expect(await ctl.metric('currency_controller_connected_nodes')).toBe(1);
+});
+
+test('a V2 watch gets the updates that arrive together as one ControllerPriceUpdatesV1Notify, each naming its node', async () => {
+  const a = node();
+  a.announce(['USD_HKD', 'BTC_USD']);
+  const b = node();
+  b.announce(['EUR_USD']);
+  await registered(2);
+  await a.next('a streams two', () => (streamingOf(a).length === 2 ? true : undefined));
+  await b.next('b streams one', () => (streamingOf(b).length === 1 ? true : undefined));
+  const w = cli();
+  w.send({ streamId: 'v2', command: pack('ControllerWatchPricesV2Req', { currencyPairs: [] }) });
+  const ack = await w.next('V2 watch started', (f) =>
+    as('ControllerWatchPricesV1Reply', f.response),
+  );
+  expect(ack.currencyPairs).toEqual(['BTC_USD', 'EUR_USD', 'USD_HKD']);
+  const filtered = cli();
+  filtered.send({
+    streamId: 'only-eur',
+    command: pack('ControllerWatchPricesV2Req', { currencyPairs: ['EUR_USD'] }),
+  });
+  await filtered.next('filtered watch started', (f) =>
+    as('ControllerWatchPricesV1Reply', f.response),
+  );
+  const at = Date.now();
+  a.prices([
+    { pair: 'USD_HKD', price: 7.8, atMs: at },
+    { pair: 'BTC_USD', price: 60000, atMs: at },
+  ]);
+  b.price('EUR_USD', 1.08, at);
+  const got = await w.next('three updates in batches', () => {
+    const batches = w
+      .onStream('v2')
+      .map((f) => as('ControllerPriceUpdatesV1Notify', f.response))
+      .filter((m) => m !== undefined);
+    const prices = batches.flatMap((m) => m.prices);
+    return prices.length === 3 ? { batches, prices } : undefined;
+  });
+  // a's two updates came in one frame, so they reach the watcher in one frame.
+  expect(got.batches.some((m) => m.prices.length >= 2)).toBe(true);
+  expect(
+    got.prices
+      .map((p) => [p.nodeUuid, p.currencyPair, p.price])
+      .sort((x, y) => (x[1]! < y[1]! ? -1 : 1)),
+  ).toEqual([
+    [a.uuid, 'BTC_USD', 60000],
+    [b.uuid, 'EUR_USD', 1.08],
+    [a.uuid, 'USD_HKD', 7.8],
+  ]);
+  expect(got.prices.every((p) => p.priceUpdatedAt?.seconds === Math.floor(at / 1000))).toBe(true);
+  // No single-update frames on a V2 watch.
+  expect(w.onStream('v2').some((f) => as('NodePriceUpdateV1Notify', f.response))).toBe(false);
+  const eur = await filtered.next('EUR only', () => {
+    const p = filtered
+      .onStream('only-eur')
+      .flatMap((f) => as('ControllerPriceUpdatesV1Notify', f.response)?.prices ?? []);
+    return p.length > 0 ? p : undefined;
+  });
+  expect(eur.map((p) => p.currencyPair)).toEqual(['EUR_USD']);
+});
+
+test('`controller nodes` follows joins, leaves and moved pairs (its reply is kept between changes)', async () => {
+  const list = async () => {
+    const m = memoryIo();
+    expect(
+      await runCli(['--controller', ctl.address, '--json', 'controller', 'nodes'], m.io, {}),
+    ).toBe(0);
+    return JSON.parse(m.out()) as {
+      nodeUuid: string;
+      knownCurrencyPairs: string[];
+      streamingCurrencyPairs: string[];
+    }[];
+  };
+  const a = node();
+  a.announce(['USD_HKD', 'BTC_USD']);
+  await a.next('a streams two', () => (streamingOf(a).length === 2 ? true : undefined));
+  const first = await list();
+  expect(first.map((n) => [n.nodeUuid, n.streamingCurrencyPairs])).toEqual([
+    [a.uuid, ['BTC_USD', 'USD_HKD']],
+  ]);
+  expect(await list()).toEqual(first); // unchanged: the same answer
+  const b = node();
+  b.announce(['USD_HKD']);
+  await b.next('b takes USD_HKD', () => (streamingOf(b).includes('USD_HKD') ? true : undefined));
+  await a.next('a keeps BTC_USD', () => (streamingOf(a).join() === 'BTC_USD' ? true : undefined));
+  const second = await list();
+  const byUuid = new Map(second.map((n) => [n.nodeUuid, n]));
+  expect(byUuid.get(a.uuid)?.streamingCurrencyPairs).toEqual(['BTC_USD']);
+  expect(byUuid.get(b.uuid)?.streamingCurrencyPairs).toEqual(['USD_HKD']);
+  expect(byUuid.get(b.uuid)?.knownCurrencyPairs).toEqual(['USD_HKD']);
+  a.announce(['USD_HKD', 'BTC_USD', 'EUR_USD']); // a new pair on a node already listed
+  await a.next('a streams EUR_USD', () => (streamingOf(a).includes('EUR_USD') ? true : undefined));
+  expect((await list()).find((n) => n.nodeUuid === a.uuid)?.knownCurrencyPairs).toEqual([
+    'BTC_USD',
+    'EUR_USD',
+    'USD_HKD',
+  ]);
+  b.close();
+  await registered(1);
+  const third = await list();
+  expect(third.map((n) => n.nodeUuid)).toEqual([a.uuid]);
+  expect(third[0]!.streamingCurrencyPairs).toEqual(['BTC_USD', 'EUR_USD', 'USD_HKD']);
+});

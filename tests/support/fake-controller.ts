@@ -4,7 +4,13 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { StreamFromNode, StreamToNode } from '../../services/gen/protobuf/currency_nodes';
-import { type NodeServerCall, type Frame, nodeServerDefinition } from '../../services/shared/wire';
+import {
+  CONTROLLER_ACCEPTS_METADATA_KEY,
+  type NodeServerCall,
+  type Frame,
+  PRICE_BATCH_MESSAGE,
+  nodeServerDefinition,
+} from '../../services/shared/wire';
 
 export class FakeController {
   readonly calls: NodeServerCall[] = [];
@@ -14,12 +20,21 @@ export class FakeController {
     readonly port: number,
   ) {}
 
-  static async start(port = 0): Promise<FakeController> {
+  /** `acceptsPriceBatches`: say so in the response headers, as our controller does. */
+  static async start(
+    port = 0,
+    opts: { acceptsPriceBatches?: boolean } = {},
+  ): Promise<FakeController> {
     const server = new grpc.Server();
     const ref: { self?: FakeController } = {};
     server.addService(nodeServerDefinition, {
       nodeCommandStream: (call: NodeServerCall) => {
         ref.self!.calls.push(call);
+        if (opts.acceptsPriceBatches) {
+          const md = new grpc.Metadata();
+          md.set(CONTROLLER_ACCEPTS_METADATA_KEY, PRICE_BATCH_MESSAGE);
+          call.sendMetadata(md);
+        }
         call.on('data', (f: Frame<StreamFromNode>) => {
           if (f.ok) ref.self!.frames.push(f.value);
         });

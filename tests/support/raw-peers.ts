@@ -73,6 +73,8 @@ export function unpacked(any: Any | undefined): Unpacked | undefined {
 export class RawNode extends RawPeer<StreamToNode> {
   private readonly client: ReturnType<typeof createNodeClient>;
   readonly call: ReturnType<ReturnType<typeof createNodeClient>['nodeCommandStream']>;
+  /** The controller's response headers on this stream. */
+  readonly headers: Promise<grpc.Metadata>;
 
   constructor(
     address: string,
@@ -81,6 +83,7 @@ export class RawNode extends RawPeer<StreamToNode> {
     super();
     this.client = createNodeClient(address, insecure(), {});
     this.call = this.client.nodeCommandStream();
+    this.headers = new Promise((r) => this.call.once('metadata', r));
     this.call.on('data', (f: Frame<StreamToNode>) => this.onFrame(f));
     this.call.on('status', (s: grpc.StatusObject) => this.onStatus(s));
     this.call.on('error', () => {});
@@ -100,6 +103,19 @@ export class RawNode extends RawPeer<StreamToNode> {
         currencyPair: pair,
         price,
         priceUpdatedAt: timestampFromMs(atMs),
+      }),
+    });
+  }
+
+  /** Several updates in one NodePriceUpdatesV1Notify frame. */
+  prices(updates: { pair: string; price: number; atMs?: number }[]): void {
+    this.send({
+      response: pack('NodePriceUpdatesV1Notify', {
+        updates: updates.map((u) => ({
+          currencyPair: u.pair,
+          price: u.price,
+          priceUpdatedAt: timestampFromMs(u.atMs ?? Date.now()),
+        })),
       }),
     });
   }

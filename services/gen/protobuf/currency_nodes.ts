@@ -140,6 +140,17 @@ export interface NodePriceUpdateV1Notify {
   priceUpdatedAt?: Timestamp | undefined;
 }
 
+/**
+ * Added by this project: several price updates in one frame (those that fell due in the
+ * same event-loop turn), each handled exactly like a NodePriceUpdateV1Notify. A node
+ * sends it only to a controller whose response headers carry
+ * `x-currency-controller-accepts: NodePriceUpdatesV1Notify`; to any other controller it
+ * sends single NodePriceUpdateV1Notify frames.
+ */
+export interface NodePriceUpdatesV1Notify {
+  updates: NodePriceUpdateV1Notify[];
+}
+
 /** A full desired state: every pair not started here is stopped. */
 export interface NodeStreamModifyStateV1Req {
   streamStates: CurrencyStreamStateV1[];
@@ -270,6 +281,21 @@ export interface ControllerWatchPricesV1Req {
 
 export interface ControllerWatchPricesV1Reply {
   currencyPairs: string[];
+}
+
+/**
+ * The same subscription as ControllerWatchPricesV1Req, answered with the same
+ * ControllerWatchPricesV1Reply, but the updates arrive batched: the updates that reach the
+ * controller in one event-loop turn go to the CLI as one ControllerPriceUpdatesV1Notify
+ * (StreamToCli.node_uuid unset; each entry names its node). A controller that predates it
+ * answers UnknownCommandV1Notify, and the CLI then subscribes with V1.
+ */
+export interface ControllerWatchPricesV2Req {
+  currencyPairs: string[];
+}
+
+export interface ControllerPriceUpdatesV1Notify {
+  prices: ControllerPairPriceV1[];
 }
 
 function createBaseStreamFromNode(): StreamFromNode {
@@ -1686,6 +1712,77 @@ export const NodePriceUpdateV1Notify: MessageFns<NodePriceUpdateV1Notify> = {
     message.priceUpdatedAt = (object.priceUpdatedAt !== undefined && object.priceUpdatedAt !== null)
       ? Timestamp.fromPartial(object.priceUpdatedAt)
       : undefined;
+    return message;
+  },
+};
+
+function createBaseNodePriceUpdatesV1Notify(): NodePriceUpdatesV1Notify {
+  return { updates: [] };
+}
+
+export const NodePriceUpdatesV1Notify: MessageFns<NodePriceUpdatesV1Notify> = {
+  encode(message: NodePriceUpdatesV1Notify, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.updates) {
+      NodePriceUpdateV1Notify.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NodePriceUpdatesV1Notify {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNodePriceUpdatesV1Notify();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.updates.push(NodePriceUpdateV1Notify.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NodePriceUpdatesV1Notify {
+    return {
+      updates: globalThis.Array.isArray(object?.updates)
+        ? object.updates.map((e: any) => NodePriceUpdateV1Notify.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: NodePriceUpdatesV1Notify): unknown {
+    const obj: any = {};
+    if (message.updates?.length) {
+      obj.updates = message.updates.map((e) => NodePriceUpdateV1Notify.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<NodePriceUpdatesV1Notify>, I>>(base?: I): NodePriceUpdatesV1Notify {
+    return NodePriceUpdatesV1Notify.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<NodePriceUpdatesV1Notify>, I>>(object: I): NodePriceUpdatesV1Notify {
+    const message = createBaseNodePriceUpdatesV1Notify();
+    message.updates = object.updates?.map((e) => NodePriceUpdateV1Notify.fromPartial(e)) || [];
     return message;
   },
 };
@@ -3730,6 +3827,152 @@ export const ControllerWatchPricesV1Reply: MessageFns<ControllerWatchPricesV1Rep
   fromPartial<I extends Exact<DeepPartial<ControllerWatchPricesV1Reply>, I>>(object: I): ControllerWatchPricesV1Reply {
     const message = createBaseControllerWatchPricesV1Reply();
     message.currencyPairs = object.currencyPairs?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseControllerWatchPricesV2Req(): ControllerWatchPricesV2Req {
+  return { currencyPairs: [] };
+}
+
+export const ControllerWatchPricesV2Req: MessageFns<ControllerWatchPricesV2Req> = {
+  encode(message: ControllerWatchPricesV2Req, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.currencyPairs) {
+      writer.uint32(10).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ControllerWatchPricesV2Req {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseControllerWatchPricesV2Req();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.currencyPairs.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ControllerWatchPricesV2Req {
+    return {
+      currencyPairs: globalThis.Array.isArray(object?.currencyPairs)
+        ? object.currencyPairs.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.currency_pairs)
+        ? object.currency_pairs.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ControllerWatchPricesV2Req): unknown {
+    const obj: any = {};
+    if (message.currencyPairs?.length) {
+      obj.currencyPairs = message.currencyPairs;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ControllerWatchPricesV2Req>, I>>(base?: I): ControllerWatchPricesV2Req {
+    return ControllerWatchPricesV2Req.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ControllerWatchPricesV2Req>, I>>(object: I): ControllerWatchPricesV2Req {
+    const message = createBaseControllerWatchPricesV2Req();
+    message.currencyPairs = object.currencyPairs?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseControllerPriceUpdatesV1Notify(): ControllerPriceUpdatesV1Notify {
+  return { prices: [] };
+}
+
+export const ControllerPriceUpdatesV1Notify: MessageFns<ControllerPriceUpdatesV1Notify> = {
+  encode(message: ControllerPriceUpdatesV1Notify, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.prices) {
+      ControllerPairPriceV1.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ControllerPriceUpdatesV1Notify {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseControllerPriceUpdatesV1Notify();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.prices.push(ControllerPairPriceV1.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ControllerPriceUpdatesV1Notify {
+    return {
+      prices: globalThis.Array.isArray(object?.prices)
+        ? object.prices.map((e: any) => ControllerPairPriceV1.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ControllerPriceUpdatesV1Notify): unknown {
+    const obj: any = {};
+    if (message.prices?.length) {
+      obj.prices = message.prices.map((e) => ControllerPairPriceV1.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ControllerPriceUpdatesV1Notify>, I>>(base?: I): ControllerPriceUpdatesV1Notify {
+    return ControllerPriceUpdatesV1Notify.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ControllerPriceUpdatesV1Notify>, I>>(
+    object: I,
+  ): ControllerPriceUpdatesV1Notify {
+    const message = createBaseControllerPriceUpdatesV1Notify();
+    message.prices = object.prices?.map((e) => ControllerPairPriceV1.fromPartial(e)) || [];
     return message;
   },
 };
