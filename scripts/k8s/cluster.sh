@@ -109,7 +109,11 @@ cmd_up() {
       *) usage ;;
     esac
   done
-  case "$stage" in 1 | 2) ;; *) die "--stage must be 1 or 2, got '$stage'" ;; esac
+  case "$stage" in 1 | 2) ;; *)
+    log "ERROR: --stage must be 1 or 2, got '$stage'"
+    exit 2
+    ;;
+  esac
   if [ -e "$STATE" ]; then
     die "$STATE already exists (a cluster is up, or a previous one was not taken down): run '$0 down' first"
   fi
