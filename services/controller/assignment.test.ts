@@ -1,4 +1,4 @@
-import { type Random, seededRandom } from '../shared/clock';
+import { type Random, seededRandom } from '../shared/scheduler';
 import { Assignment, type AssignmentChange, type Reassignment } from './assignment';
 
 /** A random function whose next value the test sets; it records every call. */

@@ -9,7 +9,7 @@
  * A node that joins takes over pairs from nodes that carry at least two more streams than
  * it does, so load evens out as a group scales up.
  */
-import type { Random } from '../shared/clock';
+import type { Random } from '../shared/scheduler';
 
 export type ReassignReason = 'node_left' | 'kicked' | 'rebalanced' | 'pairs_changed';
 

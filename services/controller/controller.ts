@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { Registry } from 'prom-client';
-import { type Clock, type Random, systemClock } from '../shared/clock';
+import { type Scheduler, type Random, systemScheduler } from '../shared/scheduler';
 import { formatHostPort } from '../shared/config';
 import { serverChannelOptions } from '../shared/grpc-options';
 import { type ObservabilityServer, startObservabilityServer } from '../shared/http-server';
@@ -21,7 +21,7 @@ import { DEFAULT_CREDENTIALS_RELOAD_MS, createSecurity } from './security';
 export interface ControllerDeps {
   logger: Logger;
   registry?: Registry;
-  clock?: Clock;
+  clock?: Scheduler;
   random?: Random;
   newId?: () => string;
   /** Default process metrics; off in tests that start several controllers. */
@@ -53,7 +53,7 @@ export async function startController(
   });
   const version = deps.appVersion ?? appVersion();
   const hub = new Hub({
-    clock: deps.clock ?? systemClock,
+    clock: deps.clock ?? systemScheduler,
     random: deps.random ?? Math.random,
     logger: log,
     metrics,
@@ -66,7 +66,7 @@ export async function startController(
   // TLS and the credential check on every stream, before the hub sees it.
   const security = createSecurity(
     config.security ?? { credentialsReloadMs: DEFAULT_CREDENTIALS_RELOAD_MS },
-    { logger: log, registry, clock: deps.clock ?? systemClock },
+    { logger: log, registry, clock: deps.clock ?? systemScheduler },
   );
 
   const server = new grpc.Server(

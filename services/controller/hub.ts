@@ -23,7 +23,7 @@ import {
   typeUrlOf,
   unpack,
 } from '../shared/any';
-import type { Clock, Random } from '../shared/clock';
+import type { Scheduler, Random } from '../shared/scheduler';
 import { PAIR_PATTERN } from '../shared/config';
 import type { Logger } from '../shared/logger';
 import { msFromTimestamp, timestampFromMs } from '../shared/time';
@@ -145,7 +145,7 @@ export const DEFAULT_LIMITS: HubLimits = {
 };
 
 export interface HubDeps {
-  clock: Clock;
+  clock: Scheduler;
   random: Random;
   logger: Logger;
   metrics: ControllerMetrics;

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { Registry } from 'prom-client';
-import { systemClock } from '../shared/clock';
+import { systemScheduler } from '../shared/scheduler';
 import { ConfigError } from '../shared/config';
 import { silentLogger } from '../shared/logger';
 import { loadControllerConfig } from './config';
@@ -39,7 +39,7 @@ function gate(config: Partial<SecurityConfig>) {
   const registry = new Registry();
   const security = createSecurity(
     { credentialsReloadMs: 60_000, ...config },
-    { logger: silentLogger(), registry, clock: systemClock },
+    { logger: silentLogger(), registry, clock: systemScheduler },
   );
   const failures = async (service: string, reason: string) =>
     (await registry.getSingleMetric('currency_controller_auth_failures_total')!.get()).values.find(

@@ -15,7 +15,7 @@ import {
   authorize,
   certOus,
 } from '../shared/auth';
-import type { Clock } from '../shared/clock';
+import type { Scheduler } from '../shared/scheduler';
 import type { Logger } from '../shared/logger';
 import {
   ReloadingPemProvider,
@@ -52,7 +52,7 @@ export interface Security {
 
 export function createSecurity(
   config: SecurityConfig,
-  deps: { logger: Logger; registry: Registry; clock: Clock },
+  deps: { logger: Logger; registry: Registry; clock: Scheduler },
 ): Security {
   const log = deps.logger;
   const failures = new Counter({

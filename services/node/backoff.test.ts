@@ -1,4 +1,4 @@
-import { seededRandom } from '../shared/clock';
+import { seededRandom } from '../shared/scheduler';
 import { backoffDelayMs } from './backoff';
 
 const policy = { initialMs: 100, maxMs: 2000 };

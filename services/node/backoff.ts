@@ -1,4 +1,4 @@
-import type { Random } from '../shared/clock';
+import type { Random } from '../shared/scheduler';
 
 export interface BackoffPolicy {
   initialMs: number;

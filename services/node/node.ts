@@ -14,7 +14,7 @@ import {
 } from '../gen/protobuf/currency_nodes';
 import { type Handlers, type MessageOf, commandNameOf, pack, unpack } from '../shared/any';
 import { isAuthStatus, readClientToken, withToken } from '../shared/auth';
-import { type Clock, type Random, type TimerHandle, systemClock } from '../shared/clock';
+import { type Scheduler, type Random, type TimerHandle, systemScheduler } from '../shared/scheduler';
 import { formatHostPort } from '../shared/config';
 import { clientChannelOptions } from '../shared/grpc-options';
 import { type ObservabilityServer, startObservabilityServer } from '../shared/http-server';
@@ -49,7 +49,7 @@ const NODE_SERVICE = 'protobuf.NodeCmdStream';
 export interface NodeDeps {
   logger: Logger;
   registry?: Registry;
-  clock?: Clock;
+  clock?: Scheduler;
   random?: Random;
   defaultMetrics?: boolean;
   credentials?: grpc.ChannelCredentials;
@@ -89,7 +89,7 @@ export interface RunningNode {
 }
 
 export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<RunningNode> {
-  const clock = deps.clock ?? systemClock;
+  const clock = deps.clock ?? systemScheduler;
   const random = deps.random ?? Math.random;
   const log = deps.logger.child({ node_uuid: config.uuid });
   const registry = deps.registry ?? new Registry();

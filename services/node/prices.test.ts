@@ -1,4 +1,4 @@
-import { seededRandom } from '../shared/clock';
+import { seededRandom } from '../shared/scheduler';
 import { PriceSimulator } from './prices';
 
 describe('PriceSimulator.seedPrice', () => {

@@ -1,4 +1,4 @@
-import type { Random } from '../shared/clock';
+import type { Random } from '../shared/scheduler';
 
 /**
  * Stands in for an upstream latest-price API: a random walk per pair that continues

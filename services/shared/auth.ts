@@ -7,7 +7,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
-import { type Clock, type TimerHandle, systemClock } from './clock';
+import { type Scheduler, type TimerHandle, systemScheduler } from './scheduler';
 import { ConfigError, type Env } from './config';
 
 export type PeerRole = 'node' | 'cli';
@@ -186,7 +186,7 @@ export class ReloadingTokens {
     private readonly source: TokenSourceConfig,
     private readonly opts: {
       intervalMs: number;
-      clock?: Clock;
+      clock?: Scheduler;
       onReload?: (e: ReloadOutcome) => void;
     },
   ) {
@@ -231,7 +231,7 @@ export class ReloadingTokens {
   /** Starts polling the file (nothing to do without one). */
   start(): this {
     if (this.source.file === undefined || this.closed) return this;
-    const clock = this.opts.clock ?? systemClock;
+    const clock = this.opts.clock ?? systemScheduler;
     const tick = () => {
       this.timer = undefined;
       this.check();
@@ -243,7 +243,7 @@ export class ReloadingTokens {
 
   close(): void {
     this.closed = true;
-    if (this.timer !== undefined) (this.opts.clock ?? systemClock).clearTimeout(this.timer);
+    if (this.timer !== undefined) (this.opts.clock ?? systemScheduler).clearTimeout(this.timer);
     this.timer = undefined;
   }
 }

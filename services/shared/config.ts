@@ -62,16 +62,26 @@ export const listenAddrSchema = hostPortSchema(true);
 /** An address to dial. */
 export const dialAddrSchema = hostPortSchema(false);
 
-export const positiveIntSchema = z.coerce
-  .number({ message: 'must be a whole number' })
-  .int('must be a whole number')
-  .positive('must be greater than 0')
-  .max(MAX_TIMER_MS, `must be at most ${MAX_TIMER_MS}`);
+/**
+ * A whole number written in decimal digits only: `0x2`, `1e3`, `2.0`, `+2` and ` 2 ` are
+ * refused rather than read as something the operator may not have meant.
+ */
+export function decimalIntSchema(min: number, max = MAX_TIMER_MS) {
+  return z
+    .string()
+    .regex(/^-?\d+$/, 'must be a whole number in decimal digits')
+    .transform(Number)
+    .pipe(
+      z
+        .number()
+        .int('must be a whole number')
+        .min(min, min === 1 ? 'must be greater than 0' : `must be at least ${min}`)
+        .max(max, `must be at most ${max}`),
+    );
+}
 
-export const nonNegativeIntSchema = z.coerce
-  .number({ message: 'must be a whole number' })
-  .int('must be a whole number')
-  .nonnegative('must be 0 or more');
+export const positiveIntSchema = decimalIntSchema(1);
+export const nonNegativeIntSchema = decimalIntSchema(0, Number.MAX_SAFE_INTEGER);
 
 /** Comma-separated list, blanks dropped. */
 export function listOf<T>(item: z.ZodType<T, string>) {

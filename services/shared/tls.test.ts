@@ -2,7 +2,7 @@ import { copyFileSync, writeFileSync } from 'node:fs';
 import { configError, manualClock } from '../../tests/support/fakes';
 import { X509Certificate } from 'node:crypto';
 import { type CertDir, type CertFiles, type TestCa, makeCertDir } from '../../tests/support/certs';
-import type { Clock } from './clock';
+import type { Scheduler } from './scheduler';
 import {
   ReloadingPemProvider,
   type ServerTlsConfig,
@@ -172,7 +172,7 @@ describe('client TLS configuration', () => {
 describe('ReloadingPemProvider', () => {
   const serial = (pem: Buffer) => new X509Certificate(pem).serialNumber;
 
-  function served(tls: ServerTlsConfig, clock: Clock, onReload = jest.fn()) {
+  function served(tls: ServerTlsConfig, clock: Scheduler, onReload = jest.fn()) {
     const provider = new ReloadingPemProvider(tls, { intervalMs: 1000, clock, onReload });
     const identities: string[] = [];
     const cas: Buffer[] = [];

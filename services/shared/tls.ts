@@ -14,7 +14,7 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import type { ChannelOptions } from '@grpc/grpc-js';
-import { type Clock, type TimerHandle, systemClock } from './clock';
+import { type Scheduler, type TimerHandle, systemScheduler } from './scheduler';
 import { ConfigError, type Env } from './config';
 
 type CertificateProvider = grpc.experimental.CertificateProvider;
@@ -291,7 +291,7 @@ export class ReloadingPemProvider implements CertificateProvider {
     private readonly tls: ServerTlsConfig,
     private readonly opts: {
       intervalMs: number;
-      clock?: Clock;
+      clock?: Scheduler;
       onReload?: (e: ReloadEvent) => void;
     },
   ) {
@@ -357,7 +357,7 @@ export class ReloadingPemProvider implements CertificateProvider {
   }
 
   private schedule(): void {
-    const clock = this.opts.clock ?? systemClock;
+    const clock = this.opts.clock ?? systemScheduler;
     if (this.timer !== undefined || this.closed) return;
     this.timer = clock.setTimeout(() => {
       this.timer = undefined;
@@ -368,7 +368,7 @@ export class ReloadingPemProvider implements CertificateProvider {
 
   private unschedule(): void {
     if (this.caListeners.size + this.identityListeners.size > 0) return;
-    if (this.timer !== undefined) (this.opts.clock ?? systemClock).clearTimeout(this.timer);
+    if (this.timer !== undefined) (this.opts.clock ?? systemScheduler).clearTimeout(this.timer);
     this.timer = undefined;
   }
 

@@ -7,7 +7,7 @@
  * Figures are printed; CHAOS_SEED=<n> replays a schedule, CHAOS_ROUNDS sets its length.
  */
 import { randomUUID } from 'node:crypto';
-import { seededRandom } from '../../services/shared/clock';
+import { seededRandom } from '../../services/shared/scheduler';
 import { BlackholeProxy } from '../support/blackhole-proxy';
 import { freePort } from '../support/ports';
 import { httpStatus, metricValue } from '../support/process-harness';

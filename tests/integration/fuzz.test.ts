@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { type MessageName, pack } from '../../services/shared/any';
-import { seededRandom } from '../../services/shared/clock';
+import { seededRandom } from '../../services/shared/scheduler';
 import { runCli } from '../../services/cli/cli';
 import { startTestController } from '../support/in-process';
 import { LeakWatch } from '../support/leaks';

@@ -1,14 +1,14 @@
 /** The leak check used in teardown can fail: it sees a timer or a server the project's code left open. */
 import { Registry } from 'prom-client';
 import { startObservabilityServer } from '../../services/shared/http-server';
-import { systemClock } from '../../services/shared/clock';
+import { systemScheduler } from '../../services/shared/scheduler';
 import { LeakWatch } from '../support/leaks';
 
 test('a timer the project code leaves running is reported as a leak, and not once it is cleared', async () => {
   const watch = new LeakWatch().start();
-  const t = systemClock.setTimeout(() => {}, 10_000);
+  const t = systemScheduler.setTimeout(() => {}, 10_000);
   await expect(watch.expectNoLeaks(200)).rejects.toThrow(/Timeout \(.*services\/shared\/clock/);
-  systemClock.clearTimeout(t);
+  systemScheduler.clearTimeout(t);
   const again = new LeakWatch().start();
   await again.expectNoLeaks(200);
 });

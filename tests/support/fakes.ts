@@ -1,5 +1,5 @@
 /** Small fakes and assertions shared by unit tests. */
-import type { Clock, TimerHandle } from '../../services/shared/clock';
+import type { Scheduler, TimerHandle } from '../../services/shared/scheduler';
 import { ConfigError } from '../../services/shared/config';
 
 /** Runs `f`, expects it to throw a ConfigError, and returns it for further checks. */
@@ -13,8 +13,8 @@ export function configError(f: () => unknown): ConfigError {
   throw new Error('expected a ConfigError, got none');
 }
 
-/** A clock whose timers run only when the test says so (`fire`), at time 0. */
-export function manualClock(): Clock & { fire(): void; pending(): number } {
+/** A scheduler whose timers and immediates run only when the test says so (`fire`), at time 0. */
+export function manualClock(): Scheduler & { fire(): void; pending(): number } {
   const timers = new Map<number, () => void>();
   let next = 1;
   return {
@@ -25,6 +25,12 @@ export function manualClock(): Clock & { fire(): void; pending(): number } {
       return id as unknown as TimerHandle;
     },
     clearTimeout: (h) => void timers.delete(h as unknown as number),
+    setImmediate: (fn) => {
+      const id = next++;
+      timers.set(id, fn);
+      return id as unknown as TimerHandle;
+    },
+    clearImmediate: (h) => void timers.delete(h as unknown as number),
     fire: () => {
       const due = [...timers.values()];
       timers.clear();
