@@ -132,3 +132,17 @@ export const NODE_NAME_METADATA_KEY = 'x-currency-node-name';
  */
 export const CONTROLLER_ACCEPTS_METADATA_KEY = 'x-currency-controller-accepts';
 export const PRICE_BATCH_MESSAGE = 'NodePriceUpdatesV1Notify';
+
+/**
+ * Response header of a node stream from our controller: the shortest client keepalive
+ * ping interval (ms) it permits. A node sends fast pings only to a controller that said
+ * so; a stock grpc-go server allows one ping per 5 minutes and ends streams that ping more.
+ */
+export const KEEPALIVE_PERMIT_METADATA_KEY = 'x-currency-keepalive-permit-ms';
+
+/**
+ * Trailer on a node stream the controller ended on purpose, saying why: `replaced` (a
+ * newer stream claimed the same node UUID; the node must back off for at least 30 s),
+ * `kicked`, `stale`, `shutdown`, `not_leader`, `register_timeout`.
+ */
+export const CLOSE_REASON_METADATA_KEY = 'x-currency-close-reason';
