@@ -1,6 +1,7 @@
 // Tests in tiers: unit (beside the code, fakes only), integration (real gRPC on loopback,
 // in-process and child processes), e2e (real images and compose), helm (the chart), k8s
-// (a real Kubernetes built from source: scripts/k8s/cluster.sh).
+// (a real Kubernetes built from source: scripts/k8s/cluster.sh), interop (stock gRPC peers:
+// the Go peer tools/interop-peer and grpcurl, docs/interop.md).
 // Type checking is `npm run typecheck`; ts-jest only transpiles here, for speed.
 const transform = {
   '^.+\\.ts$': ['ts-jest', { diagnostics: false }],
@@ -19,5 +20,6 @@ module.exports = {
     { ...common, displayName: 'e2e', testMatch: ['<rootDir>/tests-e2e/**/*.test.ts'] },
     { ...common, displayName: 'helm', testMatch: ['<rootDir>/tests/helm/**/*.test.ts'] },
     { ...common, displayName: 'k8s', testMatch: ['<rootDir>/tests/k8s/**/*.test.ts'] },
+    { ...common, displayName: 'interop', testMatch: ['<rootDir>/tests/interop/**/*.test.ts'] },
   ],
 };

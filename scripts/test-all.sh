@@ -4,9 +4,9 @@
 # 1. Static checks: generated code up to date, type check, lint (warnings fail), format.
 # 2. Build.
 # 3. Install or start what the tiers need (Prometheus, Docker engine and images, helm,
-#    a Kubernetes built from source);
+#    a Kubernetes built from source, grpcurl and the Go interop peer);
 #    each setup script fails loudly when it cannot, and never skips a tier silently.
-# 4. One jest run over every tier (unit, integration, e2e, helm, k8s), then a closing line
+# 4. One jest run over every tier (unit, integration, e2e, helm, k8s, interop), then a closing line
 #    "N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,12 +29,14 @@ step "setup: Docker engine, base image, images, compose (e2e tier)"
 bash scripts/setup/e2e.sh
 step "setup: helm (chart tier)"
 bash scripts/setup/helm.sh
+step "setup: grpcurl and the Go interop peer (interop tier)"
+bash scripts/setup/interop.sh
 # The k8s tier's stage: 1 = API server (etcd + kube-apiserver), 2 = also a working node.
 export K8S_STAGE="${K8S_STAGE:-2}"
 step "setup: Kubernetes stage $K8S_STAGE from source (k8s tier)"
 bash scripts/setup/k8s.sh "$K8S_STAGE"
 
-step "tests: unit, integration, e2e, helm, k8s (stage $K8S_STAGE)"
+step "tests: unit, integration, e2e, helm, k8s (stage $K8S_STAGE), interop"
 mkdir -p .tools
 results=.tools/jest-results.json
 rm -f "$results"

@@ -12,11 +12,18 @@
  * (PERMISSION_DENIED). Each container holds only its own secrets, read-only, and no secret
  * value is in any container's environment.
  *
- * Only controller, node and cli are named on the `up` line (compose adds what they depend
- * on: the collector and Jaeger); tracing is off. Same project naming, local images and
+ * Bound identities (issue 16): node-fx and node-crypto run with UUIDs their certificates
+ * (URI SAN) and tokens are bound to; node-fx's credentials claiming node-crypto's UUID are
+ * refused (PERMISSION_DENIED, counted) and node-crypto keeps its stream. The metrics ports
+ * are HTTPS with client certificates and basic auth (METRICS_WEB_CONFIG_FILE): a scrape
+ * without them is refused, and Prometheus (prometheus.secure.yml) has every target up.
+ *
+ * controller, node, node-fx, node-crypto, cli and prometheus are named on the `up` line
+ * (compose adds what they depend on: the collector and Jaeger); tracing is off. Same project naming, local images and
  * teardown as compose.test.ts (support/docker.ts).
  */
 import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,6 +43,10 @@ jest.setTimeout(120_000);
 
 const PROJECT = `cn-e2e-secure-${process.pid}`;
 const REPLICAS = 2;
+/** node-fx and node-crypto: one container each, with a bound identity. */
+const BOUND = 2;
+const FX_UUID = randomUUID();
+const CRYPTO_UUID = randomUUID();
 const report = (line: string) => process.stdout.write(`e2e compose secure: ${line}\n`);
 
 let project: ComposeProject;
@@ -84,6 +95,14 @@ async function nodeLog(container: string): Promise<Array<Record<string, unknown>
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
+/** Prometheus's API through its published port. */
+async function prometheusJson<T>(path: string): Promise<T> {
+  const addr = (await project.ok(['port', 'prometheus', '9090'])).trim();
+  const res = await fetch(`http://${addr}${path}`, { signal: AbortSignal.timeout(5_000) });
+  if (!res.ok) throw new Error(`GET ${path}: HTTP ${res.status}`);
+  return (await res.json()) as T;
+}
+
 async function containerIds(service: string): Promise<string[]> {
   return (await project.ok(['ps', '-q', service]))
     .split('\n')
@@ -97,7 +116,8 @@ beforeAll(async () => {
   secrets = mkdtempSync(join(tmpdir(), 'cn-e2e-secrets-'));
   const made = spawnSync('bash', [join(COMPOSE_DIR, 'make-dev-secrets.sh'), secrets], {
     encoding: 'utf8',
-    timeout: 30_000,
+    timeout: 60_000,
+    env: { ...process.env, NODE_FX_UUID: FX_UUID, NODE_CRYPTO_UUID: CRYPTO_UUID },
   });
   if (made.status !== 0) throw new Error(`make-dev-secrets.sh failed: ${made.stderr}`);
   project = new ComposeProject(
@@ -106,6 +126,9 @@ beforeAll(async () => {
       CURRENCY_SECRETS_DIR: secrets,
       NODE_PRICE_INTERVAL_MS: '500-1500',
       OTEL_EXPORTER_OTLP_ENDPOINT: '',
+      NODE_FX_UUID: FX_UUID,
+      NODE_CRYPTO_UUID: CRYPTO_UUID,
+      CURRENCY_NODE_IMAGE: images.NODE_IMAGE,
     }),
     ['compose.yaml', 'compose.secure.yaml'],
   );
@@ -123,12 +146,15 @@ beforeAll(async () => {
       '60',
       'controller',
       'node',
+      'node-fx',
+      'node-crypto',
       'cli',
+      'prometheus',
     ],
     90_000,
   );
   report(
-    `up --scale node=${REPLICAS} (mutual TLS + tokens): healthy in ${Date.now() - started} ms`,
+    `up --scale node=${REPLICAS} (mutual TLS + tokens, bound identities, protected metrics): healthy in ${Date.now() - started} ms`,
   );
 }, 20 * 60_000);
 
@@ -192,8 +218,11 @@ describe('docker compose -f compose.yaml -f compose.secure.yaml', () => {
   });
 
   it('`docker compose exec cli currency-cli controller nodes` lists the replicas over mutual TLS (certificates and tokens)', async () => {
-    const ids = (await containerIds('node')).map((id) => id.slice(0, 12)).sort();
-    expect(ids).toHaveLength(REPLICAS);
+    const ids = (await Promise.all(['node', 'node-fx', 'node-crypto'].map((s) => containerIds(s))))
+      .flat()
+      .map((id) => id.slice(0, 12))
+      .sort();
+    expect(ids).toHaveLength(REPLICAS + BOUND);
     const started = Date.now();
     const list = await waitFor(
       'both node replicas registered',
@@ -201,7 +230,7 @@ describe('docker compose -f compose.yaml -f compose.secure.yaml', () => {
         const r = await exec('cli', ['currency-cli', '--json', 'controller', 'nodes']);
         if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.stderr.trim()}`);
         const n = JSON.parse(r.stdout) as NodeInfo[];
-        return n.length === REPLICAS ? n : undefined;
+        return n.length === REPLICAS + BOUND ? n : undefined;
       },
       { timeoutMs: 30_000, intervalMs: 500 },
     );
@@ -220,7 +249,7 @@ describe('docker compose -f compose.yaml -f compose.secure.yaml', () => {
       'nodes',
     ]);
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
-    expect(JSON.parse(r.stdout)).toHaveLength(REPLICAS);
+    expect(JSON.parse(r.stdout)).toHaveLength(REPLICAS + BOUND);
   });
 
   it('a node with its client certificate alone (no token) registers', async () => {
@@ -285,19 +314,20 @@ describe('docker compose -f compose.yaml -f compose.secure.yaml', () => {
       LOG_LEVEL: 'debug',
     });
     try {
-      // Several connection attempts, each failing before any stream reaches the controller.
-      const lost = await waitFor(
-        'three failed connection attempts',
-        async () => {
-          const l = (await nodeLog(container)).filter((e) => e.msg === 'controller stream lost');
-          return l.length >= 3 ? l : undefined;
-        },
+      // Connection attempts fail before any stream reaches the controller; the node logs the
+      // first at once (later ones at most once per 30 s, services/node/connect-failures.ts).
+      const failed = await waitFor(
+        'a failed connection attempt logged',
+        async () =>
+          (await nodeLog(container)).find((e) =>
+            String(e.msg).startsWith('cannot reach the controller'),
+          ),
         { timeoutMs: 30_000, intervalMs: 500 },
       );
-      expect(lost.map((e) => e.code)).toEqual(lost.map(() => 14)); // UNAVAILABLE
+      expect(failed.code).toBe(14); // UNAVAILABLE
       // The controller's TLS alert: the handshake wanted a client certificate.
-      expect(String(lost[0]!.details)).toContain('certificate required');
-      report(`a node without a client certificate: ${String(lost[0]!.details).split('\n')[0]}`);
+      expect(String(failed.details)).toContain('certificate required');
+      report(`a node without a client certificate: ${String(failed.details).split('\n')[0]}`);
       const log = await nodeLog(container);
       expect(log.filter((e) => e.msg === 'registered with controller')).toEqual([]);
       expect(log.filter((e) => String(e.msg).includes('refused this node')).length).toBe(0);
@@ -354,13 +384,28 @@ describe('docker compose -f compose.yaml -f compose.secure.yaml', () => {
   });
 
   it('each container holds only its own secrets, read-only, and no secret value in its environment', async () => {
+    const metrics = ['metrics-web.yml', 'metrics.crt', 'metrics.key'];
     const expected: Record<string, string[]> = {
-      controller: ['ca.crt', 'cli.token', 'controller.crt', 'controller.key', 'node.token'],
-      node: ['ca.crt', 'node.crt', 'node.key', 'node.token'],
+      controller: ['ca.crt', 'cli.token', 'controller.crt', 'controller.key', ...metrics].concat([
+        'node.tokens',
+      ]),
+      node: ['ca.crt', ...metrics, 'node.crt', 'node.key', 'node.token'],
+      'node-fx': ['ca.crt', ...metrics, 'node-fx.crt', 'node-fx.key', 'node-fx.token'],
       cli: ['ca.crt', 'cli.crt', 'cli.key', 'cli.token'],
     };
-    // Tokens, and the longest line of each key (a PEM body line).
-    const values = ['node.token', 'cli.token', 'controller.key', 'node.key', 'cli.key'].map(
+    // Tokens, passwords, and the longest line of each key (a PEM body line).
+    const values = [
+      'node.token',
+      'cli.token',
+      'node-fx.token',
+      'node-crypto.token',
+      'metrics.password',
+      'controller.key',
+      'node.key',
+      'node-fx.key',
+      'metrics.key',
+      'cli.key',
+    ].map(
       (f) =>
         readFileSync(join(secrets as string, f), 'utf8')
           .split('\n')
@@ -384,5 +429,88 @@ describe('docker compose -f compose.yaml -f compose.secure.yaml', () => {
         for (const v of values) expect(envs).not.toContain(v);
       }
     }
+  });
+
+  it("node-fx's credentials (bound certificate and token) cannot claim node-crypto's UUID; node-crypto keeps its stream", async () => {
+    const holder = async () => {
+      const r = await exec('cli', ['currency-cli', '--json', 'controller', 'nodes']);
+      return (JSON.parse(r.stdout) as NodeInfo[]).find((n) => n.nodeUuid === CRYPTO_UUID);
+    };
+    const before = await waitFor('node-crypto registered', holder, {
+      timeoutMs: 30_000,
+      intervalMs: 500,
+    });
+    const out = await project.ok(
+      [
+        'run',
+        '-d',
+        '--no-deps',
+        '-e',
+        `NODE_UUID=${CRYPTO_UUID}`,
+        '-e',
+        'NODE_NAME=evil',
+        'node-fx',
+      ],
+      60_000,
+    );
+    const container = out.trim().split('\n').pop()!.trim();
+    try {
+      const refused = await waitFor(
+        'the impostor refused',
+        async () =>
+          (await nodeLog(container)).find((l) =>
+            String(l.msg).includes("refused this node's credentials (PERMISSION_DENIED)"),
+          ),
+        { timeoutMs: 30_000, intervalMs: 500 },
+      );
+      report(`impostor: ${String(refused.details)}`);
+      expect((await holder())?.name).toBe(before.name);
+      const counted = await waitFor(
+        'uuid_not_allowed counted (through Prometheus)',
+        async () => {
+          const r = await prometheusJson<{ data: { result: { value: [number, string] }[] } }>(
+            `/api/v1/query?query=${encodeURIComponent('currency_controller_auth_failures_total{reason="uuid_not_allowed"}')}`,
+          );
+          const v = Number(r.data.result[0]?.value[1] ?? 0);
+          return v > 0 ? v : undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 1_000 },
+      );
+      expect(counted).toBeGreaterThan(0);
+    } finally {
+      await run('docker', ['rm', '-f', container]);
+    }
+  });
+
+  it('the metrics ports are HTTPS with client certificates and basic auth: a scrape without them is refused, the probes stay open', async () => {
+    // From the cli container (it trusts the CA, but holds no Prometheus certificate or password).
+    const script = [
+      "const https = require('https'); const fs = require('fs');",
+      'const get = (path) => new Promise((res) => https.get({ host: "controller", port: 9464, path,',
+      'servername: "metrics", ca: fs.readFileSync("/run/secrets/ca.crt"), timeout: 3000 },',
+      '(r) => res(r.statusCode)).on("error", (e) => res(e.code)));',
+      'fetch("http://controller:9464/metrics").then(() => "answered", (e) => "refused").then(async (plain) =>',
+      'console.log(JSON.stringify({ plain, metrics: await get("/metrics"), readyz: await get("/readyz") })));',
+    ].join(' ');
+    const r = await exec('cli', ['node', '-e', script]);
+    expect(JSON.parse(r.stdout)).toEqual({ plain: 'refused', metrics: 403, readyz: 200 });
+  });
+
+  it('Prometheus scrapes the controller and every node over HTTPS with its certificate and password: all targets up', async () => {
+    const started = Date.now();
+    type Target = { labels: { job: string }; health: string; lastError: string };
+    const targets = await waitFor(
+      'every currency target up',
+      async () => {
+        const r = await prometheusJson<{ data: { activeTargets: Target[] } }>('/api/v1/targets');
+        const ours = r.data.activeTargets.filter((t) => t.labels.job.startsWith('currency-'));
+        return ours.length === 1 + REPLICAS + BOUND && ours.every((t) => t.health === 'up')
+          ? ours
+          : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 1_000 },
+    );
+    expect(targets.map((t) => t.lastError)).toEqual(targets.map(() => ''));
+    report(`${targets.length} targets up over HTTPS + basic auth in ${Date.now() - started} ms`);
   });
 });

@@ -1,8 +1,10 @@
 /**
  * deploy/compose itself: `docker compose up --scale node=5` with the project's images, then
  * what a user would look at: the CLI lists every node, Prometheus scrapes every replica
- * (DNS service discovery), every dashboard panel's query returns data, and a CLI command
- * shows up as one trace in Jaeger (through the OpenTelemetry Collector).
+ * (DNS service discovery) and the Collector's own metrics, every dashboard panel's query
+ * returns data for the stack's namespace, and a CLI command shows up as one trace in Jaeger
+ * (through the OpenTelemetry Collector). Statically: log rotation everywhere, the
+ * observability profile, the image variables, and Grafana's data sources with exemplar links.
  *
  * Grafana is not started: its image cannot be pulled or built here (deploy/compose/README.md).
  * Prometheus, the Collector and Jaeger are the local stand-ins from `npm run setup:e2e`.
@@ -38,6 +40,8 @@ const PROJECT = `cn-e2e-${process.pid}`;
 /** Everything but Grafana. */
 const SERVICES = COMPOSE_SERVICES;
 const REPLICAS = 5;
+/** The namespace label deploy/compose/prometheus/prometheus.yml gives the programs' targets. */
+const COMPOSE_NAMESPACE = 'currency-nodes';
 const report = (line: string) => process.stdout.write(`e2e compose: ${line}\n`);
 
 let project: ComposeProject;
@@ -84,7 +88,13 @@ beforeAll(async () => {
   project = new ComposeProject(
     PROJECT,
     // Quicker prices, so rates have samples soon after start.
-    composeEnv(images, { NODE_PRICE_INTERVAL_MS: '500-1500' }),
+    composeEnv(images, {
+      NODE_PRICE_INTERVAL_MS: '500-1500',
+      // The node service's image variable (NODE_IMAGE in the e2e image list).
+      CURRENCY_NODE_IMAGE: images.NODE_IMAGE,
+      // Prometheus, the Collector and Jaeger (.env switches the profile on; say so anyway).
+      COMPOSE_PROFILES: 'observability',
+    }),
   );
   const started = Date.now();
   up = true;
@@ -185,11 +195,14 @@ describe('docker compose up --scale node=5', () => {
         );
         const nodes = t.data.activeTargets.filter((x) => x.labels.job === 'currency-node');
         const ctl = t.data.activeTargets.filter((x) => x.labels.job === 'currency-controller');
+        const collector = t.data.activeTargets.filter((x) => x.labels.job === 'otel-collector');
         const ok =
           nodes.length === ips.size &&
           nodes.every((x) => x.health === 'up' && ips.has(x.labels.instance)) &&
           ctl.length === 1 &&
-          ctl[0].health === 'up';
+          ctl[0].health === 'up' &&
+          collector.length === 1 &&
+          collector[0].health === 'up';
         return ok ? t.data.activeTargets : undefined;
       },
       { timeoutMs: 60_000, intervalMs: 1_000 },
@@ -202,6 +215,9 @@ describe('docker compose up --scale node=5', () => {
       'node-fx': 1,
       'node-crypto': 1,
     });
+    // Every program target carries the namespace the dashboards select on.
+    const programs = targets.filter((x) => x.labels.job.startsWith('currency-'));
+    expect([...new Set(programs.map((x) => x.labels.namespace))]).toEqual([COMPOSE_NAMESPACE]);
     // The alerting rules are loaded and healthy.
     const rules = await getJson<{
       data: { groups: { rules: { name: string; health: string }[] }[] };
@@ -281,21 +297,24 @@ describe('docker compose up --scale node=5', () => {
       getJson<{ status: string; data: { result: unknown[] } }>(
         `http://${prom}/api/v1/query?query=${encodeURIComponent(expr)}`,
       );
-    const instance = await waitFor(
-      'a node instance in Prometheus',
+    const node = await waitFor(
+      'a node name in Prometheus',
       async () => {
-        const r = await getJson<{ data: { result: { metric: { instance: string } }[] } }>(
+        const r = await getJson<{ data: { result: { metric: { node_name: string } }[] } }>(
           `http://${prom}/api/v1/query?query=${encodeURIComponent('currency_node_info{service="node"}')}`,
         );
-        return r.data.result[0]?.metric.instance;
+        return r.data.result[0]?.metric.node_name;
       },
       { timeoutMs: 30_000, intervalMs: 1_000 },
     );
     const values = {
       datasource: 'unused-in-promql',
+      // No cluster label in compose: Grafana's "All" (.*); the namespace Prometheus sets.
+      cluster: '.*',
+      namespace: COMPOSE_NAMESPACE,
       controller_job: 'currency-controller',
       node_job: 'currency-node',
-      instance,
+      node,
       __rate_interval: '30s',
       __interval: '5s',
       __range: '5m',
@@ -326,6 +345,7 @@ describe('docker compose up --scale node=5', () => {
         const m = q ? /^label_values\((.+),\s*(\w+)\)$/.exec(q) : null;
         if (!m) continue;
         const r = await query(`group by (${m[2]}) (${substituteVariables(m[1], values)})`);
+        // `cluster` has no values here (no such label); Grafana then uses "All".
         expect({ variable: v.name, found: r.data.result.length > 0 }).toEqual({
           variable: v.name,
           found: true,
@@ -388,22 +408,29 @@ describe('the compose file', () => {
     container_name?: string;
     ports?: unknown[];
     restart?: string;
-    healthcheck?: unknown;
-    depends_on?: Record<string, { condition: string }>;
+    healthcheck?: { test?: string[] };
+    depends_on?: Record<string, { condition: string; required?: boolean }>;
+    logging?: { driver?: string; options?: Record<string, string> };
+    profiles?: string[];
+    command?: string[];
+    build?: { args?: Record<string, string> };
     deploy?: { resources?: { limits?: { memory?: string } } };
     volumes?: { source: string; target: string }[];
     environment?: Record<string, string>;
   }
 
-  const config = async (): Promise<{ services: Record<string, ComposeService> }> => {
+  const config = async (
+    env: NodeJS.ProcessEnv = {},
+  ): Promise<{ services: Record<string, ComposeService> }> => {
     // As a user gets it: .env only, nothing from this test's overrides.
-    const clean: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME };
+    const clean: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, ...env };
     const out = await runOk('docker', ['compose', 'config', '--format', 'json'], {
       cwd: COMPOSE_DIR,
       env: clean,
     });
     return JSON.parse(out) as { services: Record<string, ComposeService> };
   };
+  const OBSERVABILITY = ['prometheus', 'grafana', 'otel-collector', 'jaeger'];
 
   it('scales the node service (no container name, no host port) and limits and checks every service', async () => {
     const { services } = await config();
@@ -430,6 +457,67 @@ describe('the compose file', () => {
     expect(services.jaeger.image).toMatch(/^jaegertracing\/jaeger:/);
   });
 
+  it("rotates every service's logs (json-file, max-size, max-file)", async () => {
+    const { services } = await config();
+    for (const [name, s] of Object.entries(services)) {
+      expect({ name, logging: s.logging }).toEqual({
+        name,
+        logging: { driver: 'json-file', options: { 'max-size': '10m', 'max-file': '3' } },
+      });
+    }
+  });
+
+  it('puts the observability services in a profile that .env switches on and an empty COMPOSE_PROFILES switches off', async () => {
+    const { services } = await config();
+    for (const [name, s] of Object.entries(services)) {
+      expect({ name, profiles: s.profiles ?? [] }).toEqual({
+        name,
+        profiles: OBSERVABILITY.includes(name) ? ['observability'] : [],
+      });
+    }
+    const programsOnly = await config({ COMPOSE_PROFILES: '' });
+    expect(Object.keys(programsOnly.services).sort()).toEqual(
+      SERVICES.filter((x) => !OBSERVABILITY.includes(x)).sort(),
+    );
+    // The programs still start without the collector they otherwise wait for.
+    for (const s of Object.values(programsOnly.services))
+      expect(s.depends_on?.['otel-collector']?.required ?? false).toBe(false);
+  });
+
+  it("names the node service's image CURRENCY_NODE_IMAGE, so a NODE_IMAGE meant for the Dockerfiles cannot select it", async () => {
+    const { services } = await config({ NODE_IMAGE: 'node:24-bookworm-slim' });
+    for (const name of ['node', 'node-fx', 'node-crypto']) {
+      expect(services[name].image).toBe('currency-nodes/node:0.1.0');
+      // The Dockerfiles' base image build argument comes from NODE_BASE_IMAGE.
+      expect(services[name].build?.args?.NODE_IMAGE).toBe('node:24-bookworm-slim');
+    }
+    const moved = await config({ CURRENCY_NODE_IMAGE: 'registry.test/team/node:9' });
+    expect(moved.services.node.image).toBe('registry.test/team/node:9');
+  });
+
+  it('health-checks the collector and has Prometheus scrape its metrics, with exemplar storage on', async () => {
+    const { services } = await config();
+    expect(services['otel-collector'].healthcheck?.test?.[0]).toBe('CMD');
+    expect(services.prometheus.command).toContain('--enable-feature=exemplar-storage');
+    const prom = parseYaml(
+      readFileSync(join(COMPOSE_DIR, 'prometheus', 'prometheus.yml'), 'utf8'),
+    ) as {
+      scrape_configs: { job_name: string; static_configs?: { targets: string[] }[] }[];
+    };
+    const job = prom.scrape_configs.find((j) => j.job_name === 'otel-collector');
+    expect(job?.static_configs?.[0].targets).toEqual(['otel-collector:8888']);
+    const collector = parseYaml(
+      readFileSync(join(COMPOSE_DIR, 'otel-collector', 'config.yaml'), 'utf8'),
+    ) as {
+      service: {
+        telemetry: {
+          metrics: { readers: { pull: { exporter: { prometheus: { port: number } } } }[] };
+        };
+      };
+    };
+    expect(collector.service.telemetry.metrics.readers[0].pull.exporter.prometheus.port).toBe(8888);
+  });
+
   it('provisions Grafana with the Prometheus data source and the dashboards of deploy/observability', async () => {
     const { services } = await config();
     const g = services.grafana;
@@ -440,12 +528,36 @@ describe('the compose file', () => {
     expect(dashboardsDir).toBe(join(COMPOSE_DIR, '..', 'observability', 'grafana', 'dashboards'));
     const ds = parseYaml(
       readFileSync(join(provisioning!, 'datasources', 'prometheus.yaml'), 'utf8'),
-    ) as { datasources: { type: string; url: string; isDefault: boolean }[] };
+    ) as {
+      datasources: {
+        type: string;
+        url: string;
+        isDefault: boolean;
+        jsonData: {
+          exemplarTraceIdDestinations: { name: string; datasourceUid?: string; url?: string }[];
+        };
+      }[];
+    };
     expect(ds.datasources).toEqual([
       expect.objectContaining({
         type: 'prometheus',
         url: 'http://prometheus:9090',
         isDefault: true,
+      }),
+    ]);
+    // Exemplars link to their trace: in the Jaeger data source, and in Jaeger's UI.
+    const jaeger = parseYaml(
+      readFileSync(join(provisioning!, 'datasources', 'jaeger.yaml'), 'utf8'),
+    ) as { datasources: { uid: string; type: string; url: string }[] };
+    expect(jaeger.datasources).toEqual([
+      expect.objectContaining({ type: 'jaeger', url: 'http://jaeger:16686' }),
+    ]);
+    expect(ds.datasources[0].jsonData.exemplarTraceIdDestinations).toEqual([
+      { name: 'trace_id', datasourceUid: jaeger.datasources[0].uid },
+      expect.objectContaining({
+        name: 'trace_id',
+        // $$ is Grafana provisioning's escape for a literal $.
+        url: 'http://localhost:16686/trace/$${__value.raw}',
       }),
     ]);
     const providers = parseYaml(

@@ -3,159 +3,16 @@
  * Parsing and validation happen before any connection; usage errors exit 2 naming the flag.
  */
 import { SpanStatusCode, trace } from '@opentelemetry/api';
-import { Command as Commander, CommanderError, Option } from 'commander';
-import {
-  type Env,
-  dialAddrSchema,
-  formatHostPort,
-  pairSchema,
-  readVar,
-  uuidSchema,
-  ConfigError,
-} from '../shared/config';
+import { CommanderError } from 'commander';
+import { type Env, dialAddrSchema, formatHostPort, readVar, ConfigError } from '../shared/config';
 import { readClientTokenConfig } from '../shared/auth';
 import { EXIT } from '../shared/program';
 import { clientTlsVars, readClientTlsConfig } from '../shared/tls';
-import { appVersion } from '../shared/version';
-import type { CommandEnv, GlobalOptions } from './command';
-import { controllerKick } from './commands/controller-kick';
-import { controllerNodes } from './commands/controller-nodes';
-import { controllerPrices } from './commands/controller-prices';
-import { controllerStreams } from './commands/controller-streams';
-import { controllerVersion } from './commands/controller-version';
-import { nodeShutdown } from './commands/node-shutdown';
-import { nodeStatus } from './commands/node-status';
-import { watch } from './commands/watch';
+import type { GlobalOptions } from './command';
+import { UsageError, parseSeconds } from './flags';
 import type { CliIo } from './io';
+import { type Offline, type Selected, buildProgram } from './program';
 import { CliSession, ControllerUnreachable } from './session';
-
-class UsageError extends Error {}
-
-type Selected = (env: CommandEnv) => Promise<number>;
-
-function validateEach(
-  flag: string,
-  values: string[],
-  schema: typeof uuidSchema | typeof pairSchema,
-): string[] {
-  for (const v of values) {
-    const r = schema.safeParse(v);
-    if (!r.success)
-      throw new UsageError(
-        `${flag}: invalid value "${v}": ${r.error.issues[0]?.message ?? 'invalid'}`,
-      );
-  }
-  return values;
-}
-
-function nodeTargets(o: { nodeUuid?: string[]; all?: boolean }): { nodeUuids: string[] } {
-  const uuids = o.nodeUuid ?? [];
-  if (o.all && uuids.length > 0)
-    throw new UsageError('--all and --node-uuid cannot be used together');
-  if (!o.all && uuids.length === 0)
-    throw new UsageError('give --node-uuid UUID (repeatable) or --all');
-  return { nodeUuids: validateEach('--node-uuid', uuids, uuidSchema) };
-}
-
-const collect = (v: string, prev: string[] = []) => [
-  ...prev,
-  ...v.split(',').filter((x) => x !== ''),
-];
-
-function buildProgram(io: CliIo, select: (name: string, run: Selected) => void): Commander {
-  const program = new Commander('currency-cli')
-    .description(
-      'Send one command to the currency-nodes controller (or through it to nodes) and print the replies.',
-    )
-    .version(appVersion(), '-V, --version', 'print the CLI version')
-    .option(
-      '--controller <host:port>',
-      'controller address (env CLI_CONTROLLER_ADDR, default localhost:5160)',
-    )
-    .option('--timeout <seconds>', 'how long to wait for the controller and the replies', '5')
-    .option('--json', 'print one JSON document on stdout (watch: one JSON object per line)', false)
-    .option(
-      '--tls-ca <file>',
-      'PEM CA that verifies the controller; turns TLS on (env CLI_TLS_CA_FILE)',
-    )
-    .option('--tls-cert <file>', 'PEM client certificate, for mutual TLS (env CLI_TLS_CERT_FILE)')
-    .option('--tls-key <file>', 'PEM key of the client certificate (env CLI_TLS_KEY_FILE)')
-    .option(
-      '--tls-server-name <name>',
-      'name to verify the controller certificate against (env CLI_TLS_SERVER_NAME)',
-    )
-    .option(
-      '--token-file <file>',
-      'file holding the CLI bearer token (env CLI_TOKEN_FILE or CLI_TOKEN)',
-    )
-    .exitOverride()
-    .showHelpAfterError(false)
-    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
-
-  const controller = program
-    .command('controller')
-    .description('commands the controller answers itself');
-  controller
-    .command('nodes')
-    .description('connected nodes: uuid, name, known pairs, streaming pairs')
-    .action(() => select('controller nodes', (env) => controllerNodes(env)));
-  controller
-    .command('kick')
-    .description('disconnect nodes (they reconnect by themselves)')
-    .argument('<uuid...>', 'node UUIDs')
-    .action((uuids: string[]) => {
-      const nodeUuids = validateEach('UUID', uuids, uuidSchema);
-      select('controller kick', (env) => controllerKick(env, { nodeUuids }));
-    });
-  controller
-    .command('version')
-    .description('controller app version')
-    .action(() => select('controller version', (env) => controllerVersion(env)));
-  controller
-    .command('streams')
-    .description('every known pair -> the node(s) streaming it')
-    .action(() => select('controller streams', (env) => controllerStreams(env)));
-  controller
-    .command('prices')
-    .description('latest price per pair, its timestamp and the node it came from')
-    .action(() => select('controller prices', (env) => controllerPrices(env)));
-
-  const node = program.command('node').description('commands sent through the controller to nodes');
-  const targetOptions = (c: Commander) =>
-    c
-      .addOption(
-        new Option('--node-uuid <uuid>', 'target node (repeatable, or comma-separated)').argParser(
-          collect,
-        ),
-      )
-      .option('--all', 'every connected node', false);
-  targetOptions(node.command('status').description('status of nodes')).action(
-    (o: { nodeUuid?: string[]; all?: boolean }) => {
-      const t = nodeTargets(o);
-      select('node status', (env) => nodeStatus(env, t));
-    },
-  );
-  targetOptions(
-    node.command('shutdown').description('shut nodes down gracefully (they exit)'),
-  ).action((o: { nodeUuid?: string[]; all?: boolean }) => {
-    const t = nodeTargets(o);
-    select('node shutdown', (env) => nodeShutdown(env, t));
-  });
-
-  program
-    .command('watch')
-    .description('live price updates until interrupted')
-    .addOption(
-      new Option('--pair <pair>', 'only this pair (repeatable, or comma-separated)').argParser(
-        collect,
-      ),
-    )
-    .action((o: { pair?: string[] }) => {
-      const pairs = validateEach('--pair', o.pair ?? [], pairSchema);
-      select('watch', (env) => watch(env, { pairs }));
-    });
-  return program;
-}
 
 interface RawGlobalOptions {
   controller?: string;
@@ -196,12 +53,8 @@ function securityOptions(raw: RawGlobalOptions, env: Env): Pick<GlobalOptions, '
   return { tls, token };
 }
 
-function globalOptions(raw: RawGlobalOptions, env: Env): GlobalOptions {
-  const timeout = Number(raw.timeout);
-  if (!Number.isFinite(timeout) || timeout <= 0)
-    throw new UsageError(
-      `--timeout: invalid value "${raw.timeout}": must be a number of seconds > 0`,
-    );
+function globalOptions(raw: RawGlobalOptions, env: Env, io: CliIo): GlobalOptions {
+  const timeoutMs = parseSeconds('--timeout', raw.timeout);
   let controller: string;
   if (raw.controller !== undefined) {
     const r = dialAddrSchema.safeParse(raw.controller);
@@ -217,8 +70,10 @@ function globalOptions(raw: RawGlobalOptions, env: Env): GlobalOptions {
   }
   return {
     controller,
-    timeoutMs: Math.round(timeout * 1000),
+    timeoutMs,
     json: raw.json,
+    // https://no-color.org: set and not empty turns colour off.
+    colour: io.tty === true && !env.NO_COLOR,
     ...securityOptions(raw, env),
   };
 }
@@ -226,15 +81,21 @@ function globalOptions(raw: RawGlobalOptions, env: Env): GlobalOptions {
 /** Runs one CLI invocation. `argv` excludes the node binary and script path. */
 export async function runCli(argv: string[], io: CliIo, env: Env = process.env): Promise<number> {
   let selected: { name: string; run: Selected } | undefined;
-  const program = buildProgram(io, (name, run) => (selected = { name, run }));
+  let offline: Offline | undefined;
+  const program = buildProgram(
+    io,
+    (name, run) => (selected = { name, run }),
+    (run) => (offline = run),
+  );
   let opts: GlobalOptions;
   try {
     await program.parseAsync(argv, { from: 'user' });
+    if (offline) return offline();
     if (!selected) {
       io.err(program.helpInformation());
       return EXIT.USAGE;
     }
-    opts = globalOptions(program.opts<RawGlobalOptions>(), env);
+    opts = globalOptions(program.opts<RawGlobalOptions>(), env, io);
   } catch (err) {
     if (err instanceof CommanderError) {
       // --help and --version are not errors.

@@ -7,6 +7,8 @@ export interface GlobalOptions {
   controller: string;
   timeoutMs: number;
   json: boolean;
+  /** Colour in human output: stdout is a terminal and NO_COLOR is not set. */
+  colour: boolean;
   /** TLS to the controller; undefined: plaintext. */
   tls?: ClientTlsConfig;
   /** Bearer token sent with the stream; undefined: none. */

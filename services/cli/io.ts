@@ -4,13 +4,45 @@ export interface CliIo {
   err(text: string): void;
   /** Aborted on SIGINT/SIGTERM; long-running commands end cleanly on it. */
   signal: AbortSignal;
+  /** stdout is a terminal (colour, redraw in place); absent: not. */
+  tty?: boolean;
 }
 
-export function processIo(signal: AbortSignal): CliIo {
+/** The process's streams, plus what main.ts needs to exit only once the output is out. */
+export interface ProcessIo extends CliIo {
+  /**
+   * Resolves once everything written to stdout has been handed to the OS (a pipe whose
+   * reader is slow may take a while), with the write error if the reader went away.
+   */
+  flush(): Promise<Error | undefined>;
+}
+
+/**
+ * stdout to a pipe is asynchronous: a write returns before the bytes leave, so the CLI
+ * must not exit until `flush()` resolves. A failed write (EPIPE: the reader closed) stops
+ * further output and aborts `stop`, so a `watch` ends instead of writing into the void.
+ */
+export function processIo(stop: AbortController): ProcessIo {
+  let failure: Error | undefined;
+  process.stdout.on('error', (err: Error) => {
+    failure ??= err;
+    stop.abort();
+  });
+  // A closed stderr must not crash the CLI either; there is nowhere left to report it.
+  process.stderr.on('error', () => {});
   return {
-    out: (t) => process.stdout.write(t),
+    out: (t) => {
+      if (failure === undefined) process.stdout.write(t);
+    },
     err: (t) => process.stderr.write(t),
-    signal,
+    signal: stop.signal,
+    tty: process.stdout.isTTY === true,
+    flush: () =>
+      new Promise((resolve) => {
+        if (failure !== undefined || process.stdout.destroyed) return resolve(failure);
+        // Writes complete in order: the callback of an empty write runs after all before it.
+        process.stdout.write('', (err) => resolve(failure ?? err ?? undefined));
+      }),
   };
 }
 

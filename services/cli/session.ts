@@ -10,6 +10,7 @@ import { type MessageName, type MessageOf, type Unpacked, pack, unpack } from '.
 import { type ClientTokenConfig, isAuthStatus, readClientToken, withToken } from '../shared/auth';
 import { cliChannelOptions } from '../shared/grpc-options';
 import { type ClientTlsConfig, clientCredentials } from '../shared/tls';
+import { diagnoseUnreachable } from './diagnose';
 import {
   type Context,
   type Span,
@@ -48,6 +49,8 @@ export interface NodeResult {
   replies: NodeReply[];
   /** Expected nodes that did not answer before the timeout. */
   missing: string[];
+  /** Expected nodes the controller reported as failed (e.g. gone before answering). */
+  failed: { nodeUuid: string; message: string }[];
   problem?: string;
 }
 
@@ -71,22 +74,24 @@ export class CliSession {
     });
   }
 
-  /** Waits for the channel (bounded by the timeout); throws ControllerUnreachable. */
+  /** Waits for the channel (bounded by the timeout); throws ControllerUnreachable with the cause. */
   async open(): Promise<void> {
-    await new Promise<void>((resolve, reject) =>
-      this.client.waitForReady(Date.now() + this.opts.timeoutMs, (err) =>
-        err
-          ? reject(
-              new ControllerUnreachable(
-                `could not reach the controller at ${this.opts.address}` +
-                  (this.opts.tls
-                    ? ' over TLS (check the CA, the server name and, if the controller requires one, the client certificate)'
-                    : ''),
-              ),
-            )
-          : resolve(),
-      ),
+    const ready = await new Promise<boolean>((resolve) =>
+      this.client.waitForReady(Date.now() + this.opts.timeoutMs, (err) => resolve(!err)),
     );
+    if (!ready) {
+      const why = await diagnoseUnreachable(this.opts.address, {
+        tls: this.opts.tls !== undefined,
+        timeoutMs: this.opts.timeoutMs,
+      });
+      throw new ControllerUnreachable(
+        `could not reach the controller at ${this.opts.address}` +
+          (this.opts.tls
+            ? ' over TLS (check the CA, the server name and, if the controller requires one, the client certificate)'
+            : '') +
+          `: ${why}`,
+      );
+    }
     const token = this.opts.token ? readClientToken(this.opts.token) : undefined;
     const call = this.client.cliCommandStream(withToken(new grpc.Metadata(), token));
     this.call = call;
@@ -180,7 +185,15 @@ export class CliSession {
     nodeUuids: string[],
   ): Promise<NodeResult> {
     const { span, ctx } = this.startSpan(name);
-    const result: NodeResult = { expected: [], unknown: [], replies: [], missing: [] };
+    const result: NodeResult = {
+      expected: [],
+      unknown: [],
+      replies: [],
+      missing: [],
+      failed: [],
+    };
+    const answered = (u: string) =>
+      result.replies.some((x) => x.nodeUuid === u) || result.failed.some((x) => x.nodeUuid === u);
     let counted = false;
     const outcome = await new Promise<string | undefined>((resolve) => {
       let finish = (problem?: string) => resolve(problem);
@@ -198,21 +211,33 @@ export class CliSession {
           return;
         }
         const from = frame.nodeUuid ?? '';
-        if (!result.expected.includes(from) || result.replies.some((x) => x.nodeUuid === from))
+        if (r.ok && r.value.name === 'CliErrorV1Notify' && from === '') {
+          // Not about one node: the command as a whole failed.
+          finish(describeUnexpected(frame, r.value));
           return;
-        result.replies.push({
-          nodeUuid: from,
-          reply: r.ok ? r.value : { name: 'undecodable', typeUrl: frame.response?.typeUrl ?? '' },
-        });
-        if (result.replies.length === result.expected.length) finish();
+        }
+        if (!result.expected.includes(from) || answered(from)) return;
+        if (r.ok && r.value.name === 'CliErrorV1Notify') {
+          // The controller answers for a node that cannot (it left): no waiting for it.
+          result.failed.push({ nodeUuid: from, message: r.value.message.message });
+        } else {
+          result.replies.push({
+            nodeUuid: from,
+            reply: r.ok ? r.value : { name: 'undecodable', typeUrl: frame.response?.typeUrl ?? '' },
+          });
+        }
+        if (result.replies.length + result.failed.length === result.expected.length) finish();
       });
       finish = this.bounded<string | undefined>(sent.done, resolve, (why) => why);
     });
-    result.missing = result.expected.filter((u) => !result.replies.some((r) => r.nodeUuid === u));
+    result.missing = result.expected.filter((u) => !answered(u));
     if (outcome) result.problem = outcome;
     endSpan(
       span,
-      outcome ?? (result.missing.length || result.unknown.length ? 'incomplete' : undefined),
+      outcome ??
+        (result.missing.length || result.unknown.length || result.failed.length
+          ? 'incomplete'
+          : undefined),
     );
     return result;
   }
@@ -283,8 +308,11 @@ export class CliSession {
         resolve(r);
       };
       if (signal.aborted) onAbort();
-      else signal.addEventListener('abort', onAbort);
-      this.onClosed.add(onClose);
+      else if (this.closedReason !== undefined) onClose(this.closedReason);
+      else {
+        signal.addEventListener('abort', onAbort);
+        this.onClosed.add(onClose);
+      }
     });
   }
 

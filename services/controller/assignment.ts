@@ -11,7 +11,7 @@
  */
 import type { Random } from '../shared/scheduler';
 
-export type ReassignReason = 'node_left' | 'kicked' | 'rebalanced' | 'pairs_changed';
+export type ReassignReason = 'node_left' | 'kicked' | 'rebalanced' | 'pairs_changed' | 'stale';
 
 /** A pair gained a streamer (`to`), lost one (`from`), or both (a move). */
 export interface Reassignment {
@@ -80,6 +80,10 @@ export class Assignment {
   }
 
   /** How many pairs are known (O(1), for gauges). */
+  isKnown(pair: string): boolean {
+    return this.known.has(pair);
+  }
+
   knownPairCount(): number {
     return this.known.size;
   }
@@ -172,6 +176,43 @@ export class Assignment {
     }
     this.rebalanceToward(uuid, change);
     return change;
+  }
+
+  /**
+   * A streamer of `pair` went quiet: the pair moves to another capable node that is not
+   * streaming it, if there is one (least loaded, random among equals); otherwise nothing
+   * changes, since a quiet streamer is still the only one that may recover.
+   */
+  demote(uuid: string, pair: string): AssignmentChange {
+    const change = emptyChange();
+    const node = this.nodes.get(uuid);
+    const streaming = this.streamers.get(pair);
+    if (!node || !streaming?.has(uuid)) return change;
+    const others = [...(this.capable.get(pair) ?? [])].filter((u) => !streaming.has(u));
+    if (others.length === 0) return change;
+    node.streaming.delete(pair);
+    streaming.delete(uuid);
+    change.changedNodes.add(uuid);
+    // Left out of this round's pick, so the quiet node cannot be handed the pair back.
+    this.capable.get(pair)!.delete(uuid);
+    this.fill(pair, change, 'stale');
+    this.capable.get(pair)!.add(uuid);
+    for (const r of change.reassignments) r.from = uuid;
+    return change;
+  }
+
+  /** Nodes that announced `pair`. */
+  capableCount(pair: string): number {
+    return this.capable.get(pair)?.size ?? 0;
+  }
+
+  /** Drops a known pair that no node can stream any more; false if one still can. */
+  forgetPair(pair: string): boolean {
+    if (!this.known.has(pair) || this.capableCount(pair) > 0) return false;
+    this.known.delete(pair);
+    this.capable.delete(pair);
+    this.streamers.delete(pair);
+    return true;
   }
 
   private load(uuid: string): number {

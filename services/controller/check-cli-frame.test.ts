@@ -1,6 +1,6 @@
 import type { StreamFromCli } from '../gen/protobuf/currency_nodes';
 import { pack } from '../shared/any';
-import { checkCliFrame } from './hub';
+import { checkCliFrame } from './intake';
 
 const CLI = '3f2b8c1e-8d3a-4b7e-9c2f-1a2b3c4d5e6f';
 const NODE = '0b7e1f52-4c1d-4a8e-8f0e-2d9c6a5b4e31';

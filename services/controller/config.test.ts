@@ -3,7 +3,7 @@ import { loadControllerConfig } from './config';
 
 describe('loadControllerConfig', () => {
   test('with nothing set every value takes its documented default', () => {
-    expect(loadControllerConfig({})).toEqual({
+    expect(loadControllerConfig({})).toMatchObject({
       listenAddr: { host: '0.0.0.0', port: 5160 },
       streamsPerPair: 1,
       metricsAddr: { host: '0.0.0.0', port: 9464 },
@@ -17,7 +17,14 @@ describe('loadControllerConfig', () => {
         maxPendingPerCli: 1000,
         maxQueuedMessages: 1000,
         slowWatcherMs: 10000,
+        maxKnownPairs: 10000,
+        registerTimeoutMs: 10000,
+        staleStreamMs: 30000,
+        forgetPairAfterMs: 3600000,
+        maxPriceSkewMs: 5000,
       },
+      reflection: true,
+      security: { tls: undefined, auth: undefined, credentialsReloadMs: 5000 },
     });
   });
 
@@ -35,8 +42,14 @@ describe('loadControllerConfig', () => {
       CONTROLLER_MAX_QUEUED_MESSAGES: '50',
       CONTROLLER_SLOW_WATCHER_MS: '60',
       CONTROLLER_SHUTDOWN_GRACE_MS: '250',
+      CONTROLLER_MAX_KNOWN_PAIRS: '70',
+      CONTROLLER_REGISTER_TIMEOUT_MS: '80',
+      CONTROLLER_STALE_STREAM_MS: '90',
+      CONTROLLER_FORGET_PAIR_AFTER_MS: '100',
+      CONTROLLER_MAX_PRICE_SKEW_MS: '110',
+      CONTROLLER_REFLECTION: 'off',
     });
-    expect(c).toEqual({
+    expect(c).toMatchObject({
       listenAddr: { host: '127.0.0.1', port: 0 },
       streamsPerPair: 3,
       metricsAddr: { host: '[::1]', port: 9000 },
@@ -50,7 +63,13 @@ describe('loadControllerConfig', () => {
         maxPendingPerCli: 40,
         maxQueuedMessages: 50,
         slowWatcherMs: 60,
+        maxKnownPairs: 70,
+        registerTimeoutMs: 80,
+        staleStreamMs: 90,
+        forgetPairAfterMs: 100,
+        maxPriceSkewMs: 110,
       },
+      reflection: false,
     });
   });
 
@@ -63,6 +82,9 @@ describe('loadControllerConfig', () => {
     ['CONTROLLER_STREAMS_PER_PAIR', '2e0', 'decimal digits'],
     ['CONTROLLER_STREAMS_PER_PAIR', '+2', 'decimal digits'],
     ['CONTROLLER_MAX_NODES', '1_000', 'decimal digits'],
+    ['CONTROLLER_STALE_STREAM_MS', '0', 'must be greater than 0'],
+    ['CONTROLLER_MAX_PRICE_SKEW_MS', '5s', 'decimal digits'],
+    ['CONTROLLER_MAX_KNOWN_PAIRS', '-1', 'must be greater than 0'],
     ['CONTROLLER_LISTEN_ADDR', '0.0.0.0:70000', 'port 70000 is out of range 0-65535'],
     ['CONTROLLER_LISTEN_ADDR', '5160', 'is not HOST:PORT'],
     ['METRICS_ADDR', '0.0.0.0:99999', 'port 99999 is out of range'],

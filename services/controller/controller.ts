@@ -5,23 +5,24 @@
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { Registry } from 'prom-client';
-import { type Scheduler, type Random, systemScheduler } from '../shared/scheduler';
+import { type Random, type Scheduler, systemScheduler } from '../shared/scheduler';
 import { formatHostPort } from '../shared/config';
 import { serverChannelOptions } from '../shared/grpc-options';
 import { type ObservabilityServer, startObservabilityServer } from '../shared/http-server';
 import type { Logger } from '../shared/logger';
 import { appVersion } from '../shared/version';
 import { cliServerDefinition, nodeServerDefinition } from '../shared/wire';
-import { type ControllerConfig, DEFAULT_MAX_MESSAGE_BYTES } from './config';
+import type { ControllerConfig } from './config';
+import { ControllerCore } from './core';
 import { HealthState, HealthStatus } from './health';
-import { Hub } from './hub';
 import { createControllerMetrics } from './metrics';
-import { DEFAULT_CREDENTIALS_RELOAD_MS, createSecurity } from './security';
+import { addReflection } from './reflection';
+import { createSecurity } from './security';
 
 export interface ControllerDeps {
   logger: Logger;
   registry?: Registry;
-  clock?: Scheduler;
+  scheduler?: Scheduler;
   random?: Random;
   newId?: () => string;
   /** Default process metrics; off in tests that start several controllers. */
@@ -35,7 +36,7 @@ export interface ControllerDeps {
 export interface RunningController {
   readonly grpcPort: number;
   readonly httpPort: number | undefined;
-  readonly hub: Hub;
+  readonly core: ControllerCore;
   readonly health: HealthState;
   readonly registry: Registry;
   /** Graceful: NOT_SERVING, end every stream, wait up to the grace period, then force. */
@@ -52,8 +53,9 @@ export async function startController(
     defaultMetrics: deps.defaultMetrics ?? true,
   });
   const version = deps.appVersion ?? appVersion();
-  const hub = new Hub({
-    clock: deps.clock ?? systemScheduler,
+  const scheduler = deps.scheduler ?? systemScheduler;
+  const core = new ControllerCore({
+    scheduler,
     random: deps.random ?? Math.random,
     logger: log,
     metrics,
@@ -63,26 +65,23 @@ export async function startController(
     limits: config.limits,
   });
   const health = new HealthState(['protobuf.NodeCmdStream', 'protobuf.CliCmdStream']);
-  // TLS and the credential check on every stream, before the hub sees it.
-  const security = createSecurity(
-    config.security ?? { credentialsReloadMs: DEFAULT_CREDENTIALS_RELOAD_MS },
-    { logger: log, registry, clock: deps.clock ?? systemScheduler },
-  );
+  // TLS and the credential check on every stream, before the core sees it.
+  const security = createSecurity(config.security, { logger: log, registry, clock: scheduler });
 
-  const server = new grpc.Server(
-    serverChannelOptions(config.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES),
-  );
+  const server = new grpc.Server(serverChannelOptions(config.maxMessageBytes));
   server.addService(nodeServerDefinition, {
-    nodeCommandStream: (call: Parameters<Hub['attachNode']>[0]) => {
-      if (security.admit('node', call)) hub.attachNode(call);
+    nodeCommandStream: (call: Parameters<ControllerCore['attachNode']>[0]) => {
+      const admission = security.admit('node', call);
+      if (admission) core.attachNode(call, typeof admission === 'object' ? admission : undefined);
     },
   });
   server.addService(cliServerDefinition, {
-    cliCommandStream: (call: Parameters<Hub['attachCli']>[0]) => {
-      if (security.admit('cli', call)) hub.attachCli(call);
+    cliCommandStream: (call: Parameters<ControllerCore['attachCli']>[0]) => {
+      if (security.admit('cli', call)) core.attachCli(call);
     },
   });
   server.addService(HealthState.definition, health.implementation());
+  if (config.reflection) addReflection(server);
 
   const grpcPort = await new Promise<number>((resolve, reject) =>
     server.bindAsync(
@@ -101,6 +100,7 @@ export async function startController(
         config.metricsAddr,
         registry,
         () => health.status() === HealthStatus.SERVING,
+        { webConfig: config.metricsWebConfig, logger: log },
       );
     }
   } catch (err) {
@@ -124,7 +124,7 @@ export async function startController(
     (stopping ??= (async () => {
       log.info('controller stopping');
       health.setAll(HealthStatus.NOT_SERVING);
-      hub.closeAll();
+      core.closeAll();
       health.endWatches();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
@@ -142,5 +142,5 @@ export async function startController(
       log.info('controller stopped');
     })());
 
-  return { grpcPort, httpPort: http?.port, hub, health, registry, stop };
+  return { grpcPort, httpPort: http?.port, core, health, registry, stop };
 }

@@ -1,4 +1,6 @@
 import { Counter, Gauge, Histogram, type Registry, collectDefaultMetrics } from 'prom-client';
+import { DISCONNECT_LABELS, REFUSAL_LABELS } from './links/close-reasons';
+import { PRICE_REFUSALS } from './intake';
 
 /** The controller's metrics, created on a registry per instance (two controllers in one test process do not share counters). */
 export function createControllerMetrics(registry: Registry, opts: { defaultMetrics: boolean }) {
@@ -47,7 +49,7 @@ export function createControllerMetrics(registry: Registry, opts: { defaultMetri
     }),
     failovers: new Counter({
       name: 'currency_controller_failovers_total',
-      help: 'Times a pair moved to another node because its streaming node went away.',
+      help: 'Times a pair moved to another node because its streaming node went away or went quiet.',
       labelNames: ['pair'],
       registers,
     }),
@@ -65,9 +67,36 @@ export function createControllerMetrics(registry: Registry, opts: { defaultMetri
     countPriceUpdates(pair: string, n = 1): void {
       pendingPriceUpdates.set(pair, (pendingPriceUpdates.get(pair) ?? 0) + n);
     },
+    staleStreams: new Counter({
+      name: 'currency_controller_stale_streams_total',
+      help: 'Times a streamer sent no price for a pair for CONTROLLER_STALE_STREAM_MS and the pair moved to another node.',
+      labelNames: ['pair'],
+      registers,
+    }),
+    pricesRefused: new Counter({
+      name: 'currency_controller_prices_refused_total',
+      help: 'Price updates refused, by reason (not_positive, bad_timestamp, future); never stored or forwarded.',
+      labelNames: ['reason'],
+      registers,
+    }),
+    pricesSuperseded: new Counter({
+      name: 'currency_controller_prices_superseded_total',
+      help: 'Price updates not newer than the latest held for their pair; dropped, not forwarded.',
+      registers,
+    }),
+    pairsRefused: new Counter({
+      name: 'currency_controller_pairs_refused_total',
+      help: 'Announced pairs refused because the controller holds CONTROLLER_MAX_KNOWN_PAIRS.',
+      registers,
+    }),
+    pairsForgotten: new Counter({
+      name: 'currency_controller_pairs_forgotten_total',
+      help: 'Known pairs forgotten after CONTROLLER_FORGET_PAIR_AFTER_MS with no capable node.',
+      registers,
+    }),
     reassignments: new Counter({
       name: 'currency_controller_stream_reassignments_total',
-      help: 'Streams given to another node, by reason (node_left, kicked, rebalanced, pairs_changed).',
+      help: 'Streams given to another node, by reason (node_left, kicked, rebalanced, pairs_changed, stale).',
       labelNames: ['reason'],
       registers,
     }),
@@ -109,7 +138,7 @@ export function createControllerMetrics(registry: Registry, opts: { defaultMetri
     }),
     rejected: new Counter({
       name: 'currency_controller_rejected_total',
-      help: 'Peers or commands refused by a limit, by reason (max_nodes, max_pairs, max_clis, max_pending, slow_consumer).',
+      help: 'Peers or commands refused by a limit, by reason (max_nodes, max_pairs, max_clis, max_pending, slow_consumer, register_timeout).',
       labelNames: ['reason'],
       registers,
     }),
@@ -122,15 +151,12 @@ export function createControllerMetrics(registry: Registry, opts: { defaultMetri
   };
   // Every labelled counter with a fixed label set starts at 0, so that rate() and
   // increase() in dashboards and alerts see its first event.
-  for (const reason of ['node_left', 'kicked', 'rebalanced', 'pairs_changed']) {
+  for (const reason of ['node_left', 'kicked', 'rebalanced', 'pairs_changed', 'stale']) {
     metrics.reassignments.inc({ reason }, 0);
   }
-  for (const reason of ['closed', 'lost', 'kicked', 'replaced', 'shutdown', 'rejected']) {
-    metrics.nodeDisconnects.inc({ reason }, 0);
-  }
-  for (const reason of ['max_nodes', 'max_pairs', 'max_clis', 'max_pending', 'slow_consumer']) {
-    metrics.rejected.inc({ reason }, 0);
-  }
+  for (const reason of DISCONNECT_LABELS) metrics.nodeDisconnects.inc({ reason }, 0);
+  for (const reason of [...REFUSAL_LABELS, 'max_pending']) metrics.rejected.inc({ reason }, 0);
+  for (const reason of PRICE_REFUSALS) metrics.pricesRefused.inc({ reason }, 0);
   for (const peer of ['node', 'cli']) {
     metrics.malformedFrames.inc({ peer }, 0);
     metrics.unknownCommands.inc({ peer }, 0);

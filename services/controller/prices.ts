@@ -9,12 +9,20 @@ export interface LatestPrice {
 export class PriceStore {
   private readonly latest = new Map<string, LatestPrice>();
 
-  /** Keeps the update if it is newer than what is stored; returns whether it was kept. */
+  /**
+   * Keeps the update only if it is strictly newer than what is stored; returns whether it
+   * was kept. An older or equally old price is neither stored nor forwarded, so watchers
+   * and the next streamer never step back in time.
+   */
   offer(p: LatestPrice): boolean {
     const cur = this.latest.get(p.pair);
-    if (cur && cur.updatedAtMs > p.updatedAtMs) return false;
+    if (cur && cur.updatedAtMs >= p.updatedAtMs) return false;
     this.latest.set(p.pair, p);
     return true;
+  }
+
+  delete(pair: string): void {
+    this.latest.delete(pair);
   }
 
   get(pair: string): LatestPrice | undefined {

@@ -11,13 +11,15 @@ import { type SecurityConfig, createSecurity } from './security';
 
 const NODE_TOKEN = 'node-secret-0123456789abcdef';
 const CLI_TOKEN = 'cli-secret-0123456789abcdef';
+const UUID_A = '0b8f3c1e-8d3a-4b7e-9c2f-1a2b3c4d5e6f';
+const UUID_B = '7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f';
 
 let dir: string;
 beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'security-test-'))));
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 /** The part of a server call the gate touches, recording how it was ended. */
-function fakeCall(authorization?: string, ou?: string) {
+function fakeCall(authorization?: string, ou?: string, san?: string) {
   const md = new grpc.Metadata();
   if (authorization !== undefined) md.set('authorization', authorization);
   const ended: { code: number; details: string }[] = [];
@@ -26,7 +28,8 @@ function fakeCall(authorization?: string, ou?: string) {
     call: {
       metadata: md,
       getPeer: () => 'ipv4:127.0.0.1:50000',
-      getAuthContext: () => (ou ? { sslPeerCertificate: { subject: { OU: ou } } as never } : {}),
+      getAuthContext: () =>
+        ou ? { sslPeerCertificate: { subject: { OU: ou }, subjectaltname: san } as never } : {},
       emit: (event: string, status: { code: number; details: string }) => {
         if (event === 'error') ended.push(status);
         return true;
@@ -59,6 +62,7 @@ describe('the gate on every stream', () => {
     const { security, failures } = gate({});
     const { call, ended } = fakeCall();
     expect(security.admit('cli', call)).toBe(true);
+    expect(security.admit('node', call)?.mayClaim(UUID_B)).toBe(true);
     expect(ended).toEqual([]);
     expect(security.credentials._isSecure()).toBe(false);
     expect(await failures('cli', 'missing')).toBe(0);
@@ -68,7 +72,7 @@ describe('the gate on every stream', () => {
   test('a refused stream is ended with the status before anything else sees it, and counted', async () => {
     const { security, failures } = gate({ auth: tokens });
     const wrongRole = fakeCall(`Bearer ${NODE_TOKEN}`);
-    expect(security.admit('cli', wrongRole.call)).toBe(false);
+    expect(security.admit('cli', wrongRole.call)).toBeUndefined();
     expect(wrongRole.ended).toEqual([
       {
         code: grpc.status.PERMISSION_DENIED,
@@ -76,13 +80,13 @@ describe('the gate on every stream', () => {
       },
     ]);
     const missing = fakeCall();
-    expect(security.admit('node', missing.call)).toBe(false);
+    expect(security.admit('node', missing.call)).toBeUndefined();
     expect(missing.ended[0]!.code).toBe(grpc.status.UNAUTHENTICATED);
     expect(await failures('cli', 'wrong_role')).toBe(1);
     expect(await failures('node', 'missing')).toBe(1);
     expect(await failures('node', 'invalid')).toBe(0);
     const ok = fakeCall(`Bearer ${NODE_TOKEN}`);
-    expect(security.admit('node', ok.call)).toBe(true);
+    expect(security.admit('node', ok.call)).toBeTruthy();
     expect(ok.ended).toEqual([]);
     security.close();
   });
@@ -92,7 +96,7 @@ describe('the gate on every stream', () => {
       auth: { node: { tokens: [] }, cli: { tokens: [] }, clientCertRoles: true },
     });
     const none = fakeCall();
-    expect(security.admit('cli', none.call)).toBe(false);
+    expect(security.admit('cli', none.call)).toBeUndefined();
     expect(none.ended[0]!.details).toContain('OU=currency-cli');
     expect(
       security.admit('cli', fakeCall('Bearer whatever-0123456789abc', 'currency-cli').call),
@@ -103,15 +107,67 @@ describe('the gate on every stream', () => {
 
   test('with certificate roles the verified client certificate OU decides', () => {
     const { security } = gate({ auth: { ...tokens, clientCertRoles: true } });
-    expect(security.admit('node', fakeCall(undefined, 'currency-node').call)).toBe(true);
-    expect(security.admit('cli', fakeCall(undefined, 'currency-node').call)).toBe(false);
+    expect(security.admit('node', fakeCall(undefined, 'currency-node').call)).toBeTruthy();
+    expect(security.admit('cli', fakeCall(undefined, 'currency-node').call)).toBeUndefined();
+    security.close();
+  });
+});
+
+describe('node UUIDs bound to credentials', () => {
+  test('a token bound to A may claim A only; a refused claim is counted as uuid_not_allowed', async () => {
+    const tokensFile = join(dir, 'node.tokens');
+    writeFileSync(tokensFile, `${NODE_TOKEN} ${UUID_A}\n${NODE_TOKEN}-bare\n`);
+    const { security, failures } = gate({
+      auth: { ...tokens, node: { tokens: [], file: tokensFile } },
+    });
+    expect(await failures('node', 'uuid_not_allowed')).toBe(0);
+    const bound = security.admit('node', fakeCall(`Bearer ${NODE_TOKEN}`).call)!;
+    expect(bound.mayClaim(UUID_A)).toBe(true);
+    expect(bound.mayClaim(UUID_A.toUpperCase())).toBe(true);
+    expect(bound.mayClaim(UUID_B)).toBe(false);
+    bound.refuseClaim(UUID_B);
+    expect(await failures('node', 'uuid_not_allowed')).toBe(1);
+    // The bare token is the weaker, documented choice: any UUID.
+    expect(
+      security.admit('node', fakeCall(`Bearer ${NODE_TOKEN}-bare`).call)!.mayClaim(UUID_B),
+    ).toBe(true);
+    security.close();
+  });
+
+  test('a node certificate with URI SAN A may claim A only (certificate roles on)', () => {
+    const { security } = gate({
+      auth: { node: { tokens: [] }, cli: { tokens: [] }, clientCertRoles: true },
+    });
+    const san = `DNS:localhost, URI:spiffe://currency-nodes/node/${UUID_A}`;
+    const a = security.admit('node', fakeCall(undefined, 'currency-node', san).call)!;
+    expect([a.mayClaim(UUID_A), a.mayClaim(UUID_B)]).toEqual([true, false]);
+    const unbound = security.admit('node', fakeCall(undefined, 'currency-node').call)!;
+    expect(unbound.mayClaim(UUID_B)).toBe(true);
+    security.close();
+  });
+
+  test('both: a certificate without a token and a token without a role certificate are refused', async () => {
+    const { security, failures } = gate({
+      auth: { ...tokens, clientCertRoles: true, require: 'both' },
+    });
+    const certOnly = fakeCall(undefined, 'currency-node');
+    expect(security.admit('node', certOnly.call)).toBeUndefined();
+    expect(certOnly.ended[0]!.code).toBe(grpc.status.UNAUTHENTICATED);
+    const tokenOnly = fakeCall(`Bearer ${NODE_TOKEN}`, 'some-other-ou');
+    expect(security.admit('node', tokenOnly.call)).toBeUndefined();
+    expect(tokenOnly.ended[0]!.details).toContain('OU=currency-node');
+    expect(await failures('node', 'missing')).toBe(2);
+    expect(
+      security.admit('node', fakeCall(`Bearer ${NODE_TOKEN}`, 'currency-node').call),
+    ).toBeTruthy();
     security.close();
   });
 });
 
 describe('loadControllerConfig security variables', () => {
   test('with none set, security is absent (plaintext, no authentication)', () => {
-    expect(loadControllerConfig({}).security).toBeUndefined();
+    const security = loadControllerConfig({}).security;
+    expect([security.tls, security.auth]).toEqual([undefined, undefined]);
   });
 
   test('tokens files and the reload interval are read', () => {
@@ -131,6 +187,7 @@ describe('loadControllerConfig security variables', () => {
         node: { tokens: [], file: nodeFile },
         cli: { tokens: [], file: cliFile },
         clientCertRoles: false,
+        require: 'either',
       },
       credentialsReloadMs: 250,
     });

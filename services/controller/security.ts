@@ -1,7 +1,8 @@
 /**
  * The controller's gate: TLS credentials that follow their files, and the check every node
  * and CLI stream passes before the hub sees it. A refused stream is ended at once with
- * UNAUTHENTICATED or PERMISSION_DENIED, logged and counted.
+ * UNAUTHENTICATED or PERMISSION_DENIED, logged and counted. An admitted node stream gets a
+ * NodeAdmission: which UUIDs its credentials may claim (the core asks it at registration).
  */
 import * as grpc from '@grpc/grpc-js';
 import { Counter, type Registry } from 'prom-client';
@@ -13,6 +14,7 @@ import {
   type PeerRole,
   ReloadingTokens,
   authorize,
+  certNodeUuids,
   certOus,
 } from '../shared/auth';
 import type { Scheduler } from '../shared/scheduler';
@@ -22,6 +24,7 @@ import {
   type ServerTlsConfig,
   reloadingServerCredentials,
 } from '../shared/tls';
+import type { NodeAdmission } from './identity';
 
 export interface SecurityConfig {
   tls?: ServerTlsConfig;
@@ -43,8 +46,12 @@ interface GatedCall {
 export interface Security {
   /** Credentials for bindAsync. */
   readonly credentials: grpc.ServerCredentials;
-  /** True when the stream may go on; otherwise it has been ended with a status. */
-  admit(service: PeerRole, call: GatedCall): boolean;
+  /**
+   * A node stream that may go on gets its NodeAdmission, a CLI stream `true`; a refused
+   * stream gets `undefined` and has been ended with a status.
+   */
+  admit(service: 'node', call: GatedCall): NodeAdmission | undefined;
+  admit(service: 'cli', call: GatedCall): true | undefined;
   /** The certificate served now (undefined without TLS). */
   servedFingerprint(): string | undefined;
   close(): void;
@@ -57,12 +64,13 @@ export function createSecurity(
   const log = deps.logger;
   const failures = new Counter({
     name: 'currency_controller_auth_failures_total',
-    help: 'Node and CLI streams refused for their credentials, by service (node, cli) and reason (missing, invalid, wrong_role).',
+    help: 'Node and CLI streams refused for their credentials, by service (node, cli) and reason (missing, invalid, wrong_role, uuid_not_allowed: a node claimed a UUID its credential is not bound to).',
     labelNames: ['service', 'reason'],
     registers: [deps.registry],
   });
   for (const service of PEER_ROLES)
-    for (const reason of AUTH_FAILURE_REASONS) failures.inc({ service, reason }, 0);
+    for (const reason of AUTH_FAILURE_REASONS)
+      if (service === 'node' || reason !== 'uuid_not_allowed') failures.inc({ service, reason }, 0);
 
   let provider: ReloadingPemProvider | undefined;
   let credentials = grpc.ServerCredentials.createInsecure();
@@ -91,7 +99,7 @@ export function createSecurity(
   const tokens = withTokens
     ? {
         node: new ReloadingTokens(config.auth!.node, reloadOpts('node')),
-        cli: new ReloadingTokens(config.auth!.cli, reloadOpts('cli')),
+        cli: new ReloadingTokens(config.auth!.cli, { ...reloadOpts('cli'), bindable: false }),
       }
     : undefined;
   function reloadOpts(role: PeerRole) {
@@ -120,7 +128,7 @@ export function createSecurity(
         config.auth.clientCertRoles ? 'certificate roles' : undefined,
       ]
         .filter(Boolean)
-        .join(' + ');
+        .join(config.auth.require === 'both' ? ' and ' : ' + ');
   log.info(
     { tls: tlsMode, auth: authMode, fingerprint256: provider?.material().fingerprint256 },
     'gRPC port security',
@@ -137,46 +145,72 @@ export function createSecurity(
       'peer authentication is on but TLS is off: tokens cross the network in plaintext; set CONTROLLER_TLS_CERT_FILE and CONTROLLER_TLS_KEY_FILE',
     );
 
+  function admission(uuids: ReadonlySet<string> | undefined, peer: string): NodeAdmission {
+    return {
+      mayClaim: (uuid) => uuids === undefined || uuids.has(uuid.toLowerCase()),
+      refuseClaim(uuid) {
+        failures.inc({ service: 'node', reason: 'uuid_not_allowed' });
+        log.warn(
+          {
+            peer_kind: 'node',
+            reason: 'uuid_not_allowed',
+            node_uuid: uuid,
+            allowed: [...(uuids ?? [])],
+            peer,
+          },
+          'node UUID claim refused: the credential is bound to other UUIDs',
+        );
+      },
+    };
+  }
+
+  function admit(service: 'node', call: GatedCall): NodeAdmission | undefined;
+  function admit(service: 'cli', call: GatedCall): true | undefined;
+  function admit(service: PeerRole, call: GatedCall): NodeAdmission | true | undefined {
+    const cert = config.auth?.clientCertRoles
+      ? call.getAuthContext().sslPeerCertificate
+      : undefined;
+    const decision = authorize(
+      service,
+      {
+        authorization: call.metadata.get(AUTH_METADATA_KEY),
+        certOus: certOus(cert?.subject),
+        certUuids: certNodeUuids(cert),
+      },
+      tokens ? { node: tokens.node.current(), cli: tokens.cli.current() } : undefined,
+      config.auth?.clientCertRoles ?? false,
+      config.auth?.require,
+    );
+    if (decision.ok) {
+      if (decision.role)
+        log.debug(
+          { peer_kind: service, via: decision.via, peer: call.getPeer(), bound: !!decision.uuids },
+          'peer authenticated',
+        );
+      return service === 'node' ? admission(decision.uuids, call.getPeer()) : true;
+    }
+    failures.inc({ service, reason: decision.reason });
+    log.warn(
+      {
+        peer_kind: service,
+        reason: decision.reason,
+        code: grpc.status[decision.code],
+        peer: call.getPeer(),
+        problem: decision.message,
+      },
+      'stream refused',
+    );
+    try {
+      call.emit('error', { code: decision.code, details: decision.message });
+    } catch {
+      // the call is already gone
+    }
+    return undefined;
+  }
+
   return {
     credentials,
-    admit(service, call) {
-      const decision = authorize(
-        service,
-        {
-          authorization: call.metadata.get(AUTH_METADATA_KEY),
-          certOus: config.auth?.clientCertRoles
-            ? certOus(call.getAuthContext().sslPeerCertificate?.subject)
-            : [],
-        },
-        tokens ? { node: tokens.node.current(), cli: tokens.cli.current() } : undefined,
-        config.auth?.clientCertRoles ?? false,
-      );
-      if (decision.ok) {
-        if (decision.role)
-          log.debug(
-            { peer_kind: service, via: decision.via, peer: call.getPeer() },
-            'peer authenticated',
-          );
-        return true;
-      }
-      failures.inc({ service, reason: decision.reason });
-      log.warn(
-        {
-          peer_kind: service,
-          reason: decision.reason,
-          code: grpc.status[decision.code],
-          peer: call.getPeer(),
-          problem: decision.message,
-        },
-        'stream refused',
-      );
-      try {
-        call.emit('error', { code: decision.code, details: decision.message });
-      } catch {
-        // the call is already gone
-      }
-      return false;
-    },
+    admit,
     servedFingerprint: () => provider?.material().fingerprint256,
     close() {
       provider?.close();

@@ -17,6 +17,7 @@ import {
 } from '../shared/config';
 import { type ClientTokenConfig, readClientTokenFromEnv } from '../shared/auth';
 import { type ClientTlsConfig, readClientTlsFromEnv } from '../shared/tls';
+import { type MetricsWebConfigSettings, readMetricsWebConfig } from '../shared/web-config';
 
 export interface IntervalRange {
   minMs: number;
@@ -30,6 +31,8 @@ export interface NodeConfig {
   name: string;
   priceIntervalMs: IntervalRange;
   metricsAddr: HostPort;
+  /** METRICS_WEB_CONFIG_FILE: TLS / basic auth on the metrics port (docs/security.md). */
+  metricsWebConfig?: MetricsWebConfigSettings;
   logLevel: string;
   reconnectInitialMs: number;
   reconnectMaxMs: number;
@@ -39,7 +42,23 @@ export interface NodeConfig {
   tls?: ClientTlsConfig;
   /** Bearer token (NODE_TOKEN or NODE_TOKEN_FILE, read again on every connect). */
   token?: ClientTokenConfig;
+  /**
+   * Programmatic only (tests shorten them; no variable, so an operator cannot turn the
+   * duplicate-UUID wait into a flap): the wait after being displaced by a newer stream
+   * with our UUID, its random extra, and how long a new stream waits for the response
+   * headers (keepalive permission) before registering. Unset: NODE_TIMING_DEFAULTS.
+   */
+  displacedWaitMs?: number;
+  displacedJitterMs?: number;
+  headerWaitMs?: number;
 }
+
+export const NODE_TIMING_DEFAULTS = {
+  /** Contract: a displaced node waits at least 30 s, so two nodes sharing a UUID settle. */
+  displacedWaitMs: 30_000,
+  displacedJitterMs: 15_000,
+  headerWaitMs: 1000,
+} as const;
 
 /** `N` or `MIN-MAX` milliseconds, MIN <= MAX. */
 export const intervalSchema = z.string().transform((raw, ctx): IntervalRange => {
@@ -91,6 +110,7 @@ export function loadNodeConfig(env: Env): NodeConfig {
     ),
     priceIntervalMs: readVar(env, 'NODE_PRICE_INTERVAL_MS', intervalSchema, '2000-10000'),
     metricsAddr: readVar(env, 'METRICS_ADDR', listenAddrSchema, '0.0.0.0:9464'),
+    metricsWebConfig: readMetricsWebConfig(env),
     logLevel: readVar(env, 'LOG_LEVEL', logLevelSchema, 'info'),
     reconnectInitialMs,
     reconnectMaxMs,

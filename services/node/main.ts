@@ -2,13 +2,27 @@
 import '../shared/compile-cache';
 import { telemetry } from './otel';
 import { createLogger } from '../shared/logger';
-import { EXIT, fatal, loadConfigOrExit, onShutdownSignal } from '../shared/program';
+import {
+  EXIT,
+  fatal,
+  handleProgramFlags,
+  loadConfigOrExit,
+  onShutdownSignal,
+} from '../shared/program';
 import { loadNodeConfig } from './config';
+import { nodeVariables } from './help';
 import { startNode } from './node';
 
 const PROGRAM = 'currency-node';
 
 async function main(): Promise<void> {
+  // --help and --version before any config is read or port opened.
+  const run = handleProgramFlags({
+    program: PROGRAM,
+    description: 'A currency-nodes node: streams prices for the pairs the controller asks for.',
+    variables: nodeVariables,
+  });
+  if (!run) return;
   const config = loadConfigOrExit(PROGRAM, () => loadNodeConfig(process.env));
   const logger = createLogger({ service: PROGRAM, level: config.logLevel });
   const node = await startNode(config, {

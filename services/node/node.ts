@@ -1,8 +1,9 @@
 /**
  * createNode: a price-streaming node as a value a test can start in-process.
- * It keeps one stream to a controller, reconnecting forever with capped exponential
- * backoff and jitter, announces its pairs, streams the pairs it is told to, and answers
- * status and shutdown commands. It never streams while disconnected.
+ * It keeps one stream to a controller (connection.ts: reconnecting forever with capped
+ * exponential backoff and jitter), announces its pairs, streams the pairs it is told to
+ * (streamer.ts, prices from the market feed in prices.ts), and answers status and
+ * shutdown commands. It never streams while disconnected.
  */
 import * as grpc from '@grpc/grpc-js';
 import { Registry } from 'prom-client';
@@ -10,11 +11,12 @@ import type { Any } from '../gen/google/protobuf/any';
 import {
   CurrencyStreamStateV1_StreamState as StreamState,
   type CurrencyStreamStateV1,
+  type StreamFromNode,
   type StreamToNode,
 } from '../gen/protobuf/currency_nodes';
-import { type Handlers, type MessageOf, commandNameOf, pack, unpack } from '../shared/any';
-import { isAuthStatus, readClientToken, withToken } from '../shared/auth';
-import { type Scheduler, type Random, type TimerHandle, systemScheduler } from '../shared/scheduler';
+import { type Handlers, commandNameOf, pack, unpack } from '../shared/any';
+import { readClientToken, withToken } from '../shared/auth';
+import { type Scheduler, type Random, systemScheduler } from '../shared/scheduler';
 import { formatHostPort } from '../shared/config';
 import { clientChannelOptions } from '../shared/grpc-options';
 import { type ObservabilityServer, startObservabilityServer } from '../shared/http-server';
@@ -30,18 +32,12 @@ import {
   startCommandSpan,
 } from '../shared/tracing';
 import { appVersion } from '../shared/version';
-import {
-  CONTROLLER_ACCEPTS_METADATA_KEY,
-  type Frame,
-  NODE_NAME_METADATA_KEY,
-  type NodeClientCall,
-  PRICE_BATCH_MESSAGE,
-  createNodeClient,
-} from '../shared/wire';
-import { backoffDelayMs } from './backoff';
-import type { NodeConfig } from './config';
+import { type Frame, NODE_NAME_METADATA_KEY, createNodeClient } from '../shared/wire';
+import { ControllerConnection, type Dialer, type Link } from './connection';
+import { NODE_TIMING_DEFAULTS, type NodeConfig } from './config';
 import { type NodeMetrics, createNodeMetrics } from './metrics';
-import { PriceSimulator } from './prices';
+import { type MarketFeed, simulatedMarket } from './prices';
+import { PairStreamer, type PriceUpdate } from './streamer';
 
 const TRACER = 'currency-node';
 const NODE_SERVICE = 'protobuf.NodeCmdStream';
@@ -49,8 +45,11 @@ const NODE_SERVICE = 'protobuf.NodeCmdStream';
 export interface NodeDeps {
   logger: Logger;
   registry?: Registry;
-  clock?: Scheduler;
+  /** Every timer, immediate and `now()` of the node; tests pass a fake. */
+  scheduler?: Scheduler;
   random?: Random;
+  /** Where prices come from; default: the simulated upstream, one market for every node. */
+  market?: MarketFeed;
   defaultMetrics?: boolean;
   credentials?: grpc.ChannelCredentials;
   serveHttp?: boolean;
@@ -58,25 +57,6 @@ export interface NodeDeps {
   onShutdownRequested?: () => void;
   appVersion?: string;
 }
-
-interface PairStream {
-  price: number;
-  updatedAtMs: number;
-  timer?: TimerHandle;
-}
-
-interface Connection {
-  readonly client: ReturnType<typeof createNodeClient>;
-  readonly call: NodeClientCall;
-  readonly address: string;
-  registered: boolean;
-  connectedAtMs?: number;
-  closed: boolean;
-  /** The controller said (response header) that it takes NodePriceUpdatesV1Notify. */
-  acceptsPriceBatches: boolean;
-}
-
-type PriceUpdate = MessageOf<'NodePriceUpdateV1Notify'>;
 
 export interface RunningNode {
   readonly uuid: string;
@@ -89,7 +69,7 @@ export interface RunningNode {
 }
 
 export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<RunningNode> {
-  const clock = deps.clock ?? systemScheduler;
+  const scheduler = deps.scheduler ?? systemScheduler;
   const random = deps.random ?? Math.random;
   const log = deps.logger.child({ node_uuid: config.uuid });
   const registry = deps.registry ?? new Registry();
@@ -101,132 +81,65 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
   metrics.connected.set(0);
   metrics.pairsStreaming.set(0);
   for (const pair of config.pairs) metrics.priceUpdatesSent.inc({ pair }, 0);
-  const simulator = new PriceSimulator(random);
-  /** Last price per pair this node has produced or been handed, kept across streams. */
-  const lastPrices = new Map<string, { price: number; updatedAtMs: number }>();
-  const streams = new Map<string, PairStream>();
-
-  let conn: Connection | undefined;
-  let everRegistered = false;
-  let attempt = 0;
-  let reconnectTimer: TimerHandle | undefined;
-  let stopped = false;
   let shutdownRequested = false;
+
+  const write = (msg: StreamFromNode) => connection.link()?.write(msg);
+  const wireUpdate = (u: PriceUpdate) => ({
+    currencyPair: u.currencyPair,
+    price: u.price,
+    priceUpdatedAt: timestampFromMs(u.updatedAtMs),
+  });
 
   // ---------------------------------------------------------------- streaming
 
-  const intervalMs = () => {
-    const { minMs, maxMs } = config.priceIntervalMs;
-    return minMs + Math.floor(random() * (maxMs - minMs + 1));
-  };
-
-  /**
-   * Updates that fell due in this event-loop turn, sent together at its end as one
-   * NodePriceUpdatesV1Notify when the controller takes it: one frame instead of many is
-   * most of the cost of a price update, on both sides.
-   */
-  const batch = new Map<string, PriceUpdate>();
-  let batchFlush: NodeJS.Immediate | undefined;
-
-  const clearBatch = () => {
-    batch.clear();
-    if (batchFlush) clearImmediate(batchFlush);
-    batchFlush = undefined;
-  };
-
-  const flushBatch = () => {
-    batchFlush = undefined;
-    // Pairs stopped since their update was queued are not sent.
-    const updates = [...batch.values()].filter((u) => streams.has(u.currencyPair));
-    batch.clear();
-    if (updates.length === 0 || !conn?.registered) return;
-    if (conn.call.writableNeedDrain) {
-      // The controller is behind; these updates would be superseded by the next anyway.
-      metrics.priceUpdatesDropped.inc(updates.length);
-      return;
-    }
-    write({
-      nodeUuid: config.uuid,
-      response:
-        updates.length === 1
-          ? pack('NodePriceUpdateV1Notify', updates[0]!)
-          : pack('NodePriceUpdatesV1Notify', { updates }),
-      traceContext: {},
-    });
-    for (const u of updates) metrics.priceUpdatesSent.inc({ pair: u.currencyPair });
-  };
-
-  const sendPrice = (pair: string) => {
-    const s = streams.get(pair);
-    if (!s || !conn?.registered) return;
-    s.price = simulator.next(s.price);
-    s.updatedAtMs = Math.max(clock.now(), s.updatedAtMs + 1);
-    lastPrices.set(pair, { price: s.price, updatedAtMs: s.updatedAtMs });
-    const update: PriceUpdate = {
-      currencyPair: pair,
-      price: s.price,
-      priceUpdatedAt: timestampFromMs(s.updatedAtMs),
-    };
-    if (conn.call.writableNeedDrain) {
-      // The controller is behind; this update would be superseded by the next anyway.
-      metrics.priceUpdatesDropped.inc();
-    } else {
-      // A sampled share of updates carries a span, continued by the controller; those
-      // travel alone, so that the span covers exactly one update.
-      const traced = config.priceSpanSampleRatio > 0 && random() < config.priceSpanSampleRatio;
-      if (!traced && conn.acceptsPriceBatches) {
-        batch.set(pair, update);
-        batchFlush ??= setImmediate(flushBatch);
-      } else {
+  const streamer = new PairStreamer({
+    scheduler,
+    random,
+    market: deps.market ?? simulatedMarket(() => scheduler.now()),
+    intervalMs: config.priceIntervalMs,
+    spanSampleRatio: config.priceSpanSampleRatio,
+    log,
+    sink: {
+      ready: () => connection.link() !== undefined,
+      backedUp: () => connection.link()?.backedUp() ?? false,
+      takesBatches: () => connection.link()?.acceptsPriceBatches ?? false,
+      dropped: (n) => metrics.priceUpdatesDropped.inc(n),
+      sendOne: (u, traced) => {
         const span = traced
           ? startCommandSpan(TRACER, 'node price update', SpanKind.PRODUCER, undefined, {
               ...rpcAttributes(NODE_SERVICE, 'NodePriceUpdateV1Notify'),
-              'currency.pair': pair,
+              'currency.pair': u.currencyPair,
               'currency.node_uuid': config.uuid,
             })
           : undefined;
         write({
           nodeUuid: config.uuid,
-          response: pack('NodePriceUpdateV1Notify', update),
+          response: pack('NodePriceUpdateV1Notify', wireUpdate(u)),
           traceContext: span ? injectContext(span.ctx) : {},
         });
         span?.span.end();
-        metrics.priceUpdatesSent.inc({ pair });
-      }
-    }
-    s.timer = clock.setTimeout(() => sendPrice(pair), intervalMs());
-  };
-
-  const startPair = (state: CurrencyStreamStateV1) => {
-    const pair = state.currencyPair;
-    if (streams.has(pair)) return;
-    // Continue from whichever is newer: our own last price or the controller's.
-    const own = lastPrices.get(pair);
-    const theirsMs = msFromTimestamp(state.latestPriceUpdatedAt);
-    let from = own ?? { price: simulator.seedPrice(pair), updatedAtMs: 0 };
-    if (state.latestPrice !== undefined && theirsMs !== undefined && theirsMs > from.updatedAtMs) {
-      from = { price: state.latestPrice, updatedAtMs: theirsMs };
-    }
-    streams.set(pair, { price: from.price, updatedAtMs: from.updatedAtMs });
-    log.info({ pair, from_price: from.price }, 'streaming started');
-    sendPrice(pair); // a first price at once, not after a full interval
-  };
-
-  const stopPair = (pair: string) => {
-    const s = streams.get(pair);
-    if (!s) return;
-    if (s.timer) clock.clearTimeout(s.timer);
-    streams.delete(pair);
-    log.info({ pair }, 'streaming stopped');
-  };
+        metrics.priceUpdatesSent.inc({ pair: u.currencyPair });
+      },
+      sendBatch: (updates) => {
+        write({
+          nodeUuid: config.uuid,
+          response: pack('NodePriceUpdatesV1Notify', { updates: updates.map(wireUpdate) }),
+          traceContext: {},
+        });
+        for (const u of updates) metrics.priceUpdatesSent.inc({ pair: u.currencyPair });
+      },
+    },
+  });
 
   const stopAllPairs = () => {
-    clearBatch();
-    for (const pair of [...streams.keys()]) stopPair(pair);
+    streamer.stopAll();
     metrics.pairsStreaming.set(0);
   };
 
-  /** NodeStreamModifyStateV1Req is a full desired state: whatever it does not start stops. */
+  /**
+   * NodeStreamModifyStateV1Req is a full desired state: whatever it does not start stops,
+   * also when a foreign controller lists only some of our pairs.
+   */
   const applyDesiredState = (states: CurrencyStreamStateV1[]) => {
     const wanted = new Map<string, CurrencyStreamStateV1>();
     for (const s of states) {
@@ -239,9 +152,15 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
         );
       }
     }
-    for (const pair of [...streams.keys()]) if (!wanted.has(pair)) stopPair(pair);
-    for (const s of wanted.values()) startPair(s);
-    metrics.pairsStreaming.set(streams.size);
+    for (const pair of streamer.pairs()) if (!wanted.has(pair)) streamer.stop(pair);
+    // Every node reads one market, so the controller's latest price needs no carrying
+    // over; its stamp does: no price is sent stamped at or before it (streamer.ts).
+    for (const s of wanted.values()) {
+      const theirsMs =
+        s.latestPrice !== undefined ? msFromTimestamp(s.latestPriceUpdatedAt) : undefined;
+      streamer.start(s.currencyPair, theirsMs);
+    }
+    metrics.pairsStreaming.set(streamer.pairs().length);
   };
 
   // ---------------------------------------------------------------- commands
@@ -257,10 +176,10 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
 
   const statusStates = (): CurrencyStreamStateV1[] =>
     config.pairs.map((pair) => {
-      const last = lastPrices.get(pair);
+      const last = streamer.lastPrices.get(pair);
       return {
         currencyPair: pair,
-        streamState: streams.has(pair) ? StreamState.StreamStart : StreamState.StreamStop,
+        streamState: streamer.isStreaming(pair) ? StreamState.StreamStart : StreamState.StreamStop,
         latestPrice: last?.price,
         latestPriceUpdatedAt: last ? timestampFromMs(last.updatedAtMs) : undefined,
       };
@@ -271,14 +190,15 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
       applyDesiredState(m.streamStates);
       reply(ctx, pack('NodeStreamModifyStateV1Reply', {}));
     },
-    NodeStatusV1Req: (_m, ctx) =>
+    NodeStatusV1Req: (_m, ctx) => {
+      const link = connection.link();
       reply(
         ctx,
         pack('NodeStatusV1Reply', {
           appVersion: version,
-          connectedControllerServer: conn?.address ?? '',
+          connectedControllerServer: link?.address ?? '',
           connectedAt:
-            conn?.connectedAtMs !== undefined ? timestampFromMs(conn.connectedAtMs) : undefined,
+            link?.connectedAtMs !== undefined ? timestampFromMs(link.connectedAtMs) : undefined,
           streamStates: statusStates(),
           config: {
             uuid: config.uuid,
@@ -287,10 +207,11 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
             controllerServers: config.controllerAddrs.map(formatHostPort),
           },
         }),
-      ),
+      );
+    },
     NodeShutdownV1Req: (_m, ctx) => {
       log.info('shutdown requested by the controller');
-      reply(ctx, pack('NodeShutdownV1Reply', { shutdownAt: timestampFromMs(clock.now()) }));
+      reply(ctx, pack('NodeShutdownV1Reply', { shutdownAt: timestampFromMs(scheduler.now()) }));
       shutdownRequested = true;
       void stop().then(() => deps.onShutdownRequested?.());
     },
@@ -298,9 +219,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
       log.warn({ type_url: m.command?.typeUrl }, 'controller did not understand a frame we sent'),
   };
 
-  const onFrame = (c: Connection, frame: Frame<StreamToNode>) => {
-    if (c.closed) return;
-    if (!c.registered) onRegistered(c);
+  const onFrame = (frame: Frame<StreamToNode>) => {
     if (!frame.ok) {
       metrics.malformedFrames.inc();
       log.warn({ problem: frame.error, bytes: frame.bytes }, 'malformed frame from controller');
@@ -320,6 +239,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
       },
     );
     runIn(ctx, () => {
+      // Every reply echoes from_uuid, so it reaches the CLI stream that asked.
       const hctx: Ctx = {
         fromUuid: f.fromUuid,
         command: f.command ?? { typeUrl: '', value: Buffer.alloc(0) },
@@ -348,122 +268,46 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
 
   // ---------------------------------------------------------------- connection
 
-  const write = (msg: Parameters<NodeClientCall['write']>[0]) => {
-    if (!conn || conn.closed) return;
-    try {
-      conn.call.write(msg);
-    } catch (err) {
-      log.debug({ err }, 'write after stream end');
-    }
-  };
-
-  const onRegistered = (c: Connection) => {
-    c.registered = true;
-    c.connectedAtMs = clock.now();
-    attempt = 0;
-    if (everRegistered) metrics.reconnects.inc();
-    everRegistered = true;
-    metrics.connected.set(1);
-    log.info({ controller: c.address }, 'registered with controller');
-  };
-
-  const connect = () => {
-    reconnectTimer = undefined;
-    if (stopped) return;
-    if (attempt > 0 || everRegistered) metrics.reconnectAttempts.inc();
-    const target = config.controllerAddrs[Math.floor(random() * config.controllerAddrs.length)]!;
-    const address = formatHostPort(target);
-    // TLS files and the token file are read on every connect, so rotated ones are used
-    // from the next connection on; an unreadable one is retried like an unreachable controller.
-    let channel: { credentials: grpc.ChannelCredentials; options: grpc.ChannelOptions };
-    let token: string | undefined;
-    try {
-      channel = deps.credentials
-        ? { credentials: deps.credentials, options: {} }
-        : clientCredentials(config.tls);
-      token = config.token ? readClientToken(config.token) : undefined;
-    } catch (err) {
-      retryLater('error', {
-        problem: err instanceof Error ? err.message : String(err),
-        msg: 'cannot read the TLS or token files',
-      });
-      return;
-    }
+  const dial: Dialer = (address, keepalivePermitMs) => {
+    // Read on every connect, so rotated TLS and token files are used from the next one on.
+    const channel = deps.credentials
+      ? { credentials: deps.credentials, options: {} }
+      : clientCredentials(config.tls);
+    const token = config.token ? readClientToken(config.token) : undefined;
     const client = createNodeClient(address, channel.credentials, {
-      ...clientChannelOptions(config.reconnectMaxMs),
+      ...clientChannelOptions(config.reconnectMaxMs, keepalivePermitMs),
       ...channel.options,
     });
     const md = new grpc.Metadata();
     md.set(NODE_NAME_METADATA_KEY, config.name);
-    const call = client.nodeCommandStream(withToken(md, token));
-    const c: Connection = {
-      client,
-      call,
-      address,
-      registered: false,
-      closed: false,
-      acceptsPriceBatches: false,
-    };
-    conn = c;
-    log.debug({ controller: address, attempt }, 'connecting');
-    call.on('metadata', (md: grpc.Metadata) => {
-      const accepts = md.get(CONTROLLER_ACCEPTS_METADATA_KEY).join(',').split(',');
-      c.acceptsPriceBatches = accepts.some((name) => name.trim() === PRICE_BATCH_MESSAGE);
-    });
-    call.on('data', (frame: Frame<StreamToNode>) => onFrame(c, frame));
-    call.on('error', (err: grpc.ServiceError) => onLost(c, err));
-    call.on('end', () => onLost(c));
-    call.on('status', (st: grpc.StatusObject) => {
-      if (st.code !== grpc.status.OK) onLost(c, st);
-    });
-    // Announce our pairs right after the stream opens.
-    call.write({
+    return { call: client.nodeCommandStream(withToken(md, token)), close: () => client.close() };
+  };
+
+  const connection: ControllerConnection = new ControllerConnection({
+    uuid: config.uuid,
+    addresses: config.controllerAddrs.map(formatHostPort),
+    backoff: { initialMs: config.reconnectInitialMs, maxMs: config.reconnectMaxMs },
+    displacedWaitMs: config.displacedWaitMs ?? NODE_TIMING_DEFAULTS.displacedWaitMs,
+    displacedJitterMs: config.displacedJitterMs ?? NODE_TIMING_DEFAULTS.displacedJitterMs,
+    headerWaitMs: config.headerWaitMs ?? NODE_TIMING_DEFAULTS.headerWaitMs,
+    stopGraceMs: 1000,
+    announce: () => ({
       nodeUuid: config.uuid,
       response: pack('NodeKnownCurrenciesV1Notify', { knownCurrencyPairs: config.pairs }),
       traceContext: {},
-    });
-  };
-
-  const onLost = (c: Connection, err?: { code?: number; details?: string }) => {
-    if (c.closed) return;
-    c.closed = true;
-    stopAllPairs();
-    metrics.connected.set(0);
-    if (err?.details && /keepalive/i.test(err.details)) metrics.keepaliveTimeouts.inc();
-    try {
-      c.call.end();
-    } catch {
-      // already ended
-    }
-    c.client.close();
-    if (conn === c) conn = undefined;
-    if (stopped) return;
-    const fields = { controller: c.address, code: err?.code, details: err?.details };
-    if (isAuthStatus(err?.code)) {
-      // Refused credentials may be a secret being rotated: keep trying, loudly.
-      retryLater('error', {
-        ...fields,
-        msg: `the controller refused this node's credentials (${grpc.status[err!.code!]}); check NODE_TOKEN / NODE_TOKEN_FILE and the client certificate`,
-      });
-    } else {
-      retryLater(c.registered ? 'warn' : 'debug', { ...fields, msg: 'controller stream lost' });
-    }
-  };
-
-  const retryLater = (
-    level: 'error' | 'warn' | 'debug',
-    { msg, ...fields }: Record<string, unknown> & { msg: string },
-  ) => {
-    if (stopped) return;
-    const delay = backoffDelayMs(
-      attempt,
-      { initialMs: config.reconnectInitialMs, maxMs: config.reconnectMaxMs },
-      random,
-    );
-    attempt++;
-    log[level]({ ...fields, retry_in_ms: delay }, msg);
-    reconnectTimer = clock.setTimeout(connect, delay);
-  };
+    }),
+    dial,
+    scheduler,
+    random,
+    log,
+    metrics,
+    onRegistered: (_link: Link) => metrics.connected.set(1),
+    onFrame,
+    onLost: () => {
+      stopAllPairs();
+      metrics.connected.set(0);
+    },
+  });
 
   // ---------------------------------------------------------------- lifecycle
 
@@ -472,7 +316,8 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
     http = await startObservabilityServer(
       config.metricsAddr,
       registry,
-      () => conn?.registered === true,
+      () => connection.link() !== undefined,
+      { webConfig: config.metricsWebConfig, logger: log },
     );
   }
   log.info(
@@ -485,34 +330,13 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
     },
     'node starting',
   );
-  connect();
+  connection.start();
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
-      stopped = true;
-      if (reconnectTimer) clock.clearTimeout(reconnectTimer);
       stopAllPairs();
-      const c = conn;
-      if (c && !c.closed) {
-        // Half-close and give the controller a moment to see the clean end.
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, 1000);
-          c.call.on('status', () => {
-            clearTimeout(t);
-            resolve();
-          });
-          try {
-            c.call.end();
-          } catch {
-            resolve();
-          }
-        });
-        c.closed = true;
-        c.call.cancel();
-        c.client.close();
-      }
-      conn = undefined;
+      await connection.stop();
       metrics.connected.set(0);
       await http?.close();
       log.info({ reason: shutdownRequested ? 'shutdown command' : 'stop' }, 'node stopped');
@@ -522,8 +346,8 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
     uuid: config.uuid,
     httpPort: http?.port,
     registry,
-    isConnected: () => conn?.registered === true,
-    streamingPairs: () => [...streams.keys()].sort(),
+    isConnected: () => connection.link() !== undefined,
+    streamingPairs: () => streamer.pairs(),
     stop,
   };
 }

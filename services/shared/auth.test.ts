@@ -8,7 +8,9 @@ import {
   ReloadingTokens,
   TokenSet,
   authorize,
+  certNodeUuids,
   certOus,
+  parseTokenLines,
   parseTokens,
   readClientToken,
   readClientTokenConfig,
@@ -19,7 +21,10 @@ import {
 
 const NODE_TOKEN = 'node-token-0123456789abcdef';
 const CLI_TOKEN = 'cli-token-0123456789abcdef';
+const UUID_A = '0b8f3c1e-8d3a-4b7e-9c2f-1a2b3c4d5e6f';
+const UUID_B = '7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f';
 const sets = { node: new TokenSet([NODE_TOKEN]), cli: new TokenSet([CLI_TOKEN]) };
+const refused = (d: AuthDecision) => (d.ok ? undefined : { code: d.code, reason: d.reason });
 const bearer = (t: string) => ({ authorization: [`Bearer ${t}`], certOus: [] });
 
 let dir: string;
@@ -64,8 +69,6 @@ describe('tokens', () => {
 });
 
 describe('authorize', () => {
-  const refused = (d: AuthDecision) => (d.ok ? undefined : { code: d.code, reason: d.reason });
-
   test('with no tokens and no certificate roles everyone is let in', () => {
     expect(authorize('cli', { authorization: [], certOus: [] }, undefined, false)).toEqual({
       ok: true,
@@ -176,6 +179,7 @@ describe('readControllerAuthConfig', () => {
       node: { tokens: [NODE_TOKEN, `${NODE_TOKEN}2`] },
       cli: { tokens: [], file: f },
       clientCertRoles: false,
+      require: 'either',
     });
   });
 
@@ -225,7 +229,158 @@ describe('readControllerAuthConfig', () => {
       node: { tokens: [] },
       cli: { tokens: [] },
       clientCertRoles: true,
+      require: 'either',
     });
+  });
+
+  test("CONTROLLER_AUTH_REQUIRE=both is read when certificate roles and both roles' tokens are set", () => {
+    const env = {
+      CONTROLLER_TLS_CLIENT_CERT_ROLES: 'true',
+      CONTROLLER_NODE_TOKEN: NODE_TOKEN,
+      CONTROLLER_CLI_TOKEN: CLI_TOKEN,
+      CONTROLLER_AUTH_REQUIRE: 'both',
+    };
+    expect(readControllerAuthConfig(env, true)?.require).toBe('both');
+  });
+
+  test.each<[string, Record<string, string>, boolean, string]>([
+    ['a value other than either/both', { CONTROLLER_AUTH_REQUIRE: 'all' }, false, 'either or both'],
+    ['both without anything', { CONTROLLER_AUTH_REQUIRE: 'both' }, false, 'certificate roles'],
+    [
+      'both with tokens only',
+      {
+        CONTROLLER_AUTH_REQUIRE: 'both',
+        CONTROLLER_NODE_TOKEN: NODE_TOKEN,
+        CONTROLLER_CLI_TOKEN: CLI_TOKEN,
+      },
+      true,
+      'CONTROLLER_TLS_CLIENT_CERT_ROLES=true',
+    ],
+    [
+      'both with certificate roles and node tokens only',
+      {
+        CONTROLLER_AUTH_REQUIRE: 'both',
+        CONTROLLER_TLS_CLIENT_CERT_ROLES: 'true',
+        CONTROLLER_NODE_TOKEN: NODE_TOKEN,
+      },
+      true,
+      'node and CLI tokens',
+    ],
+  ])('CONTROLLER_AUTH_REQUIRE: %s stops naming the variable', (_what, env, mtls, says) => {
+    const e = configError(() => readControllerAuthConfig(env, mtls));
+    expect(e.variable).toBe('CONTROLLER_AUTH_REQUIRE');
+    expect(e.message).toContain(says);
+  });
+
+  test('a node tokens file may bind tokens to UUIDs; a CLI tokens file may not', () => {
+    const nodes = file('node.tokens', `${NODE_TOKEN} ${UUID_A}\n`);
+    const clis = file('cli.tokens', `${CLI_TOKEN} ${UUID_A}\n`);
+    expect(
+      readControllerAuthConfig(
+        { CONTROLLER_NODE_TOKENS_FILE: nodes, CONTROLLER_CLI_TOKEN: CLI_TOKEN },
+        false,
+      )?.node,
+    ).toEqual({ tokens: [], file: nodes });
+    const e = configError(() =>
+      readControllerAuthConfig(
+        { CONTROLLER_NODE_TOKEN: NODE_TOKEN, CONTROLLER_CLI_TOKENS_FILE: clis },
+        false,
+      ),
+    );
+    expect(e.variable).toBe('CONTROLLER_CLI_TOKENS_FILE');
+    expect(e.message).toContain('only node tokens can be bound');
+  });
+});
+
+describe('node UUIDs bound to credentials', () => {
+  const bound = {
+    node: new TokenSet([{ token: NODE_TOKEN, uuids: [UUID_A] }, `${NODE_TOKEN}-any`]),
+    cli: new TokenSet([CLI_TOKEN]),
+  };
+  const uuidsOf = (d: AuthDecision) => (d.ok ? d.uuids && [...d.uuids].sort() : 'refused');
+
+  test('token lines: TOKEN, or TOKEN UUID[,UUID...] (lower-cased); anything else names the line', () => {
+    expect(
+      parseTokenLines(`# n\n${NODE_TOKEN}\n${CLI_TOKEN}  ${UUID_A},${UUID_B.toUpperCase()}\n`),
+    ).toEqual([{ token: NODE_TOKEN }, { token: CLI_TOKEN, uuids: [UUID_A, UUID_B] }]);
+    expect(() => parseTokenLines(`${NODE_TOKEN} not-a-uuid\n`)).toThrow(
+      'line 1: "not-a-uuid" is not a UUID',
+    );
+    expect(() => parseTokenLines(`${NODE_TOKEN} ${UUID_A} ${UUID_B}\n`)).toThrow(
+      'line 1: expected TOKEN',
+    );
+    expect(() => parseTokenLines(`${NODE_TOKEN}\n${NODE_TOKEN} ${UUID_A}\n`)).toThrow(
+      'line 2: the same token as line 1',
+    );
+    expect(() => parseTokenLines(`${NODE_TOKEN} ${UUID_A}\n`, false)).toThrow('only node tokens');
+    // A node's own token file may hold the controller's line format: the token is sent.
+    expect(parseTokens(`${NODE_TOKEN} ${UUID_A}\n`)).toEqual([NODE_TOKEN]);
+  });
+
+  test('a bound token carries its UUIDs; a bare token carries none (any UUID)', () => {
+    expect(uuidsOf(authorize('node', bearer(NODE_TOKEN), bound, false))).toEqual([UUID_A]);
+    expect(uuidsOf(authorize('node', bearer(`${NODE_TOKEN}-any`), bound, false))).toBeUndefined();
+    expect(bound.node.lookup('node-token-wrong-0123456789')).toBeUndefined();
+  });
+
+  test('the same token inline (bare) and bound in a file is unbound: the weaker line wins', () => {
+    const set = new TokenSet([NODE_TOKEN, { token: NODE_TOKEN, uuids: [UUID_A] }]);
+    expect(set.lookup(NODE_TOKEN)).toEqual({});
+  });
+
+  test('a node certificate with a SPIFFE URI SAN, or a UUID CN, is bound to it', () => {
+    expect(
+      certNodeUuids({
+        subject: { CN: 'node-1' },
+        subjectaltname: `DNS:localhost, URI:spiffe://currency-nodes/node/${UUID_A.toUpperCase()}, URI:https://x`,
+      }),
+    ).toEqual([UUID_A]);
+    expect(certNodeUuids({ subject: { CN: UUID_B } })).toEqual([UUID_B]);
+    expect(certNodeUuids({ subject: { CN: 'node-1' }, subjectaltname: 'DNS:localhost' })).toEqual(
+      [],
+    );
+    expect(certNodeUuids(undefined)).toEqual([]);
+    // A malformed tail binds to something no claim can match, never to "any".
+    expect(certNodeUuids({ subjectaltname: 'URI:spiffe://currency-nodes/node/x' })).toEqual(['x']);
+  });
+
+  test('with a bound certificate and a bound token, the stream may claim what both allow', () => {
+    const both = {
+      authorization: [`Bearer ${NODE_TOKEN}`],
+      certOus: ['currency-node'],
+      certUuids: [UUID_A, UUID_B],
+    };
+    expect(uuidsOf(authorize('node', both, bound, true))).toEqual([UUID_A]);
+    const certOnly = { authorization: [], certOus: ['currency-node'], certUuids: [UUID_B] };
+    expect(uuidsOf(authorize('node', certOnly, bound, true))).toEqual([UUID_B]);
+    // Certificate UUIDs count only for a node certificate with certificate roles on.
+    expect(uuidsOf(authorize('node', { ...both, certOus: [] }, bound, true))).toEqual([UUID_A]);
+  });
+
+  test('both: a token and a certificate of the role are needed', () => {
+    const nodeCert = { authorization: [], certOus: ['currency-node'] };
+    expect(refused(authorize('node', nodeCert, sets, true, 'both'))).toEqual({
+      code: grpc.status.UNAUTHENTICATED,
+      reason: 'missing',
+    });
+    expect(refused(authorize('node', bearer(NODE_TOKEN), sets, true, 'both'))).toEqual({
+      code: grpc.status.UNAUTHENTICATED,
+      reason: 'missing',
+    });
+    const cliCertNodeToken = { authorization: [`Bearer ${NODE_TOKEN}`], certOus: ['currency-cli'] };
+    expect(refused(authorize('node', cliCertNodeToken, sets, true, 'both'))).toEqual({
+      code: grpc.status.PERMISSION_DENIED,
+      reason: 'wrong_role',
+    });
+    expect(
+      authorize(
+        'node',
+        { ...nodeCert, authorization: [`Bearer ${NODE_TOKEN}`] },
+        sets,
+        true,
+        'both',
+      ),
+    ).toMatchObject({ ok: true, via: 'token+certificate' });
   });
 });
 
@@ -247,6 +402,34 @@ describe('ReloadingTokens', () => {
     expect(events).toEqual([{ outcome: 'loaded', count: 2 }]);
     r.close();
     expect(clock.pending()).toBe(0);
+  });
+
+  test('a binding added to or removed from a line is picked up on the next poll', () => {
+    const f = file('node.tokens', `${NODE_TOKEN}\n`);
+    const clock = manualClock();
+    const r = new ReloadingTokens({ tokens: [], file: f }, { intervalMs: 1000, clock }).start();
+    expect(r.current().lookup(NODE_TOKEN)).toEqual({});
+    writeFileSync(f, `${NODE_TOKEN} ${UUID_A}\n`);
+    clock.fire();
+    expect(r.current().lookup(NODE_TOKEN)).toEqual({ uuids: new Set([UUID_A]) });
+    r.close();
+  });
+
+  test('a CLI tokens file (not bindable) that gains a UUID is refused at reload', () => {
+    const f = file('cli.tokens', `${CLI_TOKEN}\n`);
+    const clock = manualClock();
+    const events: { outcome: string }[] = [];
+    const r = new ReloadingTokens(
+      { tokens: [], file: f },
+      { intervalMs: 1000, clock, bindable: false, onReload: (e) => events.push(e) },
+    ).start();
+    writeFileSync(f, `${CLI_TOKEN} ${UUID_A}\n`);
+    clock.fire();
+    expect(events).toEqual([
+      { outcome: 'failed', problem: 'line 1: only node tokens can be bound to node UUIDs' },
+    ]);
+    expect(r.current().matches(CLI_TOKEN)).toBe(true);
+    r.close();
   });
 
   test('a tokens file that turns bad keeps the last good tokens and is reported once', () => {

@@ -4,21 +4,24 @@
  * client certificate. The decision is a pure function of what the peer presented, so the
  * rules are unit-tested here and the controller only turns a refusal into a gRPC status.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
-import { type Scheduler, type TimerHandle, systemScheduler } from './scheduler';
-import { ConfigError, type Env } from './config';
+import { ConfigError, type Env, UUID_PATTERN } from './config';
+import {
+  type TokenSet,
+  type TokenSourceConfig,
+  fileProblem,
+  parseTokens,
+  readTokensFile,
+  tokenProblem,
+} from './tokens';
+
+export * from './tokens';
 
 export type PeerRole = 'node' | 'cli';
 export const PEER_ROLES: readonly PeerRole[] = ['node', 'cli'];
 
 export const AUTH_METADATA_KEY = 'authorization';
-
-/** Short tokens can be guessed; 16 characters of a random source are plenty. */
-export const MIN_TOKEN_LENGTH = 16;
-/** RFC 6750 token characters (no comma, no white space), so a list can be comma-separated. */
-const TOKEN_PATTERN = /^[A-Za-z0-9._~+/=-]+$/;
 
 /** Subject OU that marks a client certificate's role when CONTROLLER_TLS_CLIENT_CERT_ROLES is on. */
 export const CERT_ROLE_OU: Record<PeerRole, string> = {
@@ -26,85 +29,28 @@ export const CERT_ROLE_OU: Record<PeerRole, string> = {
   cli: 'currency-cli',
 };
 
-/** What is wrong with a token, or undefined when it is acceptable. */
-export function tokenProblem(token: string): string | undefined {
-  if (token.length < MIN_TOKEN_LENGTH)
-    return `a token must be at least ${MIN_TOKEN_LENGTH} characters long`;
-  if (!TOKEN_PATTERN.test(token)) return 'a token may hold only letters, digits and . _ ~ + / = -';
-  return undefined;
-}
-
-/** A tokens file: one token per line; blank lines and lines starting with # are ignored. */
-export function parseTokens(text: string): string[] {
-  const tokens: string[] = [];
-  text.split(/\r?\n/).forEach((line, i) => {
-    const t = line.trim();
-    if (t === '' || t.startsWith('#')) return;
-    const problem = tokenProblem(t);
-    if (problem) throw new Error(`line ${i + 1}: ${problem}`);
-    tokens.push(t);
-  });
-  if (tokens.length === 0) throw new Error('holds no token');
-  return tokens;
-}
-
-const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
-
-/**
- * A set of accepted tokens. `matches` compares SHA-256 digests with timingSafeEqual against
- * every token in the set, so its running time does not depend on how much of a guess is right.
- */
-export class TokenSet {
-  private readonly digests: Buffer[];
-  constructor(tokens: readonly string[]) {
-    this.digests = tokens.map(digest);
-  }
-  get size(): number {
-    return this.digests.length;
-  }
-  matches(token: string): boolean {
-    const d = digest(token);
-    let found = 0;
-    for (const known of this.digests) found |= timingSafeEqual(d, known) ? 1 : 0;
-    return found === 1;
-  }
-}
-
 // ------------------------------------------------------------------ controller side
-
-/** Where one role's tokens come from: an inline list, a file, or both (the union). */
-export interface TokenSourceConfig {
-  tokens: string[];
-  file?: string;
-}
 
 export interface ControllerAuthConfig {
   node: TokenSourceConfig;
   cli: TokenSourceConfig;
   /** With mutual TLS: a client certificate with OU currency-node / currency-cli is a credential. */
   clientCertRoles: boolean;
+  /** With certificate roles and tokens: `either` credential suffices (default) or `both` are needed. */
+  require?: AuthRequire;
 }
+
+export type AuthRequire = 'either' | 'both';
 
 export const CONTROLLER_AUTH_VARS = {
   node: { tokens: 'CONTROLLER_NODE_TOKEN', file: 'CONTROLLER_NODE_TOKENS_FILE' },
   cli: { tokens: 'CONTROLLER_CLI_TOKEN', file: 'CONTROLLER_CLI_TOKENS_FILE' },
   certRoles: 'CONTROLLER_TLS_CLIENT_CERT_ROLES',
+  require: 'CONTROLLER_AUTH_REQUIRE',
 } as const;
 
 function blankToUndefined(s: string | undefined): string | undefined {
   return s === undefined || s.trim() === '' ? undefined : s.trim();
-}
-
-function readTokensFile(file: string): string[] {
-  return parseTokens(readFileSync(file, 'utf8'));
-}
-
-function fileProblem(err: unknown): string {
-  if (err && typeof err === 'object' && 'code' in err) {
-    if (err.code === 'ENOENT') return 'no such file';
-    if (err.code === 'EACCES') return 'permission denied';
-  }
-  return err instanceof Error ? err.message : String(err);
 }
 
 function readTokenSource(env: Env, role: PeerRole): TokenSourceConfig {
@@ -118,7 +64,7 @@ function readTokenSource(env: Env, role: PeerRole): TokenSourceConfig {
   const file = blankToUndefined(env[vars.file]);
   if (file !== undefined) {
     try {
-      readTokensFile(file);
+      readTokensFile(file, role === 'node');
     } catch (err) {
       throw new ConfigError(vars.file, `"${file}": ${fileProblem(err)}`);
     }
@@ -151,6 +97,18 @@ export function readControllerAuthConfig(
       CONTROLLER_AUTH_VARS.certRoles,
       'needs mutual TLS: set CONTROLLER_TLS_CLIENT_CA_FILE (and the server certificate) too',
     );
+  const require = blankToUndefined(env[CONTROLLER_AUTH_VARS.require]) ?? 'either';
+  if (require !== 'either' && require !== 'both')
+    throw new ConfigError(
+      CONTROLLER_AUTH_VARS.require,
+      `invalid value "${require}": must be either or both`,
+    );
+  if (require === 'both' && !(clientCertRoles && hasTokens(node) && hasTokens(cli)))
+    throw new ConfigError(
+      CONTROLLER_AUTH_VARS.require,
+      'both needs certificate roles (CONTROLLER_TLS_CLIENT_CERT_ROLES=true, with mutual TLS) and ' +
+        'node and CLI tokens (CONTROLLER_NODE_TOKENS_FILE, CONTROLLER_CLI_TOKENS_FILE)',
+    );
   if (!clientCertRoles && !hasTokens(node) && !hasTokens(cli)) return undefined;
   if (!clientCertRoles) {
     for (const [role, other] of [
@@ -165,102 +123,30 @@ export function readControllerAuthConfig(
         );
     }
   }
-  return { node, cli, clientCertRoles };
+  return { node, cli, clientCertRoles, require };
 }
 
-export type ReloadOutcome =
-  { outcome: 'loaded'; count: number } | { outcome: 'failed'; problem: string };
-
-/**
- * One role's accepted tokens: the inline ones plus the file's, the file re-read every
- * `intervalMs`. A file that turns bad (missing, empty, a short token) is reported and the
- * last good set stays in force, so a botched edit does not lock everyone out.
- */
-export class ReloadingTokens {
-  private set: TokenSet;
-  private lastRaw?: string;
-  private timer?: TimerHandle;
-  private closed = false;
-
-  constructor(
-    private readonly source: TokenSourceConfig,
-    private readonly opts: {
-      intervalMs: number;
-      clock?: Scheduler;
-      onReload?: (e: ReloadOutcome) => void;
-    },
-  ) {
-    this.lastRaw = this.readRaw();
-    this.set = new TokenSet([
-      ...source.tokens,
-      ...(source.file !== undefined ? readTokensFile(source.file) : []),
-    ]);
-  }
-
-  private readRaw(): string | undefined {
-    if (this.source.file === undefined) return undefined;
-    try {
-      return readFileSync(this.source.file, 'utf8');
-    } catch (err) {
-      return `! ${fileProblem(err)}`;
-    }
-  }
-
-  current(): TokenSet {
-    return this.set;
-  }
-
-  /** Re-reads the file once; swaps the set when it changed and parses. */
-  check(): void {
-    if (this.source.file === undefined || this.closed) return;
-    const raw = this.readRaw();
-    if (raw === this.lastRaw) return;
-    this.lastRaw = raw;
-    let fileTokens: string[];
-    try {
-      if (raw === undefined || raw.startsWith('! ')) throw new Error(raw?.slice(2) ?? 'unreadable');
-      fileTokens = parseTokens(raw);
-    } catch (err) {
-      this.opts.onReload?.({ outcome: 'failed', problem: fileProblem(err) });
-      return;
-    }
-    this.set = new TokenSet([...this.source.tokens, ...fileTokens]);
-    this.opts.onReload?.({ outcome: 'loaded', count: this.set.size });
-  }
-
-  /** Starts polling the file (nothing to do without one). */
-  start(): this {
-    if (this.source.file === undefined || this.closed) return this;
-    const clock = this.opts.clock ?? systemScheduler;
-    const tick = () => {
-      this.timer = undefined;
-      this.check();
-      if (!this.closed) this.timer = clock.setTimeout(tick, this.opts.intervalMs);
-    };
-    this.timer = clock.setTimeout(tick, this.opts.intervalMs);
-    return this;
-  }
-
-  close(): void {
-    this.closed = true;
-    if (this.timer !== undefined) (this.opts.clock ?? systemScheduler).clearTimeout(this.timer);
-    this.timer = undefined;
-  }
-}
-
-export type AuthFailureReason = 'missing' | 'invalid' | 'wrong_role';
+export type AuthFailureReason = 'missing' | 'invalid' | 'wrong_role' | 'uuid_not_allowed';
+/** Every reason, so that each counter series exists from the start at 0. */
 export const AUTH_FAILURE_REASONS: readonly AuthFailureReason[] = [
   'missing',
   'invalid',
   'wrong_role',
+  'uuid_not_allowed',
 ];
 
 export type AuthDecision =
-  | { ok: true; role?: PeerRole; via: 'off' | 'token' | 'certificate' }
+  | {
+      ok: true;
+      role?: PeerRole;
+      via: 'off' | 'token' | 'certificate' | 'token+certificate';
+      /** The node UUIDs the presented node credentials may claim; absent: any. */
+      uuids?: ReadonlySet<string>;
+    }
   | {
       ok: false;
       code: grpc.status.UNAUTHENTICATED | grpc.status.PERMISSION_DENIED;
-      reason: AuthFailureReason;
+      reason: Exclude<AuthFailureReason, 'uuid_not_allowed'>;
       message: string;
     };
 
@@ -270,6 +156,8 @@ export interface Presented {
   authorization: readonly (string | Buffer)[];
   /** Subject OUs of a verified client certificate (empty without one). */
   certOus: readonly string[];
+  /** Node UUIDs the client certificate carries (certNodeUuids); empty: not bound. */
+  certUuids?: readonly string[];
 }
 
 const ROLE_NAME: Record<PeerRole, string> = { node: 'node', cli: 'CLI' };
@@ -277,16 +165,20 @@ const ROLE_NAME: Record<PeerRole, string> = { node: 'node', cli: 'CLI' };
 /**
  * Decides whether a peer may open `service`'s stream. A credential that is presented and
  * wrong is UNAUTHENTICATED even if another one would pass; no credential at all is
- * UNAUTHENTICATED; a good credential of the other role is PERMISSION_DENIED.
+ * UNAUTHENTICATED; a good credential of the other role is PERMISSION_DENIED. With `both`,
+ * a token and a certificate of the service's role are needed. Every presented node
+ * credential that is bound to UUIDs narrows what the stream may claim (the intersection).
  */
 export function authorize(
   service: PeerRole,
   presented: Presented,
   tokens: Record<PeerRole, TokenSet> | undefined,
   clientCertRoles: boolean,
+  require: AuthRequire = 'either',
 ): AuthDecision {
   if (!tokens && !clientCertRoles) return { ok: true, via: 'off' };
-  const roles = new Map<PeerRole, 'token' | 'certificate'>();
+  const byToken = new Set<PeerRole>();
+  let tokenUuids: ReadonlySet<string> | undefined;
   if (tokens && presented.authorization.length > 0) {
     if (presented.authorization.length > 1)
       return refuse('invalid', 'more than one authorization header');
@@ -295,34 +187,51 @@ export function authorize(
     if (!m) return refuse('invalid', 'authorization metadata is not "Bearer <token>"');
     const token = m[1]!;
     // Check both sets every time: how long this takes says nothing about which one matched.
-    const asNode = tokens.node.matches(token);
+    const asNode = tokens.node.lookup(token);
     const asCli = tokens.cli.matches(token);
     if (!asNode && !asCli) return refuse('invalid', 'the token is not valid');
-    if (asNode) roles.set('node', 'token');
-    if (asCli) roles.set('cli', 'token');
+    if (asNode) byToken.add('node');
+    if (asCli) byToken.add('cli');
+    tokenUuids = asNode?.uuids;
   }
-  if (clientCertRoles) {
-    for (const role of PEER_ROLES) {
-      if (presented.certOus.includes(CERT_ROLE_OU[role]) && !roles.has(role))
-        roles.set(role, 'certificate');
-    }
+  const byCert = new Set<PeerRole>(
+    clientCertRoles ? PEER_ROLES.filter((r) => presented.certOus.includes(CERT_ROLE_OU[r])) : [],
+  );
+  const hasToken = byToken.has(service);
+  const hasCert = byCert.has(service);
+  const admitted = require === 'both' ? hasToken && hasCert : hasToken || hasCert;
+  if (admitted) {
+    const bound: ReadonlySet<string>[] = [];
+    if (service === 'node' && hasToken && tokenUuids) bound.push(tokenUuids);
+    if (service === 'node' && hasCert && (presented.certUuids ?? []).length > 0)
+      bound.push(new Set(presented.certUuids));
+    const uuids = bound.reduce<ReadonlySet<string> | undefined>(
+      (acc, b) => (acc ? new Set([...acc].filter((u) => b.has(u))) : b),
+      undefined,
+    );
+    const via = hasToken && hasCert ? 'token+certificate' : hasToken ? 'token' : 'certificate';
+    return { ok: true, role: service, via, ...(uuids ? { uuids } : {}) };
   }
-  if (roles.size === 0)
+  // A credential of the other role where this role's was needed: the peer is known, not allowed.
+  const other = [...(hasToken ? [] : byToken), ...(hasCert ? [] : byCert)][0];
+  if (other)
+    return {
+      ok: false,
+      code: grpc.status.PERMISSION_DENIED,
+      reason: 'wrong_role',
+      message: `a ${ROLE_NAME[other]} credential cannot open the ${ROLE_NAME[service]} service`,
+    };
+  if (require === 'both')
     return refuse(
       'missing',
-      tokens
-        ? 'no credentials: send "authorization: Bearer <token>"'
-        : `no credentials: a client certificate with OU=${CERT_ROLE_OU[service]} is required`,
+      `both credentials are required: ${hasToken ? `a client certificate with OU=${CERT_ROLE_OU[service]}` : 'send "authorization: Bearer <token>"'}`,
     );
-  const via = roles.get(service);
-  if (via) return { ok: true, role: service, via };
-  const other = [...roles.keys()][0]!;
-  return {
-    ok: false,
-    code: grpc.status.PERMISSION_DENIED,
-    reason: 'wrong_role',
-    message: `a ${ROLE_NAME[other]} credential cannot open the ${ROLE_NAME[service]} service`,
-  };
+  return refuse(
+    'missing',
+    tokens
+      ? 'no credentials: send "authorization: Bearer <token>"'
+      : `no credentials: a client certificate with OU=${CERT_ROLE_OU[service]} is required`,
+  );
 }
 
 function refuse(reason: 'missing' | 'invalid', message: string): AuthDecision {
@@ -334,6 +243,30 @@ export function certOus(subject: { OU?: string | string[] } | undefined): string
   const ou = subject?.OU;
   if (ou === undefined) return [];
   return Array.isArray(ou) ? ou : [ou];
+}
+
+/** URI SAN prefix that names a node's UUID in its certificate (SPIFFE style). */
+export const NODE_SPIFFE_PREFIX = 'spiffe://currency-nodes/node/';
+
+/**
+ * The node UUIDs a client certificate carries: its URI SANs `spiffe://currency-nodes/node/<uuid>`,
+ * else its CN when that is a UUID; empty when it carries none (the certificate is not
+ * bound). A malformed tail is kept as it is, so it matches no claim instead of unbinding.
+ */
+export function certNodeUuids(
+  cert: { subject?: { CN?: string | string[] }; subjectaltname?: string } | undefined,
+): string[] {
+  const uuids: string[] = [];
+  // Node writes SANs as "DNS:a, URI:b"; values with special characters come JSON-quoted.
+  for (const part of (cert?.subjectaltname ?? '').split(/,\s*/)) {
+    const uri = /^URI:"?([^"]*)"?$/.exec(part)?.[1];
+    if (uri?.startsWith(NODE_SPIFFE_PREFIX))
+      uuids.push(uri.slice(NODE_SPIFFE_PREFIX.length).toLowerCase());
+  }
+  if (uuids.length > 0) return uuids;
+  const cn = cert?.subject?.CN;
+  const cns = cn === undefined ? [] : Array.isArray(cn) ? cn : [cn];
+  return cns.length === 1 && UUID_PATTERN.test(cns[0]!) ? [cns[0]!.toLowerCase()] : [];
 }
 
 // ------------------------------------------------------------------ client side

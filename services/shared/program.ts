@@ -1,5 +1,7 @@
-/** What every program's main.ts shares: exit codes, config errors, signals. */
+/** What every program's main.ts shares: flags, exit codes, config errors, signals. */
+import { Command, CommanderError } from 'commander';
 import { ConfigError } from './config';
+import { appVersion } from './version';
 
 export const EXIT = {
   OK: 0,
@@ -45,4 +47,66 @@ export function onShutdownSignal(stop: () => Promise<void>): void {
 export function fatal(program: string, err: unknown): never {
   process.stderr.write(`${program}: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(EXIT.FAILED);
+}
+
+/** One environment variable as `--help` lists it. */
+export interface VarHelp {
+  name: string;
+  /** As the operator would write it; undefined: unset by default (the meaning says what then). */
+  default?: string;
+  meaning: string;
+}
+
+/** The variables as an aligned table, for `--help`. */
+export function formatVariables(vars: VarHelp[]): string {
+  const width = Math.max(...vars.map((v) => v.name.length));
+  const dflt = (v: VarHelp) => (v.default === undefined ? '' : ` (default: ${v.default})`);
+  return vars.map((v) => `  ${v.name.padEnd(width)}  ${v.meaning}${dflt(v)}`).join('\n');
+}
+
+/**
+ * A long-running program takes its configuration from the environment; its flags are only
+ * --help and --version. Handled before any config is read or port opened: help and version
+ * print and exit 0, anything else exits 2 naming the flag. Returns false when the program
+ * must not start (it is exiting). `variables` is called only for --help.
+ */
+export function handleProgramFlags(opts: {
+  program: string;
+  description: string;
+  variables: () => VarHelp[];
+  argv?: string[];
+}): boolean {
+  const cmd = new Command(opts.program)
+    .description(opts.description)
+    .version(appVersion(), '-V, --version', 'print the version and exit')
+    .helpOption('-h, --help', 'print this help and exit')
+    // Checked below, so that the message can say how this program is configured instead.
+    .allowExcessArguments(true)
+    .addHelpText(
+      'after',
+      () =>
+        '\nConfiguration is read from the environment (invalid values exit 2 naming the variable):\n' +
+        formatVariables(opts.variables()) +
+        "\n\nDetails: the README's Configuration section.\n",
+    )
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => process.stdout.write(s),
+      writeErr: (s) => process.stderr.write(s),
+    });
+  try {
+    cmd.parse(opts.argv ?? process.argv.slice(2), { from: 'user' });
+    if (cmd.args.length === 0) return true;
+    process.stderr.write(
+      `${opts.program}: unexpected argument "${cmd.args[0]}": the program takes no arguments; ` +
+        'it is configured by environment variables (see --help)\n',
+    );
+    process.exit(EXIT.USAGE);
+  } catch (err) {
+    if (!(err instanceof CommanderError)) throw err;
+    const code = err.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+    // The help may be longer than a pipe takes at once: exit only once it is out.
+    process.stdout.write('', () => process.exit(code));
+    return false;
+  }
 }

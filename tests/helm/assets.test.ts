@@ -61,9 +61,14 @@ test('every dashboard becomes a ConfigMap holding the source file byte for byte'
   }
 });
 
-test('the PrometheusRule holds the source rule groups unchanged (their {{ $labels }} templates included)', () => {
+test('the PrometheusRule holds the source rule groups unchanged (their {{ $labels }} templates included) when not scoped to the namespace', () => {
+  // Scoping, overrides and links are tests/helm/templates.test.ts's; unscoped and with the
+  // default links, the rules are the source's.
   const rule = one(
-    render({ apiVersions: MONITORING_API_VERSIONS }),
+    render({
+      apiVersions: MONITORING_API_VERSIONS,
+      values: { metrics: { prometheusRule: { scopeToNamespace: false } } },
+    }),
     'PrometheusRule',
     'cn-currency-nodes',
   );
@@ -75,6 +80,28 @@ test('the PrometheusRule holds the source rule groups unchanged (their {{ $label
   expect(JSON.stringify(rule.spec.groups)).toContain('{{ $labels.');
   // The rules select the job names the chart's monitors set.
   expect(JSON.stringify(rule.spec.groups)).toMatch(/job=\\"currency-(controller|node)\\"/);
+});
+
+test('the schema names exactly the alerts the rules define (metrics.prometheusRule.alerts)', () => {
+  const schema = JSON.parse(readFileSync(join(CHART, 'values.schema.json'), 'utf8')) as {
+    properties: {
+      metrics: {
+        properties: {
+          prometheusRule: { properties: { alerts: { propertyNames: { enum: string[] } } } };
+        };
+      };
+    };
+  };
+  const names = list(RULES, '.rules.yml').flatMap((f) =>
+    (
+      parse(readFileSync(join(RULES, f), 'utf8')) as { groups: { rules: { alert?: string }[] }[] }
+    ).groups.flatMap((g) => g.rules.map((r) => r.alert ?? '')),
+  );
+  expect(
+    [
+      ...schema.properties.metrics.properties.prometheusRule.properties.alerts.propertyNames.enum,
+    ].sort(),
+  ).toEqual(names.filter(Boolean).sort());
 });
 
 describe('scripts/sync-chart-assets.sh', () => {

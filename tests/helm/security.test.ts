@@ -310,6 +310,88 @@ describe('TLS and an existing token Secret, without mutual TLS', () => {
   });
 });
 
+describe('the metrics port closed by a web config (security.metrics)', () => {
+  const METRICS = {
+    webConfigSecret: 'cn-metrics-web',
+    tls: true,
+    scrape: {
+      secret: 'cn-prometheus-scrape',
+      serverName: 'metrics.example',
+      clientCertificate: true,
+      basicAuth: true,
+    },
+  };
+  let objs: K8sObject[];
+  beforeAll(() => {
+    objs = render({
+      values: { security: { ...ALL_ON.security, metrics: METRICS } },
+      apiVersions: MONITORING_API_VERSIONS,
+    });
+  });
+
+  test('the controller and every node mount the whole web config Secret and point METRICS_WEB_CONFIG_FILE at it; the CLI does not', () => {
+    for (const d of [one(objs, 'Deployment', CONTROLLER), ...nodeDeployments(objs)]) {
+      const c = d.spec.template.spec.containers[0];
+      expect(secretVolumes(d)['metrics-web']).toEqual({
+        secret: 'cn-metrics-web',
+        mode: 0o440,
+        keys: [],
+      });
+      expect(secretMounts(d, c)['/etc/currency-nodes/metrics-web']).toBe('metrics-web');
+      expect(env(c, 'METRICS_WEB_CONFIG_FILE')).toBe(
+        '/etc/currency-nodes/metrics-web/web-config.yml',
+      );
+      // The kubelet has no client certificate or password: the probes stay open, over HTTPS.
+      expect(env(c, 'METRICS_PROBES_OPEN')).toBe('true');
+      expect(c.readinessProbe.httpGet).toMatchObject({ port: 'metrics', scheme: 'HTTPS' });
+      expect(c.livenessProbe.httpGet).toMatchObject({ port: 'metrics', scheme: 'HTTPS' });
+    }
+    for (const o of [one(objs, 'Deployment', CLI), one(objs, 'Pod', TEST_POD)]) {
+      expect(secretVolumes(o)['metrics-web']).toBeUndefined();
+      expect(env(podSpec(o).containers[0], 'METRICS_WEB_CONFIG_FILE')).toBeUndefined();
+    }
+  });
+
+  test('the ServiceMonitor and the PodMonitor scrape over HTTPS with tlsConfig and basicAuth from the scrape Secret', () => {
+    const secret = (key: string) => ({ name: 'cn-prometheus-scrape', key });
+    const expected = {
+      scheme: 'https',
+      tlsConfig: {
+        ca: { secret: secret('ca.crt') },
+        cert: { secret: secret('tls.crt') },
+        keySecret: secret('tls.key'),
+        serverName: 'metrics.example',
+      },
+      basicAuth: { username: secret('username'), password: secret('password') },
+    };
+    expect(one(objs, 'ServiceMonitor', CONTROLLER).spec.endpoints[0]).toMatchObject(expected);
+    expect(one(objs, 'PodMonitor', `${FULL}-node`).spec.podMetricsEndpoints[0]).toMatchObject(
+      expected,
+    );
+  });
+
+  test('auth.require=both sets CONTROLLER_AUTH_REQUIRE; either (the default) sets nothing', () => {
+    const both = render({
+      values: { security: { ...ALL_ON.security, auth: { enabled: true, require: 'both' } } },
+    });
+    const c = (o: K8sObject[]) => one(o, 'Deployment', CONTROLLER).spec.template.spec.containers[0];
+    expect(env(c(both), 'CONTROLLER_AUTH_REQUIRE')).toBe('both');
+    expect(env(c(objs), 'CONTROLLER_AUTH_REQUIRE')).toBeUndefined();
+  });
+
+  test('without it the metrics port is plain HTTP: probes and monitors say http, no credentials', () => {
+    const plain = render({ apiVersions: MONITORING_API_VERSIONS });
+    const ep = one(plain, 'ServiceMonitor', CONTROLLER).spec.endpoints[0];
+    expect(ep.scheme).toBe('http');
+    expect([ep.tlsConfig, ep.basicAuth]).toEqual([undefined, undefined]);
+    for (const d of nodeDeployments(plain)) {
+      const c = d.spec.template.spec.containers[0];
+      expect(c.readinessProbe.httpGet.scheme).toBeUndefined();
+      expect(env(c, 'METRICS_WEB_CONFIG_FILE')).toBeUndefined();
+    }
+  });
+});
+
 describe('values.schema.json rejects bad security combinations', () => {
   const rejects: [string, unknown, RegExp[]][] = [
     [
@@ -358,6 +440,26 @@ describe('values.schema.json rejects bad security combinations', () => {
       'an unknown security key (a token as a plain value)',
       { security: { auth: { enabled: true, nodeToken: 'abcdefghijklmnopqrstuvwxyz' } } },
       [/\/security\/auth/, /additional properties 'nodeToken' not allowed/],
+    ],
+    [
+      'auth.require other than either/both',
+      { security: { auth: { enabled: true, require: 'all' } } },
+      [/\/security\/auth\/require/],
+    ],
+    [
+      'auth.require=both without certificate roles',
+      { security: { auth: { enabled: true, require: 'both' } } },
+      [/\/security\/tls/],
+    ],
+    [
+      'metrics.tls without a web config Secret',
+      { security: { metrics: { tls: true } } },
+      [/\/security\/metrics\/webConfigSecret/],
+    ],
+    [
+      'scrape credentials without the scrape Secret',
+      { security: { metrics: { webConfigSecret: 'w', scrape: { basicAuth: true } } } },
+      [/\/security\/metrics\/scrape\/secret/],
     ],
   ];
   test.each(rejects)('%s', (_what, values, patterns) => {

@@ -57,7 +57,21 @@ const cases: [string, 'controller' | 'node' | 'cli', Record<string, string>, str
     'CLI_CONTROLLER_ADDR',
   ],
   ['a bad --timeout', 'cli', {}, ['--timeout', 'soon', 'controller', 'nodes'], '--timeout'],
-  ['a bad --node-uuid', 'cli', {}, ['node', 'status', '--node-uuid', '42'], '--node-uuid'],
+  [
+    'a --timeout beyond what a timer can wait (it used to overflow into "unreachable")',
+    'cli',
+    {},
+    ['--timeout', '3000000', 'controller', 'nodes'],
+    '--timeout',
+  ],
+  [
+    'a --timeout in exponent form',
+    'cli',
+    {},
+    ['--timeout', '1e3', 'controller', 'nodes'],
+    '--timeout',
+  ],
+  ['a blank --node-uuid', 'cli', {}, ['node', 'status', '--node-uuid', ' '], '--node-uuid'],
 ];
 
 test.each(cases)('%s exits 2 naming it (%s)', async (_what, role, env, args, named) => {

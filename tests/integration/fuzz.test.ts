@@ -171,7 +171,7 @@ test(`the controller survives ${FRAMES} hostile frames and keeps serving everyon
     good.price('USD_HKD', 7.7777);
     await waitFor(
       'good price after the storm',
-      () => ctl.controller.hub.prices.get('USD_HKD')?.price === 7.7777,
+      () => ctl.controller.core.prices.get('USD_HKD')?.price === 7.7777,
       { timeoutMs: 15_000 },
     );
     let out = '';

@@ -44,7 +44,16 @@ test('nodes beyond CONTROLLER_MAX_NODES are refused and counted; those inside ke
   expect(status.details).toContain('limit of 2 nodes');
   expect(await ctl.metric('currency_controller_rejected_total', { reason: 'max_nodes' })).toBe(1);
   expect(await ctl.metric('currency_controller_connected_nodes')).toBe(2);
-  // The same UUID coming back is a replacement, not a new node: it is let in.
+  // Unregistered streams count too: at the limit even a stream that would replace a
+  // connected node waits until a place is free.
+  const early = new RawNode(ctl.address, nodes[0]!.uuid);
+  peers.push(early);
+  expect((await early.ended).code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+  nodes[0]!.close();
+  await waitFor(
+    'a place free',
+    async () => (await ctl.metric('currency_controller_connected_nodes')) === 1,
+  );
   const again = new RawNode(ctl.address, nodes[0]!.uuid);
   peers.push(again);
   again.announce(['USD_HKD']);
@@ -110,7 +119,7 @@ test('a CLI flooding node commands gets RESOURCE_EXHAUSTED past CONTROLLER_MAX_P
     return e.length === 3 ? e : undefined;
   });
   expect(errors.every((e) => e.code === grpc.status.RESOURCE_EXHAUSTED)).toBe(true);
-  expect(controller(ctl).hub.openStreamCount().pending).toBe(5);
+  expect(controller(ctl).core.openStreamCount().pending).toBe(5);
   expect(await ctl.metric('currency_controller_rejected_total', { reason: 'max_pending' })).toBe(3);
   await ctl.controller.stop();
 });
@@ -204,7 +213,7 @@ test('a message over CONTROLLER_MAX_MESSAGE_BYTES ends only that stream', async 
   big.announce(Array.from({ length: 300 }, (_, i) => `P${i}_USD`));
   expect((await big.ended).code).toBe(grpc.status.RESOURCE_EXHAUSTED);
   ok.price('USD_HKD', 7.8);
-  await waitFor('ok still streams', () => ctl.controller.hub.prices.get('USD_HKD')?.price === 7.8);
+  await waitFor('ok still streams', () => ctl.controller.core.prices.get('USD_HKD')?.price === 7.8);
   await ctl.controller.stop();
 });
 

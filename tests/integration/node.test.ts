@@ -1,20 +1,22 @@
 /**
  * A real node in-process against a stand-in controller: it announces its pairs, obeys
- * full desired state, sends a first price at once and continues from the newest price,
- * answers status and shutdown, and reconnects with backoff, silent while disconnected.
+ * full desired state, sends a first price at once (the one market's, never stamped ahead
+ * of its clock), answers status and shutdown, and reconnects with backoff, silent while
+ * disconnected.
  */
 import { randomUUID } from 'node:crypto';
 import { Registry } from 'prom-client';
 import { CurrencyStreamStateV1_StreamState as StreamState } from '../../services/gen/protobuf/currency_nodes';
 import type { NodeConfig } from '../../services/node/config';
 import { type RunningNode, startNode } from '../../services/node/node';
+import { marketPrice } from '../../services/node/prices';
 import { type MessageName, type MessageOf, pack } from '../../services/shared/any';
 import { silentLogger } from '../../services/shared/logger';
 import { msFromTimestamp, timestampFromMs } from '../../services/shared/time';
 import { FakeController } from '../support/fake-controller';
 import { LeakWatch } from '../support/leaks';
 import { as } from '../support/raw-peers';
-import { sleep, waitFor } from '../support/wait';
+import { waitFor } from '../support/wait';
 
 jest.setTimeout(30_000);
 
@@ -36,6 +38,7 @@ function config(over: Partial<NodeConfig> = {}): NodeConfig {
     reconnectInitialMs: 50,
     reconnectMaxMs: 200,
     priceSpanSampleRatio: 0,
+    headerWaitMs: 100, // the fake sends no headers, like a foreign controller: keep the wait short
     ...over,
   };
 }
@@ -114,34 +117,67 @@ test('the node announces its pairs as the first frame of its stream', async () =
   ]);
 });
 
-test('a newly started pair gets a first price at once, continuing from the newer controller price', async () => {
+test('a newly started pair gets a first price at once: the market price, stamped with the node clock', async () => {
   await start();
   await waitFor('stream', () => fake.latestCall());
   const t0 = Date.now();
-  fake.send(desired({ USD_HKD: { price: 1234.5, atMs: Date.now() } }));
+  fake.send(desired({ USD_HKD: { price: 1234.5, atMs: Date.now() - 10 } }));
   const [u] = await waitFor('first price', () => {
     const f = framesOf('NodePriceUpdateV1Notify');
     return f.length > 0 ? f : undefined;
   });
   expect(Date.now() - t0).toBeLessThan(1000); // the interval is 60 s: this is the immediate one
   expect(u!.msg.currencyPair).toBe('USD_HKD');
-  expect(Math.abs(u!.msg.price - 1234.5) / 1234.5).toBeLessThanOrEqual(0.001);
-  expect(msFromTimestamp(u!.msg.priceUpdatedAt)).toBeGreaterThanOrEqual(t0 - 5);
+  // One market: every node reads the same upstream, so the handed-over price (from some
+  // other walk) is not carried on; the price is the market's at the stamp.
+  const at = msFromTimestamp(u!.msg.priceUpdatedAt)!;
+  expect(u!.msg.price).toBe(marketPrice('USD_HKD', at));
+  expect(at).toBeGreaterThanOrEqual(t0 - 5);
+  expect(at).toBeLessThanOrEqual(Date.now());
 });
 
-test('the node keeps its own price when the controller hands over an older one', async () => {
+test("a controller price dated ahead of the node's clock is never carried into the node's stamps", async () => {
+  // Before: updatedAtMs = max(now, last + 1) turned a StreamStart an hour ahead into an
+  // hour-ahead stamp on this and every later price of the pair.
   await start();
   await waitFor('stream', () => fake.latestCall());
-  fake.send(desired({ BTC_USD: { price: 500, atMs: Date.now() } }));
-  await waitFor('first BTC price', () => framesOf('NodePriceUpdateV1Notify').length === 1);
-  fake.send(desired({})); // stop everything
-  await sleep(50);
-  fake.send(desired({ BTC_USD: { price: 99999, atMs: Date.now() - 3_600_000 } })); // an hour old
-  const updates = await waitFor('second BTC price', () => {
-    const f = framesOf('NodePriceUpdateV1Notify');
-    return f.length === 2 ? f : undefined;
+  const t0 = Date.now();
+  fake.send(
+    desired({
+      USD_HKD: { price: 7.8, atMs: t0 + 3_600_000 }, // poisoned, an hour ahead
+      EUR_USD: { price: 1.08, atMs: t0 + 300 }, // a little ahead (clock skew)
+      BTC_USD: { price: 60000, atMs: t0 - 1000 },
+    }),
+  );
+  const received: { pair: string; atMs: number; receivedMs: number }[] = [];
+  await waitFor('EUR_USD once our clock passed its stamp', () => {
+    for (const { msg } of framesOf('NodePriceUpdateV1Notify').slice(received.length)) {
+      received.push({
+        pair: msg.currencyPair,
+        atMs: msFromTimestamp(msg.priceUpdatedAt)!,
+        receivedMs: Date.now(),
+      });
+    }
+    return received.some((r) => r.pair === 'EUR_USD');
   });
-  expect(Math.abs(updates[1]!.msg.price - 500) / 500).toBeLessThanOrEqual(0.002);
+  for (const r of received) expect(r.atMs).toBeLessThanOrEqual(r.receivedMs);
+  expect(received.find((r) => r.pair === 'EUR_USD')!.atMs).toBeGreaterThan(t0 + 300);
+  expect(received.some((r) => r.pair === 'BTC_USD')).toBe(true);
+  // Nothing the controller would refuse as older than its latest.
+  expect(received.some((r) => r.pair === 'USD_HKD')).toBe(false);
+});
+
+test('a partial request (as a foreign controller may send) is still a full state: unlisted pairs stop', async () => {
+  const n = await start();
+  await waitFor('stream', () => fake.latestCall());
+  fake.send(desired({ USD_HKD: {}, BTC_USD: {}, EUR_USD: {} }));
+  await waitFor('three streaming', () => n.streamingPairs().length === 3);
+  fake.send(desired({ BTC_USD: {} }, 'ctl-req-1')); // lists one pair only
+  await waitFor('only BTC_USD', () => n.streamingPairs().join() === 'BTC_USD');
+  const ack = await waitFor('ack', () =>
+    framesOf('NodeStreamModifyStateV1Reply').find((x) => x.frame.fromUuid === 'ctl-req-1'),
+  );
+  expect(ack.frame.nodeUuid).toBe(n.uuid);
 });
 
 test('desired state is full: pairs it does not start are stopped, and pairs the node cannot reach are refused', async () => {

@@ -69,7 +69,7 @@ beforeEach(async () => {
 afterEach(async () => {
   for (const p of peers.splice(0)) p.close();
   await controller.stop();
-  expect(controller.hub.openStreamCount()).toEqual({ nodes: 0, clis: 0, pending: 0 });
+  expect(controller.core.openStreamCount()).toEqual({ nodes: 0, clis: 0, pending: 0 });
 });
 
 afterAll(async () => {
@@ -107,7 +107,7 @@ test('metrics say exactly what happened across registration, rebalancing, prices
     async () =>
       (await ctl.metric('currency_controller_price_updates_total', { pair: 'BTC_USD' })) === 1,
   );
-  expect(controller.hub.prices.get('USD_HKD')?.price).toBe(7.81);
+  expect(controller.core.prices.get('USD_HKD')?.price).toBe(7.81);
   expect(await ctl.metric('currency_controller_pairs_known')).toBe(2);
   expect(await ctl.metric('currency_controller_pairs_streamed')).toBe(2);
   expect(await ctl.metric('currency_controller_failovers_total', { pair: 'USD_HKD' })).toBe(0);
@@ -129,10 +129,12 @@ test('metrics say exactly what happened across registration, rebalancing, prices
   expect(await ctl.metric('currency_controller_pairs_streamed')).toBe(0);
   expect(await ctl.metric('currency_controller_pairs_unstreamed')).toBe(2);
   expect(await ctl.metric('currency_controller_pair_streamers', { pair: 'BTC_USD' })).toBe(0);
-  await waitFor(
-    'both departures counted as lost connections',
-    async () =>
-      (await ctl.metric('currency_controller_node_disconnects_total', { reason: 'lost' })) === 2,
+  // Both peers cancelled their own calls: they ended their streams, no connection was lost.
+  expect(await ctl.metric('currency_controller_node_disconnects_total', { reason: 'closed' })).toBe(
+    2,
+  );
+  expect(await ctl.metric('currency_controller_node_disconnects_total', { reason: 'lost' })).toBe(
+    0,
   );
 });
 
@@ -142,7 +144,7 @@ test('StreamStart hands over the latest price the controller knows', async () =>
   await a.next('assigned', () => (streamingOf(a).length === 1 ? true : undefined));
   const at = Date.now() - 1000;
   a.price('USD_HKD', 7.7531, at);
-  await waitFor('price stored', () => controller.hub.prices.get('USD_HKD')?.price === 7.7531);
+  await waitFor('price stored', () => controller.core.prices.get('USD_HKD')?.price === 7.7531);
   const b = node();
   b.announce(['USD_HKD']);
   await registered(2);
@@ -210,11 +212,11 @@ test('malformed frames are counted and logged, and neither the stream nor the co
   await waitFor(
     'three malformed frames counted',
     async () =>
-      (await ctl.metric('currency_controller_malformed_frames_total', { peer: 'node' })) === 3,
+      (await ctl.metric('currency_controller_malformed_frames_total', { peer: 'node' })) === 1,
   );
   // Still serving: the same stream still works, and a new CLI gets an answer.
   a.price('USD_HKD', 7.8);
-  await waitFor('price after garbage', () => controller.hub.prices.get('USD_HKD')?.price === 7.8);
+  await waitFor('price after garbage', () => controller.core.prices.get('USD_HKD')?.price === 7.8);
   const m = memoryIo();
   await expect(
     runCli(['--controller', ctl.address, 'controller', 'version'], m.io, {}),
@@ -356,9 +358,9 @@ test('a batch of price updates is taken as that many single updates: prices, cou
       (await ctl.metric('currency_controller_price_updates_total', { pair: 'USD_HKD' })) === 2 &&
       (await ctl.metric('currency_controller_price_updates_total', { pair: 'BTC_USD' })) === 1,
   );
-  expect(controller.hub.prices.get('USD_HKD')?.price).toBe(7.82);
-  expect(controller.hub.prices.get('BTC_USD')?.price).toBe(60001);
-  expect(controller.hub.prices.get('EUR_USD')).toBeUndefined();
+  expect(controller.core.prices.get('USD_HKD')?.price).toBe(7.82);
+  expect(controller.core.prices.get('BTC_USD')?.price).toBe(60001);
+  expect(controller.core.prices.get('EUR_USD')).toBeUndefined();
   // A V1 watcher still gets one NodePriceUpdateV1Notify per update, naming the node.
   const seen = await v1.next('three V1 updates', () => {
     const u = v1
@@ -375,7 +377,7 @@ test('a batch of price updates is taken as that many single updates: prices, cou
   expect(await ctl.metric('currency_controller_malformed_frames_total', { peer: 'node' })).toBe(0);
 });
 
-test('a malformed entry of a price batch is counted and skipped; the rest of the batch and the stream carry on', async () => {
+test('a refused entry of a price batch (not a finite positive price) is counted and skipped; the rest of the batch and the stream carry on', async () => {
   const a = node();
   a.announce(['USD_HKD', 'BTC_USD']);
   await a.next('both pairs', () => (streamingOf(a).length === 2 ? true : undefined));
@@ -385,11 +387,12 @@ test('a malformed entry of a price batch is counted and skipped; the rest of the
     { pair: 'USD_HKD', price: Infinity },
   ]);
   await waitFor(
-    'two malformed entries counted',
+    'two refused entries counted',
     async () =>
-      (await ctl.metric('currency_controller_malformed_frames_total', { peer: 'node' })) === 2,
+      (await ctl.metric('currency_controller_prices_refused_total', { reason: 'not_positive' })) ===
+      2,
   );
-  await waitFor('BTC price taken', () => controller.hub.prices.get('BTC_USD')?.price === 59999);
+  await waitFor('BTC price taken', () => controller.core.prices.get('BTC_USD')?.price === 59999);
   expect(await ctl.metric('currency_controller_price_updates_total', { pair: 'USD_HKD' })).toBe(0);
   expect(await ctl.metric('currency_controller_price_updates_total', { pair: 'BTC_USD' })).toBe(1);
   // An undecodable batch payload is one malformed frame, like any other.
@@ -402,10 +405,10 @@ test('a malformed entry of a price batch is counted and skipped; the rest of the
   await waitFor(
     'undecodable batch counted',
     async () =>
-      (await ctl.metric('currency_controller_malformed_frames_total', { peer: 'node' })) === 3,
+      (await ctl.metric('currency_controller_malformed_frames_total', { peer: 'node' })) === 1,
   );
   a.prices([{ pair: 'USD_HKD', price: 7.8 }]);
-  await waitFor('stream still works', () => controller.hub.prices.get('USD_HKD')?.price === 7.8);
+  await waitFor('stream still works', () => controller.core.prices.get('USD_HKD')?.price === 7.8);
   expect(await ctl.metric('currency_controller_connected_nodes')).toBe(1);
 });
 

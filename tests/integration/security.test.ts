@@ -160,7 +160,7 @@ describe('TLS', () => {
       NODE_TOKEN_FILE: certs.path('node.tokens'),
     });
     await waitFor('the node registered over TLS', () =>
-      c.controller.hub.connectedNodes().some((n) => n.uuid === uuid),
+      c.controller.core.connectedNodes().some((n) => n.uuid === uuid),
     );
     const r = await cli({ ...caEnv(), CLI_TOKEN: CLI_TOKEN }, '--json', 'controller', 'nodes');
     expect(r.stderr).toBe('');
@@ -194,7 +194,7 @@ describe('TLS', () => {
       'version',
     );
     expect(wrong.code).toBe(3);
-    expect(c.controller.hub.connectedNodes()).toHaveLength(1);
+    expect(c.controller.core.connectedNodes()).toHaveLength(1);
   });
 
   test('a plaintext CLI cannot talk to a TLS controller: exit 3, could not reach it', async () => {
@@ -323,7 +323,7 @@ describe('tokens', () => {
     const node = await inProcessNode({ token: { token: CLI_TOKEN } });
     await waitFor('three refusals', async () => ((await failures('node', 'wrong_role')) ?? 0) >= 3);
     expect(node.isConnected()).toBe(false);
-    expect(c.controller.hub.connectedNodes()).toHaveLength(0);
+    expect(c.controller.core.connectedNodes()).toHaveLength(0);
   });
 
   test('a wrong or missing token is UNAUTHENTICATED (exit 1) and counted by reason', async () => {

@@ -2,15 +2,17 @@
 import { randomUUID } from 'node:crypto';
 import { Registry } from 'prom-client';
 import { type RunningController, startController } from '../../services/controller/controller';
-import { DEFAULT_LIMITS, type HubLimits } from '../../services/controller/hub';
+import { type ControllerLimits, loadControllerConfig } from '../../services/controller/config';
 import type { SecurityConfig } from '../../services/controller/security';
 import { type Logger, silentLogger } from '../../services/shared/logger';
+import type { Scheduler } from '../../services/shared/scheduler';
 
 export async function startTestController(
   opts: {
     streamsPerPair?: number;
     random?: () => number;
-    limits?: Partial<HubLimits>;
+    limits?: Partial<ControllerLimits>;
+    scheduler?: Scheduler;
     maxMessageBytes?: number;
     /** TLS and tokens (off by default, as in a local run). */
     security?: SecurityConfig;
@@ -22,16 +24,19 @@ export async function startTestController(
   metric(name: string, labels?: Record<string, string>): Promise<number | undefined>;
 }> {
   const registry = new Registry();
+  // The program's own defaults (config.ts), with what this test changes.
+  const defaults = loadControllerConfig({
+    CONTROLLER_LISTEN_ADDR: '127.0.0.1:0',
+    METRICS_ADDR: '127.0.0.1:0',
+    CONTROLLER_SHUTDOWN_GRACE_MS: '2000',
+  });
   const controller = await startController(
     {
-      listenAddr: { host: '127.0.0.1', port: 0 },
-      metricsAddr: { host: '127.0.0.1', port: 0 },
-      streamsPerPair: opts.streamsPerPair ?? 1,
-      logLevel: 'silent',
-      shutdownGraceMs: 2000,
-      limits: { ...DEFAULT_LIMITS, ...opts.limits },
-      maxMessageBytes: opts.maxMessageBytes,
-      security: opts.security,
+      ...defaults,
+      streamsPerPair: opts.streamsPerPair ?? defaults.streamsPerPair,
+      limits: { ...defaults.limits, ...opts.limits },
+      maxMessageBytes: opts.maxMessageBytes ?? defaults.maxMessageBytes,
+      security: opts.security ?? defaults.security,
     },
     {
       logger: opts.logger ?? silentLogger(),
@@ -39,6 +44,7 @@ export async function startTestController(
       defaultMetrics: false,
       random: opts.random,
       newId: randomUUID,
+      scheduler: opts.scheduler,
     },
   );
   return {

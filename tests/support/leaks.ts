@@ -9,6 +9,7 @@ import { createHook } from 'node:async_hooks';
 
 const WATCHED = new Set(['Timeout', 'TCPWRAP', 'TCPSERVERWRAP', 'PROCESSWRAP', 'PIPEWRAP']);
 const OURS = /\/services\/|\/node_modules\/@grpc\//;
+const PASS_THROUGH = /\/services\/shared\/scheduler\./;
 
 interface Tracked {
   type: string;
@@ -24,11 +25,10 @@ export class LeakWatch {
       // Timers are attributed by their creation stack (jest keeps timers of its own);
       // sockets and servers are often opened a tick later, so all of them count.
       if (type === 'Timeout' && !OURS.test(stack)) return;
+      // Named by the first of our frames past the scheduler, which only passes timers on.
+      const ours = stack.split('\n').filter((l) => OURS.test(l));
       const where =
-        stack
-          .split('\n')
-          .find((l) => OURS.test(l))
-          ?.trim() ?? 'opened asynchronously';
+        (ours.find((l) => !PASS_THROUGH.test(l)) ?? ours[0])?.trim() ?? 'opened asynchronously';
       this.alive.set(id, { type, where });
     },
     destroy: (id) => {

@@ -214,3 +214,25 @@ export function exposedMetricNames(metricsText: string): Set<string> {
   }
   return names;
 }
+
+/**
+ * A rule expression as the Helm chart scopes it to a release's namespace
+ * (templates/prometheusrule.yaml, metrics.prometheusRule.scopeToNamespace): every
+ * job="currency-..." matcher gets namespace="<ns>" beside it. tests/helm checks the chart
+ * renders exactly this.
+ */
+export function scopeRuleExpr(expr: string, namespace: string): string {
+  return expr.replace(
+    /job="(currency-controller|currency-node)"/g,
+    (_m, job: string) => `job="${job}", namespace="${namespace}"`,
+  );
+}
+
+/** GitHub's anchor for a Markdown heading: lower case, punctuation dropped, spaces to '-'. */
+export function headingAnchor(heading: string): string {
+  return heading
+    .trim()
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+    .replace(/\s/g, '-');
+}

@@ -201,6 +201,8 @@ export class TestPrometheus {
     port: number;
     ruleFiles: string[];
     jobs: Record<string, string[]>;
+    /** Target labels per target address, e.g. the `namespace` Kubernetes would set. */
+    targetLabels?: Record<string, Record<string, string>>;
     intervalSeconds?: number;
   }): Promise<TestPrometheus> {
     const binary = requireTool('prometheus');
@@ -216,7 +218,11 @@ export class TestPrometheus {
       ...Object.entries(opts.jobs).flatMap(([job, targets]) => [
         `  - job_name: ${JSON.stringify(job)}`,
         '    static_configs:',
-        `      - targets: [${targets.map((t) => JSON.stringify(t)).join(', ')}]`,
+        // One static config per target, so that each can carry labels of its own.
+        ...targets.flatMap((t) => [
+          `      - targets: [${JSON.stringify(t)}]`,
+          `        labels: ${JSON.stringify(opts.targetLabels?.[t] ?? {})}`,
+        ]),
       ]),
     ];
     const config = join(opts.dir, 'prometheus.yml');
@@ -228,6 +234,8 @@ export class TestPrometheus {
         `--config.file=${config}`,
         `--storage.tsdb.path=${join(opts.dir, 'data')}`,
         `--web.listen-address=127.0.0.1:${opts.port}`,
+        // As in deploy/compose: exemplars (trace ids on latency samples) are stored.
+        '--enable-feature=exemplar-storage',
         '--log.level=warn',
       ],
       {},

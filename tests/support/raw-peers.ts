@@ -97,7 +97,18 @@ export class RawNode extends RawPeer<StreamToNode> {
     this.send({ response: pack('NodeKnownCurrenciesV1Notify', { knownCurrencyPairs: pairs }) });
   }
 
-  price(pair: string, price: number, atMs = Date.now()): void {
+  /**
+   * Default timestamps: now, and always later than this peer's previous one (by a
+   * microsecond within one millisecond), as a real market's updates are; the controller
+   * keeps only prices newer than the latest it holds.
+   */
+  private lastAtMs = 0;
+  private stamp(): number {
+    this.lastAtMs = Math.max(Date.now(), this.lastAtMs + 0.001);
+    return this.lastAtMs;
+  }
+
+  price(pair: string, price: number, atMs = this.stamp()): void {
     this.send({
       response: pack('NodePriceUpdateV1Notify', {
         currencyPair: pair,
@@ -114,7 +125,7 @@ export class RawNode extends RawPeer<StreamToNode> {
         updates: updates.map((u) => ({
           currencyPair: u.pair,
           price: u.price,
-          priceUpdatedAt: timestampFromMs(u.atMs ?? Date.now()),
+          priceUpdatedAt: timestampFromMs(u.atMs ?? this.stamp()),
         })),
       }),
     });

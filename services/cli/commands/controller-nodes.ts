@@ -1,48 +1,42 @@
-import { EXIT } from '../../shared/program';
-import { isoFromTimestamp } from '../../shared/time';
 import type { Command } from '../command';
-import { json, table } from '../io';
+import { age, isoOrNull } from '../format';
+import { listNodes } from '../nodes';
+import { type ViewResult, pollView, printView } from '../view';
 
-/** `controller nodes`: connected nodes with their known and streaming pairs. */
-export const controllerNodes: Command<void> = async ({ session, io, opts }) => {
-  const r = await session.controllerCommand(
-    'ControllerListNodesV1Req',
-    {},
-    'ControllerListNodesV1Reply',
-  );
-  if (!r.ok) {
-    io.err(`controller nodes: ${r.problem}\n`);
-    return EXIT.FAILED;
-  }
-  // Peers of the original design send only node_uuids; show those with empty details.
-  const details = new Map(r.reply.nodes.map((n) => [n.nodeUuid, n]));
-  const nodes = r.reply.nodeUuids.map((uuid) => {
-    const n = details.get(uuid);
+export interface NodesArgs {
+  /** Poll every `intervalMs` until interrupted. */
+  watch?: boolean;
+  intervalMs: number;
+}
+
+/** `controller nodes`: connected nodes with their known and streaming pairs, and their AGE. */
+export const controllerNodes: Command<NodesArgs> = async (env, args) => {
+  const fetch = async (): Promise<ViewResult> => {
+    const r = await listNodes(env.session);
+    if (!r.ok) return r;
+    const now = Date.now();
     return {
-      nodeUuid: uuid,
-      name: n?.name ?? '',
-      knownCurrencyPairs: n?.knownCurrencyPairs ?? [],
-      streamingCurrencyPairs: n?.streamingCurrencyPairs ?? [],
-      connectedAt: isoFromTimestamp(n?.connectedAt),
-      peer: n?.peer ?? '',
+      ok: true,
+      view: {
+        json: r.nodes.map((n) => ({ ...n, connectedAt: isoOrNull(n.connectedAt) })),
+        headers: ['UUID', 'NAME', 'KNOWN PAIRS', 'STREAMING', 'AGE'],
+        rows: r.nodes.map((n) => {
+          const cells = [
+            n.nodeUuid,
+            n.name,
+            n.knownCurrencyPairs.join(',') || '-',
+            n.streamingCurrencyPairs.join(',') || '-',
+          ];
+          return {
+            key: n.nodeUuid,
+            cells: [...cells, age(n.connectedAt, now)],
+            stable: JSON.stringify([...cells, n.connectedAt]),
+          };
+        }),
+        note: `${r.nodes.length} node(s) connected\n`,
+      },
     };
-  });
-  if (opts.json) {
-    io.out(json(nodes));
-  } else {
-    io.out(
-      table(
-        ['UUID', 'NAME', 'KNOWN PAIRS', 'STREAMING', 'CONNECTED AT'],
-        nodes.map((n) => [
-          n.nodeUuid,
-          n.name,
-          n.knownCurrencyPairs.join(',') || '-',
-          n.streamingCurrencyPairs.join(',') || '-',
-          n.connectedAt,
-        ]),
-      ),
-    );
-    io.err(`${nodes.length} node(s) connected\n`);
-  }
-  return EXIT.OK;
+  };
+  if (args.watch) return pollView(env, 'controller nodes', args.intervalMs, fetch);
+  return printView(env, 'controller nodes', await fetch());
 };

@@ -1,19 +1,46 @@
 import type { MessageName, MessageOf } from '../../shared/any';
-import { toJson } from '../../shared/any';
 import { EXIT } from '../../shared/program';
 import type { CommandEnv } from '../command';
+import { safeToJson } from '../format';
 import { json } from '../io';
+import { isFullUuid, listNodes, resolveNodes } from '../nodes';
 import type { NodeReply, NodeResult } from '../session';
 
 export interface NodeTargets {
-  /** Empty means every connected node (`--all`). */
+  /** UUIDs, UUID prefixes or names; empty means every connected node (`--all`). */
   nodeUuids: string[];
+}
+
+/**
+ * Full UUIDs go as they are (the controller reports unknown ones); names and prefixes are
+ * looked up in `controller nodes`. Ambiguous: exit 2 listing the candidates.
+ */
+async function resolveTargets(
+  { session, io }: CommandEnv,
+  label: string,
+  values: string[],
+): Promise<{ uuids: string[]; unmatched: string[] } | number> {
+  if (values.every(isFullUuid)) return { uuids: values, unmatched: [] };
+  const list = await listNodes(session);
+  if (!list.ok) {
+    io.err(`${label}: could not look up node names: ${list.problem}\n`);
+    return EXIT.FAILED;
+  }
+  const r = resolveNodes(values, list.nodes);
+  for (const a of r.ambiguous)
+    io.err(
+      `${label}: "${a.value}" matches ${a.candidates.length} nodes: ` +
+        a.candidates.map((c) => `${c.nodeUuid} (${c.name})`).join(', ') +
+        '; give a longer UUID prefix or the full UUID\n',
+    );
+  if (r.ambiguous.length > 0) return EXIT.USAGE;
+  return { uuids: r.uuids, unmatched: r.unmatched };
 }
 
 /**
  * Sends a command to nodes through the controller and waits for exactly the replies the
  * controller said to expect. Exit 0 when every expected node answered and no requested
- * UUID was unknown; otherwise 1, naming the silent and the unknown nodes.
+ * UUID was unknown; otherwise 1, naming the silent, the failed and the unknown nodes.
  */
 export async function runNodeCommand<N extends MessageName>(
   { session, io, opts }: CommandEnv,
@@ -23,7 +50,14 @@ export async function runNodeCommand<N extends MessageName>(
   targets: NodeTargets,
   describe: (reply: NodeReply) => string,
 ): Promise<number> {
-  const r: NodeResult = await session.nodeCommand(name, message, targets.nodeUuids);
+  const resolved = await resolveTargets({ session, io, opts }, label, targets.nodeUuids);
+  if (typeof resolved === 'number') return resolved;
+  const { unmatched } = resolved;
+  // Nothing left to send to: an empty list would mean every node.
+  const r: NodeResult =
+    resolved.uuids.length === 0 && targets.nodeUuids.length > 0
+      ? { expected: [], unknown: [], replies: [], missing: [], failed: [] }
+      : await session.nodeCommand(name, message, resolved.uuids);
   if (opts.json) {
     io.out(
       json({
@@ -31,10 +65,12 @@ export async function runNodeCommand<N extends MessageName>(
         replies: r.replies.map((x) => ({
           nodeUuid: x.nodeUuid,
           type: x.reply.name,
-          reply: x.reply.name === 'undecodable' ? null : toJson(x.reply),
+          reply: x.reply.name === 'undecodable' ? null : safeToJson(x.reply),
         })),
+        failedNodes: r.failed,
         missingNodeUuids: r.missing,
         unknownNodeUuids: r.unknown,
+        unmatchedNodes: unmatched,
         ...(r.problem ? { problem: r.problem } : {}),
       }),
     );
@@ -42,9 +78,24 @@ export async function runNodeCommand<N extends MessageName>(
     for (const x of r.replies) io.out(describe(x));
   }
   for (const u of r.unknown) io.err(`${label}: unknown node ${u}: not connected\n`);
+  for (const u of unmatched)
+    io.err(`${label}: unknown node "${u}": no connected node has that name or UUID prefix\n`);
+  for (const f of r.failed) io.err(`${label}: node ${f.nodeUuid} failed: ${f.message}\n`);
   if (r.missing.length > 0) io.err(`${label}: no reply from ${r.missing.join(', ')}\n`);
   if (r.problem) io.err(`${label}: ${r.problem}\n`);
-  if (!opts.json && r.expected.length === 0 && r.unknown.length === 0 && !r.problem)
+  if (
+    !opts.json &&
+    r.expected.length === 0 &&
+    r.unknown.length === 0 &&
+    unmatched.length === 0 &&
+    !r.problem
+  )
     io.err(`${label}: no nodes connected\n`);
-  return r.problem || r.missing.length > 0 || r.unknown.length > 0 ? EXIT.FAILED : EXIT.OK;
+  return r.problem ||
+    r.missing.length > 0 ||
+    r.unknown.length > 0 ||
+    r.failed.length > 0 ||
+    unmatched.length > 0
+    ? EXIT.FAILED
+    : EXIT.OK;
 }

@@ -1,6 +1,6 @@
 import { CurrencyStreamStateV1_StreamState as StreamState } from '../../gen/protobuf/currency_nodes';
-import { isoFromTimestamp } from '../../shared/time';
 import type { Command } from '../command';
+import { showPrice, showTime } from '../format';
 import { type NodeTargets, runNodeCommand } from './node-command';
 
 /** `node status (--node-uuid UUID... | --all)`. */
@@ -12,9 +12,9 @@ export const nodeStatus: Command<NodeTargets> = (env, targets) =>
     const lines = [
       `node ${s.config?.uuid ?? nodeUuid} (${s.config?.name ?? ''})`,
       `  version:     ${s.appVersion}`,
-      `  controller:  ${s.connectedControllerServer} since ${isoFromTimestamp(s.connectedAt)}`,
+      `  controller:  ${s.connectedControllerServer} since ${showTime(s.connectedAt)}`,
       `  pairs:       ${s.streamStates.map((x) => x.currencyPair).join(',')}`,
-      `  streaming:   ${streaming.map((x) => `${x.currencyPair}=${x.latestPrice ?? '?'}`).join(', ') || '-'}`,
+      `  streaming:   ${streaming.map((x) => `${x.currencyPair}=${x.latestPrice === undefined ? '?' : showPrice(x.latestPrice)}`).join(', ') || '-'}`,
     ];
     return lines.join('\n') + '\n';
   });

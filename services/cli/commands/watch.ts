@@ -1,12 +1,35 @@
 import { EXIT } from '../../shared/program';
-import { isoFromTimestamp } from '../../shared/time';
 import type { Command } from '../command';
+import { isoOrNull, jsonPrice, showPrice, showTime } from '../format';
+import { nodeNames, withName } from '../nodes';
+
+/** A node that joined after the start is named after at most one refresh this often. */
+const NAME_REFRESH_MS = 10_000;
+/** The first lookup may hold the subscription back this long at most. */
+const FIRST_NAMES_MS = 1000;
 
 /**
  * `watch [--pair PAIR ...]`: live price updates until interrupted (exit 0), or until the
- * controller goes away (exit 1). With --json, one JSON object per line (NDJSON).
+ * controller goes away (exit 1). With --json, one JSON object per line (NDJSON), exactly
+ * the controller's updates (join on nodeUuid with `controller nodes`); the human form
+ * names the node (looked up first, for at most FIRST_NAMES_MS, then refreshed alongside).
  */
 export const watch: Command<{ pairs: string[] }> = async ({ session, io, opts }, { pairs }) => {
+  let names = new Map<string, string>();
+  let refreshedAt = 0;
+  const refreshNames = () => {
+    if (opts.json || Date.now() - refreshedAt < NAME_REFRESH_MS) return Promise.resolve();
+    refreshedAt = Date.now();
+    return nodeNames(session).then((n) => {
+      if (n.size > 0) names = n;
+    });
+  };
+  let capTimer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    refreshNames(),
+    new Promise((resolve) => (capTimer = setTimeout(resolve, FIRST_NAMES_MS))),
+  ]);
+  clearTimeout(capTimer);
   const r = await session.watch(
     pairs,
     io.signal,
@@ -15,16 +38,16 @@ export const watch: Command<{ pairs: string[] }> = async ({ session, io, opts },
         `watching ${watched.length > 0 ? watched.join(', ') : 'all pairs'} (Ctrl-C to stop)\n`,
       ),
     (nodeUuid, u) => {
-      const at = isoFromTimestamp(u.priceUpdatedAt);
+      if (nodeUuid !== '' && !names.has(nodeUuid)) void refreshNames();
       io.out(
         opts.json
           ? JSON.stringify({
               currencyPair: u.currencyPair,
-              price: u.price,
-              priceUpdatedAt: at,
+              price: jsonPrice(u.price),
+              priceUpdatedAt: isoOrNull(u.priceUpdatedAt),
               nodeUuid,
             }) + '\n'
-          : `${at}  ${u.currencyPair.padEnd(10)} ${String(u.price).padStart(14)}  ${nodeUuid}\n`,
+          : `${showTime(u.priceUpdatedAt)}  ${u.currencyPair.padEnd(10)} ${showPrice(u.price).padStart(14)}  ${withName(nodeUuid, names)}\n`,
       );
     },
   );

@@ -221,6 +221,80 @@ reload), mode 0440 and group-owned by fsGroup, each pod getting only the keys it
 {{- define "currency-nodes.tlsDir" -}}/etc/currency-nodes/tls{{- end }}
 {{- define "currency-nodes.clientTlsDir" -}}/etc/currency-nodes/client-tls{{- end }}
 {{- define "currency-nodes.authDir" -}}/etc/currency-nodes/auth{{- end }}
+{{- define "currency-nodes.metricsWebDir" -}}/etc/currency-nodes/metrics-web{{- end }}
+
+{{/*
+The metrics port's protection (security.metrics): METRICS_WEB_CONFIG_FILE from a Secret, for
+the controller and the nodes. The kubelet cannot present a client certificate or a password,
+so /healthz and /readyz stay open (METRICS_PROBES_OPEN); its HTTPS probes do not verify.
+*/}}
+{{- define "currency-nodes.metrics.webEnv" -}}
+{{- if .Values.security.metrics.webConfigSecret }}
+- name: METRICS_WEB_CONFIG_FILE
+  value: {{ printf "%s/web-config.yml" (include "currency-nodes.metricsWebDir" .) | quote }}
+- name: METRICS_PROBES_OPEN
+  value: "true"
+{{- end }}
+{{- end }}
+
+{{- define "currency-nodes.metrics.webVolumeMount" -}}
+{{- if .Values.security.metrics.webConfigSecret }}
+- name: metrics-web
+  mountPath: {{ include "currency-nodes.metricsWebDir" . }}
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{/* The whole Secret: web-config.yml and the files it names (relative paths resolve beside it). */}}
+{{- define "currency-nodes.metrics.webVolume" -}}
+{{- with .Values.security.metrics.webConfigSecret }}
+- name: metrics-web
+  secret:
+    secretName: {{ . }}
+    defaultMode: 288 # 0440
+{{- end }}
+{{- end }}
+
+{{/* HTTP or HTTPS on the metrics port: for probes (upper case) and monitors (lower case). */}}
+{{- define "currency-nodes.metrics.scheme" -}}
+{{- ternary "https" "http" (and (ne .Values.security.metrics.webConfigSecret "") .Values.security.metrics.tls) }}
+{{- end }}
+
+{{/*
+ServiceMonitor / PodMonitor endpoint settings for a protected metrics port: tlsConfig and
+basicAuth from security.metrics.scrape.secret (in the monitors' namespace).
+*/}}
+{{- define "currency-nodes.metrics.scrapeAuth" -}}
+{{- $s := .Values.security.metrics.scrape }}
+{{- if and (eq (include "currency-nodes.metrics.scheme" .) "https") $s.secret }}
+tlsConfig:
+  ca:
+    secret:
+      name: {{ $s.secret }}
+      key: ca.crt
+  {{- if $s.clientCertificate }}
+  cert:
+    secret:
+      name: {{ $s.secret }}
+      key: tls.crt
+  keySecret:
+    name: {{ $s.secret }}
+    key: tls.key
+  {{- end }}
+  {{- with $s.serverName }}
+  serverName: {{ . }}
+  {{- end }}
+{{- end }}
+{{- if and $s.basicAuth $s.secret }}
+basicAuth:
+  username:
+    name: {{ $s.secret }}
+    key: username
+  password:
+    name: {{ $s.secret }}
+    key: password
+{{- end }}
+{{- end }}
 
 {{/* The token Secret: security.auth.existingSecret, or the one the chart generates. */}}
 {{- define "currency-nodes.auth.secretName" -}}
@@ -249,7 +323,12 @@ reload), mode 0440 and group-owned by fsGroup, each pod getting only the keys it
   value: {{ printf "%s/node-token" (include "currency-nodes.authDir" .) | quote }}
 - name: CONTROLLER_CLI_TOKENS_FILE
   value: {{ printf "%s/cli-token" (include "currency-nodes.authDir" .) | quote }}
+{{- if eq .Values.security.auth.require "both" }}
+- name: CONTROLLER_AUTH_REQUIRE
+  value: "both"
 {{- end }}
+{{- end }}
+{{- include "currency-nodes.metrics.webEnv" . }}
 {{- end }}
 
 {{- define "currency-nodes.controller.securityVolumeMounts" -}}
@@ -263,6 +342,7 @@ reload), mode 0440 and group-owned by fsGroup, each pod getting only the keys it
   mountPath: {{ include "currency-nodes.authDir" . }}
   readOnly: true
 {{- end }}
+{{- include "currency-nodes.metrics.webVolumeMount" . }}
 {{- end }}
 
 {{- define "currency-nodes.controller.securityVolumes" -}}
@@ -293,11 +373,12 @@ reload), mode 0440 and group-owned by fsGroup, each pod getting only the keys it
       - key: cli-token
         path: cli-token
 {{- end }}
+{{- include "currency-nodes.metrics.webVolume" . }}
 {{- end }}
 
 {{/*
 A client's (node, cli) security env vars. Call with (dict "root" $ "prefix" "NODE"|"CLI"
-"token" "node-token"|"cli-token").
+"token" "node-token"|"cli-token"); nodes also get the metrics web config.
 */}}
 {{- define "currency-nodes.client.securityEnv" -}}
 {{- $tls := .root.Values.security.tls }}
@@ -319,6 +400,9 @@ A client's (node, cli) security env vars. Call with (dict "root" $ "prefix" "NOD
 - name: {{ .prefix }}_TOKEN_FILE
   value: {{ printf "%s/%s" (include "currency-nodes.authDir" .root) .token | quote }}
 {{- end }}
+{{- if eq .prefix "NODE" }}
+{{- include "currency-nodes.metrics.webEnv" .root }}
+{{- end }}
 {{- end }}
 
 {{- define "currency-nodes.client.securityVolumeMounts" -}}
@@ -338,9 +422,15 @@ A client's (node, cli) security env vars. Call with (dict "root" $ "prefix" "NOD
   mountPath: {{ include "currency-nodes.authDir" .root }}
   readOnly: true
 {{- end }}
+{{- if .metrics }}
+{{- include "currency-nodes.metrics.webVolumeMount" .root }}
+{{- end }}
 {{- end }}
 
-{{/* Call with (dict "root" $ "token" "node-token"|"cli-token" "clientSecret" "<Secret name>"). */}}
+{{/*
+Call with (dict "root" $ "token" "node-token"|"cli-token" "clientSecret" "<Secret name>"
+["metrics" true: the metrics web config too, for nodes]).
+*/}}
 {{- define "currency-nodes.client.securityVolumes" -}}
 {{- $tls := .root.Values.security.tls }}
 {{- if $tls.enabled }}
@@ -371,5 +461,8 @@ A client's (node, cli) security env vars. Call with (dict "root" $ "prefix" "NOD
     items:
       - key: {{ .token }}
         path: {{ .token }}
+{{- end }}
+{{- if .metrics }}
+{{- include "currency-nodes.metrics.webVolume" .root }}
 {{- end }}
 {{- end }}

@@ -1,0 +1,477 @@
+/**
+ * The controller's core, node side: node streams come in as links, register, stream
+ * prices and leave; the assignment says who streams what, and every node whose set
+ * changed is sent its full desired state. CLI streams are cli-service.ts's. The only
+ * grpc-js here is the call handed to a link.
+ *
+ * Data flow of one price update: NodeLink 'data' -> onNodeFrame (UUID checked, unpacked)
+ * -> takePrices (intake.checkPrice, streamer check, PriceStore.offer) -> WatchFanout.deliver.
+ */
+import type { StreamFromNode, StreamToNode } from '../gen/protobuf/currency_nodes';
+import { type Handlers, type MessageOf, dispatch, pack, unpack } from '../shared/any';
+import type { Logger } from '../shared/logger';
+import type { Random, Scheduler, TimerHandle } from '../shared/scheduler';
+import { KEEPALIVE_TIME_MS } from '../shared/grpc-options';
+import { SpanKind, injectContext, rpcAttributes, runIn, startCommandSpan } from '../shared/tracing';
+import {
+  CONTROLLER_ACCEPTS_METADATA_KEY,
+  type Frame,
+  KEEPALIVE_PERMIT_METADATA_KEY,
+  NODE_NAME_METADATA_KEY,
+  type NodeServerCall,
+  PRICE_BATCH_MESSAGE,
+} from '../shared/wire';
+import { Assignment, type AssignmentChange } from './assignment';
+import { CliService } from './cli-service';
+import type { ControllerLimits } from './config';
+import { desiredStateOf } from './desired-state';
+import { WatchFanout } from './fanout';
+import { ANY_UUID, type NodeAdmission } from './identity';
+import { type PriceRefusal, checkAnnouncedPairs, checkNodeUuid, checkPrice } from './intake';
+import type { CloseReason } from './links/close-reasons';
+import { StreamLink } from './links/stream-link';
+import type { ControllerMetrics } from './metrics';
+import type { NodeView } from './node-list';
+import { Observer } from './observer';
+import { PriceStore } from './prices';
+import { NodeRegistry, type NodeSession } from './registry';
+import { Router } from './router';
+
+export type { NodeView } from './node-list';
+
+const TRACER = 'currency-controller';
+const NODE_SERVICE = 'protobuf.NodeCmdStream';
+/** Replies to commands a CLI routed to a node. */
+const ROUTED_REPLIES: ReadonlySet<string> = new Set(['NodeStatusV1Reply', 'NodeShutdownV1Reply']);
+/** How often quiet streamers and orphaned pairs are looked for, at most. */
+const SWEEP_MS = 1000;
+
+export interface CoreDeps {
+  scheduler: Scheduler;
+  random: Random;
+  logger: Logger;
+  metrics: ControllerMetrics;
+  appVersion: string;
+  streamsPerPair: number;
+  newId: () => string;
+  limits: ControllerLimits;
+}
+
+type PriceUpdate = MessageOf<'NodePriceUpdateV1Notify'>;
+type NodeCtx = { session: NodeSession; frame: StreamFromNode };
+
+export class ControllerCore {
+  readonly assignment: Assignment;
+  readonly prices = new PriceStore();
+  private readonly registry: NodeRegistry;
+  private readonly router = new Router<import('./cli-session').CliSession>();
+  private readonly fanout: WatchFanout;
+  private readonly observer: Observer;
+  private readonly cli: CliService;
+  /** pair -> streamer -> when it last sent a valid price (or was told to start). */
+  private readonly progress = new Map<string, Map<string, number>>();
+  /** pair -> since when no connected node can stream it. */
+  private readonly orphanedSince = new Map<string, number>();
+  private sweepTimer?: TimerHandle;
+  private readonly headers: Record<string, string> = {
+    [CONTROLLER_ACCEPTS_METADATA_KEY]: PRICE_BATCH_MESSAGE,
+    [KEEPALIVE_PERMIT_METADATA_KEY]: String(KEEPALIVE_TIME_MS),
+  };
+
+  constructor(private readonly deps: CoreDeps) {
+    this.assignment = new Assignment(deps.streamsPerPair, deps.random);
+    this.registry = new NodeRegistry(deps.limits.maxNodes);
+    this.observer = new Observer(deps.metrics, deps.logger, this.assignment);
+    this.fanout = new WatchFanout({
+      scheduler: deps.scheduler,
+      maxQueuedMessages: deps.limits.maxQueuedMessages,
+      slowWatcherMs: deps.limits.slowWatcherMs,
+      onDropped: () => this.observer.watchDropped(),
+    });
+    this.cli = new CliService({
+      ...deps,
+      registry: this.registry,
+      router: this.router,
+      fanout: this.fanout,
+      observer: this.observer,
+      assignment: this.assignment,
+      prices: this.prices,
+      viewOf: (s) => this.viewOf(s),
+      kick: (uuid) => this.kick(uuid),
+      onClisChanged: () => this.countConnections(),
+    });
+    deps.metrics.streamsPerPair.set(deps.streamsPerPair);
+    deps.metrics.info.set({ version: deps.appVersion }, 1);
+    this.observer.refreshPairs([]);
+    this.countConnections();
+    this.scheduleSweep();
+  }
+
+  // ------------------------------------------------------------------ queries
+
+  /** Registered nodes, by name then UUID. */
+  connectedNodes(): NodeView[] {
+    return this.registry.registered().map((s) => this.viewOf(s));
+  }
+
+  openStreamCount(): { nodes: number; clis: number; pending: number } {
+    return {
+      nodes: this.registry.openCount(),
+      clis: this.cli.openCount(),
+      pending: this.router.size(),
+    };
+  }
+
+  private viewOf(s: NodeSession): NodeView {
+    return {
+      uuid: s.uuid!,
+      name: s.name,
+      peer: s.link.peer,
+      connectedAtMs: s.connectedAtMs,
+      knownPairs: this.assignment.knownPairsOf(s.uuid!),
+      streamingPairs: this.assignment.streamingPairsOf(s.uuid!),
+    };
+  }
+
+  // ------------------------------------------------------------------ streams
+
+  attachCli(call: Parameters<CliService['attach']>[0]): void {
+    this.cli.attach(call);
+  }
+
+  attachNode(call: NodeServerCall, admission: NodeAdmission = ANY_UUID): void {
+    const { scheduler, limits } = this.deps;
+    // eslint-disable-next-line prefer-const -- the link's handlers need the session it is part of
+    let session: NodeSession;
+    const link = new StreamLink<StreamFromNode, StreamToNode>(
+      call,
+      { scheduler, maxQueuedMessages: limits.maxQueuedMessages, headers: this.headers },
+      {
+        onFrame: (_l, frame) => this.onNodeFrame(session, frame),
+        onClosed: (_l, reason) => this.onNodeClosed(session, reason),
+      },
+    );
+    session = {
+      link,
+      peer: link.peer,
+      name: (link.header(NODE_NAME_METADATA_KEY) ?? '').slice(0, 256),
+      connectedAtMs: scheduler.now(),
+      admission,
+      registered: false,
+    };
+    if (!this.registry.hasRoom()) {
+      link.close(
+        'max_nodes',
+        `the controller holds its limit of ${limits.maxNodes} nodes (node streams, registered or not)`,
+      );
+      return;
+    }
+    this.registry.add(session);
+    link.open();
+    link.after(limits.registerTimeoutMs, () => {
+      if (!session.registered)
+        link.close(
+          'register_timeout',
+          `no NodeKnownCurrenciesV1Notify within ${limits.registerTimeoutMs} ms`,
+        );
+    });
+    this.countConnections();
+  }
+
+  /** Disconnects a node (it reconnects by itself); its pairs move at once. */
+  kick(uuid: string): boolean {
+    const s = this.registry.get(uuid);
+    if (!s) return false;
+    s.link.close('kicked', 'kicked by an operator');
+    return true;
+  }
+
+  /** Ends every stream: nodes see a clean end and reconnect to the next controller. */
+  closeAll(): void {
+    if (this.sweepTimer) this.deps.scheduler.clearTimeout(this.sweepTimer);
+    this.sweepTimer = undefined;
+    for (const s of this.registry.all()) s.link.close('shutdown');
+    this.cli.closeAll();
+  }
+
+  private onNodeFrame(session: NodeSession, frame: Frame<StreamFromNode>): void {
+    const peer = session.link.peer;
+    if (!frame.ok) {
+      this.observer.malformed(
+        'node',
+        peer,
+        `undecodable frame (${frame.bytes} bytes): ${frame.error}`,
+      );
+      return;
+    }
+    const f = frame.value;
+    const id = checkNodeUuid(f, session.uuid);
+    if (!id.ok) {
+      this.observer.malformed('node', peer, id.problem);
+      return;
+    }
+    if (session.uuid === undefined) {
+      session.uuid = id.value;
+      if (!session.admission.mayClaim(id.value)) {
+        session.admission.refuseClaim(id.value);
+        session.link.close(
+          'uuid_not_allowed',
+          `this credential may not claim node UUID ${id.value}`,
+        );
+        return;
+      }
+    }
+    if (f.fromUuid && this.router.has(f.fromUuid)) {
+      this.cli.forwardReply(session, f);
+      return;
+    }
+    const r = unpack(f.response);
+    if (!f.fromUuid && r.ok && ROUTED_REPLIES.has(r.value.name)) {
+      // A foreign node that does not echo from_uuid: its replies come in the order the
+      // commands went out, so the oldest command waiting for it is the one answered.
+      const oldest = this.router.oldestFor(session.uuid);
+      if (oldest !== undefined) return this.cli.forwardReply(session, { ...f, fromUuid: oldest });
+    }
+    if (!r.ok) {
+      if (r.reason === 'missing') return; // an empty frame carries nothing to act on
+      if (r.reason === 'malformed') {
+        this.observer.malformed('node', peer, `${r.typeUrl} payload does not decode: ${r.error}`);
+        return;
+      }
+    } else if (dispatch(this.nodeHandlers, r.value, { session, frame: f })) return;
+    this.observer.unknownCommand('node', f.response?.typeUrl, 'unknown command from node');
+    session.link.send({
+      command: pack('UnknownCommandV1Notify', { command: f.response }),
+      traceContext: {},
+    });
+  }
+
+  private readonly nodeHandlers: Handlers<NodeCtx> = {
+    NodeKnownCurrenciesV1Notify: (m, { session }) => this.register(session, m.knownCurrencyPairs),
+    NodePriceUpdateV1Notify: (m, c) => this.traced(c, 'controller price update', [m]),
+    NodePriceUpdatesV1Notify: (m, c) => this.traced(c, 'controller price updates', m.updates),
+    // Replies to our own commands (a foreign node may leave from_uuid empty), and late
+    // replies to commands whose CLI has gone: nothing to forward.
+    NodeStreamModifyStateV1Reply: () => {},
+    NodeStatusV1Reply: () => {},
+    NodeShutdownV1Reply: () => {},
+    UnknownCommandV1Notify: (m, { session }) =>
+      this.deps.logger.warn(
+        { node_uuid: session.uuid, type_url: m.command?.typeUrl },
+        'node did not understand a command',
+      ),
+  };
+
+  /** A sampled update carries the node's span context: continue it around the intake. */
+  private traced({ session, frame }: NodeCtx, name: string, updates: PriceUpdate[]): void {
+    if (Object.keys(frame.traceContext).length === 0) return this.takePrices(session, updates);
+    const { span, ctx } = startCommandSpan(TRACER, name, SpanKind.CONSUMER, frame.traceContext, {
+      ...rpcAttributes(
+        NODE_SERVICE,
+        updates.length === 1 ? 'NodePriceUpdateV1Notify' : 'NodePriceUpdatesV1Notify',
+      ),
+      'currency.updates': updates.length,
+      'currency.node_uuid': session.uuid,
+    });
+    runIn(ctx, () => this.takePrices(session, updates));
+    span.end();
+  }
+
+  private register(session: NodeSession, announced: string[]): void {
+    const uuid = session.uuid!;
+    const { limits } = this.deps;
+    const { pairs, problems } = checkAnnouncedPairs(announced);
+    if (problems.length > 0)
+      this.observer.malformed(
+        'node',
+        session.link.peer,
+        `node ${uuid}: ${problems[0]}`,
+        problems.length,
+      );
+    if (pairs.size > limits.maxPairsPerNode) {
+      session.link.close(
+        'max_pairs',
+        `announces ${pairs.size} pairs; the limit is ${limits.maxPairsPerNode}`,
+      );
+      return;
+    }
+    const fresh = [...pairs].filter((p) => !this.assignment.isKnown(p)).sort();
+    const room = Math.max(0, limits.maxKnownPairs - this.assignment.knownPairCount());
+    if (fresh.length > room) {
+      const refused = fresh.slice(room);
+      for (const p of refused) pairs.delete(p);
+      this.observer.pairsRefused(session, refused, limits.maxKnownPairs);
+    }
+    let change: AssignmentChange;
+    if (this.registry.isHolder(session)) {
+      change = this.assignment.updatePairs(uuid, pairs);
+      this.observer.nodeChangedPairs(session, [...pairs]);
+    } else {
+      const displaced = this.registry.register(session);
+      if (displaced) {
+        // The newer stream wins (a restarted node must be able to take over its half-dead
+        // old connection); the displaced node is told why and backs off for 30 s.
+        this.observer.nodeReplaced(session, displaced);
+        displaced.link.close(
+          'replaced',
+          `replaced by a newer stream with the same node UUID ${uuid} from ${session.link.peer}`,
+        );
+        change = this.assignment.updatePairs(uuid, pairs);
+        for (const pair of this.assignment.streamingPairsOf(uuid)) this.markProgress(uuid, pair);
+      } else {
+        change = this.assignment.addNode(uuid, pairs);
+        this.observer.nodeRegistered(session, [...pairs]);
+      }
+    }
+    change.changedNodes.add(uuid);
+    this.apply(change);
+    this.countConnections();
+  }
+
+  private onNodeClosed(session: NodeSession, reason: CloseReason): void {
+    const holder = this.registry.remove(session);
+    const uuid = session.uuid;
+    this.observer.nodeClosed(session, reason, holder || reason === 'replaced');
+    if (uuid !== undefined && (holder || reason === 'replaced'))
+      this.cli.nodeGone(uuid, session.name, reason);
+    if (holder)
+      this.apply(this.assignment.removeNode(uuid!, reason === 'kicked' ? 'kicked' : 'node_left'));
+    this.countConnections();
+  }
+
+  // ------------------------------------------------------------------ prices
+
+  /**
+   * Each update is taken exactly as a single NodePriceUpdateV1Notify would be: from a node
+   * not streaming its pair it is ignored (in flight when the pair moved); a refused one is
+   * counted and skipped, and the rest still count.
+   */
+  private takePrices(session: NodeSession, updates: PriceUpdate[]): void {
+    const uuid = session.uuid!;
+    if (!this.registry.isHolder(session)) return;
+    const now = this.deps.scheduler.now();
+    const refused: { reason: PriceRefusal; problem: string }[] = [];
+    for (const m of updates) {
+      if (!this.assignment.isStreaming(uuid, m.currencyPair)) continue;
+      const c = checkPrice(m, now, this.deps.limits.maxPriceSkewMs);
+      if (!c.ok) {
+        refused.push(c);
+        continue;
+      }
+      this.markProgress(uuid, m.currencyPair, now);
+      if (
+        !this.prices.offer({
+          pair: m.currencyPair,
+          price: m.price,
+          updatedAtMs: c.updatedAtMs,
+          nodeUuid: uuid,
+        })
+      ) {
+        this.observer.priceSuperseded();
+        continue;
+      }
+      this.observer.pricesAccepted(m.currencyPair);
+      this.fanout.deliver(uuid, m.currencyPair, m.price, c.updatedAtMs);
+    }
+    this.observer.pricesRefused(session, refused, updates.length);
+  }
+
+  // ------------------------------------------------------------------ assignment
+
+  /** Sends every changed node its full desired state and records what moved. */
+  private apply(change: AssignmentChange): void {
+    for (const uuid of change.changedNodes) {
+      this.registry.entryChanged(uuid);
+      for (const pair of this.assignment.streamingPairsOf(uuid))
+        if (!this.progress.get(pair)?.has(uuid)) this.markProgress(uuid, pair);
+      this.sendDesiredState(uuid);
+    }
+    this.observer.changeApplied(change);
+  }
+
+  private sendDesiredState(uuid: string): void {
+    const session = this.registry.get(uuid);
+    if (!session) return;
+    const states = desiredStateOf(this.assignment, this.prices, uuid);
+    const streaming = this.assignment.streamingPairsOf(uuid);
+    const { span, ctx } = startCommandSpan(
+      TRACER,
+      'controller assign',
+      SpanKind.PRODUCER,
+      undefined,
+      {
+        ...rpcAttributes(NODE_SERVICE, 'NodeStreamModifyStateV1Req'),
+        'currency.node_uuid': uuid,
+        'currency.pairs': streaming,
+      },
+    );
+    runIn(ctx, () => {
+      this.deps.logger.debug({ node_uuid: uuid, streaming }, 'sending desired stream state');
+      // A request id of our own, so a peer that echoes from_uuid (as the original
+      // controller expects of every reply) has one to echo.
+      session.link.send({
+        fromUuid: this.deps.newId(),
+        command: pack('NodeStreamModifyStateV1Req', { streamStates: states }),
+        traceContext: injectContext(ctx),
+      });
+    });
+    span.end();
+  }
+
+  private markProgress(uuid: string, pair: string, at = this.deps.scheduler.now()): void {
+    let byNode = this.progress.get(pair);
+    if (!byNode) this.progress.set(pair, (byNode = new Map()));
+    byNode.set(uuid, at);
+  }
+
+  // ------------------------------------------------------------------ sweeps
+
+  private scheduleSweep(): void {
+    const { staleStreamMs, forgetPairAfterMs } = this.deps.limits;
+    const every = Math.max(1, Math.min(SWEEP_MS, staleStreamMs / 4, forgetPairAfterMs / 4));
+    this.sweepTimer = this.deps.scheduler.setTimeout(() => {
+      this.sweep();
+      this.scheduleSweep();
+    }, every);
+    (this.sweepTimer as { unref?: () => void }).unref?.();
+  }
+
+  /** Quiet streamers lose their pairs; pairs no node can stream are forgotten in time. */
+  private sweep(): void {
+    const now = this.deps.scheduler.now();
+    const { staleStreamMs, forgetPairAfterMs } = this.deps.limits;
+    for (const [pair, byNode] of [...this.progress]) {
+      for (const [uuid, last] of [...byNode]) {
+        if (!this.assignment.isStreaming(uuid, pair)) byNode.delete(uuid);
+        else if (now - last >= staleStreamMs) {
+          const change = this.assignment.demote(uuid, pair);
+          if (change.reassignments.length === 0) continue; // no one else can take it
+          byNode.delete(uuid);
+          this.deps.logger.warn(
+            { pair, node_uuid: uuid, quiet_ms: now - last },
+            'streamer sent no price; the pair moves to another node',
+          );
+          this.apply(change);
+        }
+      }
+      if (byNode.size === 0) this.progress.delete(pair);
+    }
+    for (const pair of this.assignment.knownPairs()) {
+      if (this.assignment.capableCount(pair) > 0) {
+        this.orphanedSince.delete(pair);
+        continue;
+      }
+      const since = this.orphanedSince.get(pair);
+      if (since === undefined) this.orphanedSince.set(pair, now);
+      else if (now - since >= forgetPairAfterMs && this.assignment.forgetPair(pair)) {
+        this.orphanedSince.delete(pair);
+        this.prices.delete(pair);
+        this.observer.pairForgotten(pair, now - since);
+      }
+    }
+  }
+
+  private countConnections(): void {
+    this.observer.connections(this.registry.registeredCount(), this.cli.openCount());
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * `watch`: every accepted price goes to the CLI streams watching its pair. V1 watches get
+ * one frame per update; V2 (batched) watches get the updates of one event-loop turn in one
+ * frame at its end. A watcher that does not keep up loses updates rather than growing our
+ * memory; one that takes nothing for CONTROLLER_SLOW_WATCHER_MS is disconnected.
+ */
+import type { MessageOf } from '../shared/any';
+import { pack } from '../shared/any';
+import type { Scheduler, TimerHandle } from '../shared/scheduler';
+import { timestampFromMs } from '../shared/time';
+import type { CliSession } from './cli-session';
+
+export type PairPrice = MessageOf<'ControllerPriceUpdatesV1Notify'>['prices'][number];
+
+/** Most updates in one ControllerPriceUpdatesV1Notify (about 80 bytes each). */
+const MAX_WATCH_BATCH = 1000;
+/** Batches a watch stream may have queued before its watches lose updates. */
+const WATCH_BATCH_QUEUE_LIMIT = 16;
+
+export interface FanoutOptions {
+  scheduler: Scheduler;
+  maxQueuedMessages: number;
+  slowWatcherMs: number;
+  onDropped(): void;
+}
+
+export class WatchFanout {
+  private readonly watchers = new Set<CliSession>();
+  private readonly due = new Set<CliSession>();
+  private flushHandle?: TimerHandle;
+  /** Half the disconnect limit, so a burst is queued rather than dropped and a watch stream is never disconnected by its own updates. */
+  private readonly queueLimit: number;
+
+  constructor(private readonly opts: FanoutOptions) {
+    this.queueLimit = Math.max(16, Math.floor(opts.maxQueuedMessages / 2));
+  }
+
+  watch(cli: CliSession, streamId: string, pairs: Set<string> | null, batched: boolean): void {
+    cli.watches.set(streamId, { pairs, batched });
+    this.watchers.add(cli);
+  }
+
+  /** A CLI stream closed: its watches and queued batches go with it. */
+  forget(cli: CliSession): void {
+    this.watchers.delete(cli);
+    this.due.delete(cli);
+    cli.watches.clear();
+    cli.batches.clear();
+  }
+
+  deliver(nodeUuid: string, pair: string, price: number, updatedAtMs: number): void {
+    if (this.watchers.size === 0) return;
+    const now = this.opts.scheduler.now();
+    let entry: PairPrice | undefined;
+    let single: ReturnType<typeof pack> | undefined;
+    for (const cli of this.watchers) {
+      for (const [streamId, watch] of cli.watches) {
+        if (watch.pairs && !watch.pairs.has(pair)) continue;
+        const queued = cli.link.queued();
+        if (queued >= (watch.batched ? WATCH_BATCH_QUEUE_LIMIT : this.queueLimit)) {
+          this.opts.onDropped();
+          if (now - cli.lastWatchWriteMs > this.opts.slowWatcherMs)
+            cli.link.close('slow_consumer', 'not reading its watch');
+          continue;
+        }
+        cli.lastWatchWriteMs = now;
+        entry ??= {
+          currencyPair: pair,
+          price,
+          priceUpdatedAt: timestampFromMs(updatedAtMs),
+          nodeUuid,
+        };
+        if (watch.batched) {
+          this.queueBatch(cli, streamId, entry);
+          continue;
+        }
+        single ??= pack('NodePriceUpdateV1Notify', {
+          currencyPair: pair,
+          price,
+          priceUpdatedAt: entry.priceUpdatedAt,
+        });
+        cli.link.send({ streamId, nodeUuid, response: single, traceContext: {} });
+      }
+    }
+  }
+
+  /** Sends every queued batch now (a shutdown, or the end of the event-loop turn). */
+  flush(): void {
+    if (this.flushHandle) this.opts.scheduler.clearImmediate(this.flushHandle);
+    this.flushHandle = undefined;
+    for (const cli of this.due) {
+      for (const [streamId, batch] of cli.batches) this.sendBatch(cli, streamId, batch);
+      cli.batches.clear();
+    }
+    this.due.clear();
+  }
+
+  private queueBatch(cli: CliSession, streamId: string, entry: PairPrice): void {
+    let batch = cli.batches.get(streamId);
+    if (!batch) cli.batches.set(streamId, (batch = []));
+    batch.push(entry);
+    if (batch.length >= MAX_WATCH_BATCH) {
+      cli.batches.delete(streamId);
+      this.sendBatch(cli, streamId, batch);
+      return;
+    }
+    this.due.add(cli);
+    this.flushHandle ??= this.opts.scheduler.setImmediate(() => this.flush());
+  }
+
+  private sendBatch(cli: CliSession, streamId: string, prices: PairPrice[]): void {
+    cli.link.send({
+      streamId,
+      response: pack('ControllerPriceUpdatesV1Notify', { prices }),
+      traceContext: {},
+    });
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * One object per gRPC stream (a node's or a CLI's): it owns the call, the send queue's
+ * bound, the close reason and every cleanup, so nothing about a stream outlives it. With
+ * close-reasons.ts these are the only files of the controller core that touch grpc-js
+ * (model: etcd's serverWatchStream; grpc-js's per-session close handler).
+ *
+ * How a stream ends decides its reason, from the order of grpc-js's events (measured):
+ * a clean half-close gives 'end', then 'finish' once our status is out; a dropped
+ * connection gives 'end' and then 'cancelled' before any 'finish'. So the link answers
+ * 'end' with a clean status and lets whichever of the two comes first name the reason.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { Scheduler, TimerHandle } from '../../shared/scheduler';
+import { CLOSE_REASON_METADATA_KEY, type Frame } from '../../shared/wire';
+import { CLOSE_RULES, type CloseReason } from './close-reasons';
+
+type ServerCall<In, Out> = grpc.ServerDuplexStream<Frame<In>, Out>;
+
+export interface LinkHandlers<In, Self> {
+  onFrame(link: Self, frame: Frame<In>): void;
+  /** Called exactly once, after the link is closed, with the reason it closed for. */
+  onClosed(link: Self, reason: CloseReason): void;
+}
+
+export interface LinkOptions {
+  scheduler: Scheduler;
+  /** Messages queued for a peer that is not reading before it is disconnected. */
+  maxQueuedMessages: number;
+  /** Response headers sent at once (what this controller accepts and permits). */
+  headers?: Record<string, string>;
+}
+
+export class StreamLink<In, Out> {
+  readonly peer: string;
+  readonly openedAtMs: number;
+  private closeReason?: CloseReason;
+  private remoteEnded = false;
+  private readonly timers = new Set<TimerHandle>();
+
+  constructor(
+    private readonly call: ServerCall<In, Out>,
+    private readonly opts: LinkOptions,
+    private readonly handlers: LinkHandlers<In, StreamLink<In, Out>>,
+  ) {
+    this.peer = call.getPeer();
+    this.openedAtMs = opts.scheduler.now();
+  }
+
+  /** Starts listening; separate from the constructor so that the owner can refuse first. */
+  open(): void {
+    if (this.opts.headers) {
+      const md = new grpc.Metadata();
+      for (const [k, v] of Object.entries(this.opts.headers)) md.set(k, v);
+      try {
+        this.call.sendMetadata(md);
+      } catch {
+        // The call is already gone; its events close the link.
+      }
+    }
+    this.call.on('data', (frame: Frame<In>) => {
+      if (!this.closed) this.handlers.onFrame(this, frame);
+    });
+    this.call.on('end', () => {
+      this.remoteEnded = true;
+      this.endCall(undefined);
+    });
+    this.call.on('finish', () => this.closedBy(this.remoteEnded ? 'closed' : 'lost'));
+    this.call.on('cancelled', () => this.closedBy('lost'));
+    this.call.on('error', () => this.closedBy('lost'));
+    this.call.on('close', () => this.closedBy('lost'));
+  }
+
+  get closed(): boolean {
+    return this.closeReason !== undefined;
+  }
+
+  /** A header value the peer sent, if it is a string. */
+  header(key: string): string | undefined {
+    const v = this.call.metadata.get(key)[0];
+    return typeof v === 'string' ? v : undefined;
+  }
+
+  /** Messages written but not yet taken by the transport. */
+  queued(): number {
+    return this.call.writableLength;
+  }
+
+  /**
+   * Writes one message; a peer that lets `maxQueuedMessages` pile up is not reading and is
+   * disconnected instead (slow_consumer). Returns whether the message was written.
+   */
+  send(msg: Out): boolean {
+    if (this.closed) return false;
+    if (this.call.writableLength >= this.opts.maxQueuedMessages) {
+      this.close('slow_consumer', `not reading: ${this.call.writableLength} messages queued`);
+      return false;
+    }
+    try {
+      this.call.write(msg);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** A timer that dies with the link. */
+  after(ms: number, fn: () => void): void {
+    const s = this.opts.scheduler;
+    const t = s.setTimeout(() => {
+      this.timers.delete(t);
+      if (!this.closed) fn();
+    }, ms);
+    this.timers.add(t);
+  }
+
+  /** Ends the stream on the controller's side, for `reason` (close-reasons.ts). */
+  close(reason: CloseReason, details?: string): void {
+    if (this.closed) return;
+    const rule = CLOSE_RULES[reason];
+    // The reason is settled first: ending the call emits 'error' at once, which would
+    // otherwise read as a lost connection.
+    this.closedBy(reason);
+    this.endCall(
+      rule.code === grpc.status.OK
+        ? undefined
+        : { code: rule.code, details: details ?? reason, reason },
+    );
+  }
+
+  private closedBy(reason: CloseReason): void {
+    if (this.closed) return;
+    this.closeReason = reason;
+    for (const t of this.timers) this.opts.scheduler.clearTimeout(t);
+    this.timers.clear();
+    this.handlers.onClosed(this, reason);
+  }
+
+  private endCall(
+    status: { code: grpc.status; details: string; reason: string } | undefined,
+  ): void {
+    try {
+      if (!status) {
+        this.call.end();
+        return;
+      }
+      const metadata = new grpc.Metadata();
+      metadata.set(CLOSE_REASON_METADATA_KEY, status.reason);
+      this.call.emit('error', { code: status.code, details: status.details, metadata });
+    } catch {
+      // The call is already gone; nothing to end.
+    }
+  }
+}

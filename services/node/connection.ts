@@ -1,0 +1,372 @@
+/**
+ * The node's connection loop as explicit states, each with its enter and exit actions
+ * (model: connect-es's http2-session-manager):
+ *
+ *   connecting  -> a stream is open; it registers (announces the pairs) once the response
+ *                  headers said which keepalive to use, or after a short wait for them
+ *   registered  -> the controller answered; frames flow
+ *   backing_off -> waiting to dial again (capped exponential backoff; 30 s+ when displaced)
+ *   stopped     -> final
+ *
+ * A stream that learns, before registering, that its controller permits fast keepalive
+ * pings is closed and dialled again at once with them: nothing registered, so nothing
+ * flaps, and it is not counted as a reconnect.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { StreamFromNode, StreamToNode } from '../gen/protobuf/currency_nodes';
+import { isAuthStatus } from '../shared/auth';
+import type { Logger } from '../shared/logger';
+import type { Random, Scheduler, TimerHandle } from '../shared/scheduler';
+import {
+  CLOSE_REASON_METADATA_KEY,
+  CONTROLLER_ACCEPTS_METADATA_KEY,
+  type Frame,
+  type NodeClientCall,
+  PRICE_BATCH_MESSAGE,
+} from '../shared/wire';
+import { type BackoffPolicy, backoffDelayMs } from './backoff';
+import { ConnectFailureLog, connectFailureCause } from './connect-failures';
+import { KeepalivePermits, isTooManyPings } from './keepalive';
+import type { NodeMetrics } from './metrics';
+
+/** What of a grpc-js client call the loop uses; tests pass a fake. */
+export type NodeStream = Pick<
+  NodeClientCall,
+  'on' | 'write' | 'end' | 'cancel' | 'writableNeedDrain'
+>;
+
+/** Opens a stream to `address`, with fast client pings when `keepalivePermitMs` is set. May throw. */
+export type Dialer = (
+  address: string,
+  keepalivePermitMs: number | undefined,
+) => { call: NodeStream; close(): void };
+
+export interface Link {
+  readonly address: string;
+  /** The controller said (response header) that it takes NodePriceUpdatesV1Notify. */
+  readonly acceptsPriceBatches: boolean;
+  readonly connectedAtMs: number | undefined;
+  write(msg: StreamFromNode): void;
+  backedUp(): boolean;
+}
+
+export interface ConnectionOptions {
+  /** This node's UUID, named in the duplicate-identity error. */
+  uuid: string;
+  addresses: string[];
+  backoff: BackoffPolicy;
+  /** After being displaced by a newer stream with our UUID: wait this plus up to `displacedJitterMs`. */
+  displacedWaitMs: number;
+  displacedJitterMs: number;
+  /** How long a stream waits for response headers before registering without them. */
+  headerWaitMs: number;
+  /** How long stop() waits for the controller to see the clean end. */
+  stopGraceMs: number;
+  /** The registration frame (NodeKnownCurrenciesV1Notify). */
+  announce: () => StreamFromNode;
+  dial: Dialer;
+  scheduler: Scheduler;
+  random: Random;
+  log: Logger;
+  metrics: NodeMetrics;
+  onRegistered: (link: Link) => void;
+  onFrame: (frame: Frame<StreamToNode>) => void;
+  /** The registered stream is gone (or never registered); stop streaming. */
+  onLost: () => void;
+}
+
+class LiveLink implements Link {
+  acceptsPriceBatches = false;
+  connectedAtMs: number | undefined;
+  announced = false;
+  closed = false;
+  headerTimer: TimerHandle | undefined;
+  private readonly statusSeen: Promise<void>;
+  private seen!: () => void;
+
+  constructor(
+    readonly address: string,
+    readonly permitMs: number | undefined,
+    readonly call: NodeStream,
+    private readonly closeClient: () => void,
+    private readonly log: Logger,
+  ) {
+    this.statusSeen = new Promise((r) => (this.seen = r));
+  }
+
+  ended(): void {
+    this.seen();
+  }
+
+  write(msg: StreamFromNode): void {
+    if (this.closed) return;
+    try {
+      this.call.write(msg);
+    } catch (err) {
+      this.log.debug({ err }, 'write after stream end');
+    }
+  }
+
+  backedUp(): boolean {
+    return this.call.writableNeedDrain;
+  }
+
+  close(): void {
+    this.closed = true;
+    try {
+      this.call.cancel();
+    } catch {
+      // already ended
+    }
+    this.closeClient();
+  }
+
+  /** Half-close, give the controller `graceMs` to see the clean end, then close. */
+  async closeGracefully(scheduler: Scheduler, graceMs: number): Promise<void> {
+    this.closed = true;
+    let timer: TimerHandle | undefined;
+    const grace = new Promise<void>((r) => (timer = scheduler.setTimeout(r, graceMs)));
+    try {
+      this.call.end();
+    } catch {
+      this.seen();
+    }
+    await Promise.race([this.statusSeen, grace]);
+    if (timer) scheduler.clearTimeout(timer);
+    this.close();
+  }
+}
+
+export type ConnectionState =
+  | { kind: 'connecting'; link: LiveLink }
+  | { kind: 'registered'; link: LiveLink }
+  | { kind: 'backing_off'; timer: TimerHandle }
+  | { kind: 'stopped' };
+
+type StatusLike = { code?: number; details?: string; metadata?: grpc.Metadata };
+
+export class ControllerConnection {
+  private state: ConnectionState = { kind: 'stopped' };
+  private attempt = 0;
+  private everRegistered = false;
+  private readonly permits = new KeepalivePermits();
+  private readonly failures: ConnectFailureLog;
+
+  constructor(private readonly o: ConnectionOptions) {
+    this.failures = new ConnectFailureLog(o.log, () => o.scheduler.now());
+  }
+
+  kind(): ConnectionState['kind'] {
+    return this.state.kind;
+  }
+
+  /** The registered stream, if any. */
+  link(): Link | undefined {
+    return this.state.kind === 'registered' ? this.state.link : undefined;
+  }
+
+  start(): void {
+    this.transition(this.connecting());
+  }
+
+  /** Graceful: half-close the stream and stop reconnecting. */
+  async stop(): Promise<void> {
+    const s = this.state;
+    if (s.kind === 'stopped') return;
+    const link = s.kind === 'connecting' || s.kind === 'registered' ? s.link : undefined;
+    if (link) link.closed = true; // its end is ours, not a loss
+    this.transition({ kind: 'stopped' }, { keepLinkOpen: true });
+    await link?.closeGracefully(this.o.scheduler, this.o.stopGraceMs);
+  }
+
+  // ------------------------------------------------------------ transitions
+
+  private transition(next: ConnectionState, opts: { keepLinkOpen?: boolean } = {}): void {
+    const prev = this.state;
+    this.state = next;
+    // exit actions
+    if (prev.kind === 'backing_off') this.o.scheduler.clearTimeout(prev.timer);
+    if (prev.kind === 'connecting' && prev.link.headerTimer) {
+      this.o.scheduler.clearTimeout(prev.link.headerTimer);
+      prev.link.headerTimer = undefined;
+    }
+    const leavesLink =
+      (prev.kind === 'connecting' || prev.kind === 'registered') &&
+      !(next.kind === 'registered' && next.link === prev.link);
+    if (leavesLink) {
+      if (!opts.keepLinkOpen) prev.link.close();
+      this.o.onLost();
+    }
+    // enter actions
+    if (next.kind === 'connecting') this.enterConnecting(next.link);
+    if (next.kind === 'registered') this.enterRegistered(next.link);
+  }
+
+  /** The next `connecting` state: dials and wires a stream (or backs off if it cannot). */
+  private connecting(): ConnectionState {
+    const o = this.o;
+    const address = o.addresses[Math.floor(o.random() * o.addresses.length)]!;
+    const permitMs = this.permits.forAddress(address);
+    let dialled: ReturnType<Dialer>;
+    try {
+      dialled = o.dial(address, permitMs);
+    } catch (err) {
+      // TLS files and the token file are read on every connect, so rotated ones are used
+      // from the next connection on; an unreadable one is retried like an unreachable controller.
+      return this.backingOff('error', {
+        problem: err instanceof Error ? err.message : String(err),
+        msg: 'cannot read the TLS or token files',
+      });
+    }
+    const link = new LiveLink(address, permitMs, dialled.call, dialled.close, o.log);
+    o.log.debug(
+      { controller: address, attempt: this.attempt, fast_keepalive: !!permitMs },
+      'connecting',
+    );
+    const { call } = link;
+    call.on('metadata', (md: grpc.Metadata) => this.onHeaders(link, md));
+    call.on('data', (frame: Frame<StreamToNode>) => this.onData(link, frame));
+    call.on('error', (err: grpc.ServiceError) => this.onEnded(link, err));
+    call.on('status', (st: grpc.StatusObject) => this.onEnded(link, st));
+    call.on('end', () => this.onEnded(link));
+    return { kind: 'connecting', link };
+  }
+
+  /**
+   * Enter action of `connecting`: with fast pings already, register at once; else wait a
+   * moment for the response headers, which may permit them (see onHeaders).
+   */
+  private enterConnecting(link: LiveLink): void {
+    if (link.permitMs !== undefined) {
+      this.announce(link);
+      return;
+    }
+    link.headerTimer = this.o.scheduler.setTimeout(() => {
+      link.headerTimer = undefined;
+      this.permits.onHeaders(link.address, link.permitMs, undefined);
+      this.announce(link);
+    }, this.o.headerWaitMs);
+  }
+
+  private backingOff(
+    level: 'error' | 'warn' | 'debug' | 'none',
+    { msg, ...fields }: Record<string, unknown> & { msg: string },
+    delayMs?: number,
+  ): ConnectionState {
+    const delay = delayMs ?? backoffDelayMs(this.attempt++, this.o.backoff, this.o.random);
+    if (level !== 'none') this.o.log[level]({ ...fields, retry_in_ms: delay }, msg);
+    const timer = this.o.scheduler.setTimeout(() => {
+      this.o.metrics.reconnectAttempts.inc();
+      this.transition(this.connecting());
+    }, delay);
+    return { kind: 'backing_off', timer };
+  }
+
+  private enterRegistered(link: LiveLink): void {
+    link.connectedAtMs = this.o.scheduler.now();
+    this.attempt = 0;
+    this.failures.reset();
+    if (this.everRegistered) this.o.metrics.reconnects.inc();
+    this.everRegistered = true;
+    this.o.log.info(
+      { controller: link.address, fast_keepalive: !!link.permitMs },
+      'registered with controller',
+    );
+    this.o.onRegistered(link);
+  }
+
+  // ------------------------------------------------------------ stream events
+
+  private isCurrent(link: LiveLink): boolean {
+    const s = this.state;
+    return !link.closed && (s.kind === 'connecting' || s.kind === 'registered') && s.link === link;
+  }
+
+  private announce(link: LiveLink): void {
+    if (link.announced || !this.isCurrent(link)) return;
+    link.announced = true;
+    if (link.headerTimer) this.o.scheduler.clearTimeout(link.headerTimer);
+    link.headerTimer = undefined;
+    link.write(this.o.announce());
+  }
+
+  private onHeaders(link: LiveLink, md: grpc.Metadata): void {
+    if (!this.isCurrent(link)) return;
+    const accepts = md.get(CONTROLLER_ACCEPTS_METADATA_KEY).join(',').split(',');
+    link.acceptsPriceBatches = accepts.some((name) => name.trim() === PRICE_BATCH_MESSAGE);
+    const decision = this.permits.onHeaders(link.address, link.permitMs, md);
+    if (link.announced) return; // too late to switch; the next connection uses what was learned
+    if (decision === 'redial_fast') {
+      this.o.log.debug(
+        { controller: link.address },
+        'controller permits fast keepalive; dialling again with it',
+      );
+      this.transition(this.connecting());
+    } else {
+      this.announce(link);
+    }
+  }
+
+  private onData(link: LiveLink, frame: Frame<StreamToNode>): void {
+    if (!this.isCurrent(link)) return;
+    this.announce(link); // a foreign controller may speak before its headers were awaited
+    if (this.state.kind === 'connecting') this.transition({ kind: 'registered', link });
+    this.o.onFrame(frame);
+  }
+
+  private onEnded(link: LiveLink, st?: StatusLike): void {
+    link.ended();
+    if (!this.isCurrent(link)) return;
+    if (st?.code === grpc.status.OK) st = { ...st, details: st.details || 'stream ended' };
+    const wasRegistered = this.state.kind === 'registered';
+    const { code, details } = st ?? {};
+    const fields = { controller: link.address, code, details };
+    if (details && /keepalive/i.test(details)) this.o.metrics.keepaliveTimeouts.inc();
+    if (isTooManyPings(code, details)) {
+      this.permits.forget(link.address);
+      this.o.log.warn(
+        fields,
+        'the controller refused our keepalive pings; no client pings to it from now on',
+      );
+    }
+    let next: ConnectionState;
+    if (isDisplaced(st)) {
+      this.attempt = 0;
+      next = this.backingOff(
+        'error',
+        {
+          ...fields,
+          node_conflict: true,
+          msg: `another process is using this node UUID (${this.o.uuid}): the controller replaced this stream with a newer one claiming the same UUID. Give each node its own NODE_UUID (or leave it unset for a random one); waiting before reconnecting so that the two do not keep displacing each other`,
+        },
+        this.o.displacedWaitMs + Math.round(this.o.random() * this.o.displacedJitterMs),
+      );
+    } else if (isAuthStatus(code)) {
+      // Refused credentials may be a secret being rotated: keep trying, loudly.
+      next = this.backingOff('error', {
+        ...fields,
+        msg: `the controller refused this node's credentials (${grpc.status[code!]}); check NODE_TOKEN / NODE_TOKEN_FILE and the client certificate`,
+      });
+    } else if (!wasRegistered) {
+      const delay = backoffDelayMs(this.attempt++, this.o.backoff, this.o.random);
+      const cause = connectFailureCause(code, details);
+      this.failures.failed({ ...fields, cause, retry_in_ms: delay });
+      next = this.backingOff('none', { msg: '' }, delay);
+    } else {
+      next = this.backingOff('warn', { ...fields, msg: 'controller stream lost' });
+    }
+    this.transition(next);
+  }
+}
+
+/**
+ * Our controller ends a stream displaced by a newer one with the same UUID with ABORTED
+ * and the trailer `x-currency-close-reason: replaced`; the details text says so too, for
+ * a proxy that drops trailers.
+ */
+export function isDisplaced(st: StatusLike | undefined): boolean {
+  if (!st) return false;
+  const reason = st.metadata?.get(CLOSE_REASON_METADATA_KEY)[0];
+  if (reason === 'replaced') return true;
+  return st.code === grpc.status.ABORTED && /^replaced by a newer stream/i.test(st.details ?? '');
+}

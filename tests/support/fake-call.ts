@@ -1,0 +1,63 @@
+/**
+ * A stand-in for a grpc-js server duplex call, for unit tests of the controller core:
+ * frames go in with `receive`, what the core writes is in `written`, and how the core
+ * ended the stream is in `status` (undefined: still open; code 0: a clean end).
+ */
+import { EventEmitter } from 'node:events';
+import * as grpc from '@grpc/grpc-js';
+import type { Frame } from '../../services/shared/wire';
+
+export class FakeCall<In, Out> extends EventEmitter {
+  readonly written: Out[] = [];
+  status?: { code: number; details: string; metadata?: grpc.Metadata };
+  headers?: grpc.Metadata;
+  readonly metadata = new grpc.Metadata();
+  writableLength = 0;
+  cancelled = false;
+
+  constructor(private readonly peer = 'ipv4:127.0.0.1:40000') {
+    super();
+    // The core's own 'error' emit ends the call; record it as the status sent.
+    this.on('error', (e: { code: number; details: string; metadata?: grpc.Metadata }) => {
+      this.status ??= e;
+    });
+  }
+
+  getPeer(): string {
+    return this.peer;
+  }
+
+  sendMetadata(md: grpc.Metadata): void {
+    this.headers = md;
+  }
+
+  write(msg: Out): boolean {
+    this.written.push(msg);
+    return true;
+  }
+
+  end(): void {
+    this.status ??= { code: grpc.status.OK, details: '' };
+  }
+
+  receive(value: In): void {
+    this.emit('data', { ok: true, value } satisfies Frame<In>);
+  }
+
+  /** The peer half-closes cleanly: 'end', then 'finish' once our status is out. */
+  peerEnds(): void {
+    this.emit('end');
+    this.emit('finish');
+  }
+
+  /** The connection drops: 'end', then 'cancelled' before any 'finish'. */
+  connectionDrops(): void {
+    this.cancelled = true;
+    this.emit('end');
+    this.emit('cancelled');
+  }
+
+  asCall<T>(): T {
+    return this as unknown as T;
+  }
+}

@@ -1,0 +1,222 @@
+package main
+
+// controller mode: a grpc-go server with DEFAULT keepalive enforcement (one client ping
+// per 5 minutes allowed, GOAWAY too_many_pings beyond), playing the original Go controller.
+// Every node that announces pairs is sent one full-state NodeStreamModifyStateV1Req starting
+// all of them; prices are counted and reported. CLI streams get the controller commands the
+// original answers (nodes, version) and a V1 price watch; anything else is answered with
+// UnknownCommandV1Notify, as the original does.
+
+import (
+	"flag"
+	"net"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+
+	pb "currency-nodes/tools/interop-peer/gen/currencypb"
+)
+
+type goController struct {
+	pb.UnimplementedNodeCmdStreamServer
+	pb.UnimplementedCliCmdStreamServer
+
+	mu          sync.Mutex
+	connections int
+	prices      int
+	nodes       map[string]bool // registered node UUIDs
+	watchers    map[chan *pb.StreamToCli]bool
+}
+
+func runController(args []string) error {
+	fs := flag.NewFlagSet("controller", flag.ExitOnError)
+	listen := fs.String("listen", "127.0.0.1:0", "address to listen on")
+	_ = fs.Parse(args)
+
+	lis, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	// No keepalive options: grpc-go's defaults are what a stock peer enforces.
+	server := grpc.NewServer()
+	c := &goController{nodes: map[string]bool{}, watchers: map[chan *pb.StreamToCli]bool{}}
+	pb.RegisterNodeCmdStreamServer(server, c)
+	pb.RegisterCliCmdStreamServer(server, c)
+	emit("listening", map[string]any{"addr": lis.Addr().String()})
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-sig
+		server.Stop()
+	}()
+	return server.Serve(lis)
+}
+
+func (c *goController) NodeCommandStream(stream pb.NodeCmdStream_NodeCommandStreamServer) error {
+	ctx := stream.Context()
+	name := ""
+	if md, ok := metadata.FromIncomingContext(ctx); ok && len(md.Get("x-currency-node-name")) > 0 {
+		name = md.Get("x-currency-node-name")[0]
+	}
+	addr := ""
+	if p, ok := peer.FromContext(ctx); ok {
+		addr = p.Addr.String()
+	}
+	c.mu.Lock()
+	c.connections++
+	n := c.connections
+	c.mu.Unlock()
+	emit("node_connected", map[string]any{"connections": n, "name": name, "peer": addr})
+
+	nodeUUID := ""
+	var err error
+	for {
+		var frame *pb.StreamFromNode
+		frame, err = stream.Recv()
+		if err != nil {
+			break
+		}
+		nodeUUID = frame.GetNodeUuid()
+		msgName, msg, j := decoded(frame.GetResponse())
+		switch m := msg.(type) {
+		case *pb.NodeKnownCurrenciesV1Notify:
+			c.mu.Lock()
+			c.nodes[nodeUUID] = true
+			c.mu.Unlock()
+			emit("registered", map[string]any{"node_uuid": nodeUUID, "pairs": m.GetKnownCurrencyPairs()})
+			// A full desired state: every announced pair started.
+			req := &pb.NodeStreamModifyStateV1Req{}
+			for _, p := range m.GetKnownCurrencyPairs() {
+				req.StreamStates = append(req.StreamStates, &pb.CurrencyStreamStateV1{
+					CurrencyPair: p, StreamState: pb.CurrencyStreamStateV1_StreamStart,
+				})
+			}
+			id := newUUID()
+			if err = stream.Send(&pb.StreamToNode{FromUuid: &id, Command: mustPack(req)}); err != nil {
+				break
+			}
+			emit("start_sent", map[string]any{"node_uuid": nodeUUID, "from_uuid": id, "pairs": m.GetKnownCurrencyPairs()})
+		case *pb.NodePriceUpdateV1Notify:
+			c.price(nodeUUID, m)
+		case *pb.NodePriceUpdatesV1Notify:
+			for _, u := range m.GetUpdates() {
+				c.price(nodeUUID, u)
+			}
+		case *pb.NodeStreamModifyStateV1Reply:
+			emit("modify_reply", map[string]any{"node_uuid": nodeUUID, "from_uuid": frame.FromUuid})
+		default:
+			if frame.GetResponse() == nil {
+				continue
+			}
+			emit("node_unknown", map[string]any{"node_uuid": nodeUUID, "type": msgName, "message": j})
+			unknown := &pb.UnknownCommandV1Notify{Command: frame.GetResponse()}
+			if err = stream.Send(&pb.StreamToNode{Command: mustPack(unknown)}); err != nil {
+				break
+			}
+		}
+	}
+	c.mu.Lock()
+	delete(c.nodes, nodeUUID)
+	c.mu.Unlock()
+	emit("node_disconnected", map[string]any{"node_uuid": nodeUUID, "error": err.Error()})
+	return nil
+}
+
+func (c *goController) price(nodeUUID string, u *pb.NodePriceUpdateV1Notify) {
+	c.mu.Lock()
+	c.prices++
+	n := c.prices
+	out := &pb.StreamToCli{NodeUuid: &nodeUUID, Response: mustPack(u)}
+	for w := range c.watchers {
+		select {
+		case w <- out:
+		default: // a slow watcher misses updates rather than stalling nodes
+		}
+	}
+	c.mu.Unlock()
+	emit("price", map[string]any{"node_uuid": nodeUUID, "pair": u.GetCurrencyPair(), "price": u.GetPrice(), "count": n})
+}
+
+func (c *goController) CliCommandStream(stream pb.CliCmdStream_CliCommandStreamServer) error {
+	emit("cli_connected", nil)
+	var watch chan *pb.StreamToCli
+	watchID := ""
+	watchPairs := map[string]bool{} // empty: every pair
+	defer func() {
+		if watch != nil {
+			c.mu.Lock()
+			delete(c.watchers, watch)
+			c.mu.Unlock()
+		}
+	}()
+	recv := make(chan *pb.StreamFromCli)
+	recvErr := make(chan error, 1)
+	go func() {
+		for {
+			f, err := stream.Recv()
+			if err != nil {
+				recvErr <- err
+				return
+			}
+			recv <- f
+		}
+	}()
+	for {
+		select {
+		case err := <-recvErr:
+			emit("cli_disconnected", map[string]any{"error": err.Error()})
+			return nil
+		case out := <-watch:
+			u := &pb.NodePriceUpdateV1Notify{}
+			if out.GetResponse().UnmarshalTo(u) != nil || (len(watchPairs) > 0 && !watchPairs[u.GetCurrencyPair()]) {
+				continue
+			}
+			fwd := &pb.StreamToCli{StreamId: watchID, NodeUuid: out.NodeUuid, Response: out.Response}
+			if err := stream.Send(fwd); err != nil {
+				return err
+			}
+		case f := <-recv:
+			msgName, msg, _ := decoded(f.GetCommand())
+			emit("cli_command", map[string]any{"stream_id": f.GetStreamId(), "type": msgName})
+			var reply *pb.StreamToCli
+			switch m := msg.(type) {
+			case *pb.ControllerListNodesV1Req:
+				r := &pb.ControllerListNodesV1Reply{}
+				c.mu.Lock()
+				for u := range c.nodes {
+					r.NodeUuids = append(r.NodeUuids, u)
+				}
+				c.mu.Unlock()
+				reply = &pb.StreamToCli{StreamId: f.GetStreamId(), Response: mustPack(r)}
+			case *pb.ControllerAppVersionV1Req:
+				r := &pb.ControllerAppVersionV1Reply{ControllerAppVersion: "interop-peer"}
+				reply = &pb.StreamToCli{StreamId: f.GetStreamId(), Response: mustPack(r)}
+			case *pb.ControllerWatchPricesV1Req:
+				if watch == nil {
+					watch = make(chan *pb.StreamToCli, 1024)
+					c.mu.Lock()
+					c.watchers[watch] = true
+					c.mu.Unlock()
+				}
+				watchID = f.GetStreamId()
+				for _, p := range m.GetCurrencyPairs() {
+					watchPairs[p] = true
+				}
+				r := &pb.ControllerWatchPricesV1Reply{CurrencyPairs: m.GetCurrencyPairs()}
+				reply = &pb.StreamToCli{StreamId: f.GetStreamId(), Response: mustPack(r)}
+			default:
+				r := &pb.UnknownCommandV1Notify{Command: f.GetCommand()}
+				reply = &pb.StreamToCli{StreamId: f.GetStreamId(), Response: mustPack(r)}
+			}
+			if err := stream.Send(reply); err != nil {
+				return err
+			}
+		}
+	}
+}
