@@ -7,6 +7,7 @@ import { CommanderError } from 'commander';
 import { type Env, dialAddrSchema, formatHostPort, readVar, ConfigError } from '../shared/config';
 import { readClientTokenConfig } from '../shared/auth';
 import { EXIT } from '../shared/program';
+import { systemScheduler } from '../shared/scheduler';
 import { clientTlsVars, readClientTlsConfig } from '../shared/tls';
 import type { GlobalOptions } from './command';
 import { UsageError, parseSeconds } from './flags';
@@ -126,6 +127,7 @@ export async function runCli(argv: string[], io: CliIo, env: Env = process.env):
         timeoutMs: opts.timeoutMs,
         tls: opts.tls,
         token: opts.token,
+        scheduler: systemScheduler,
       });
       try {
         await session.open();

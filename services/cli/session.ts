@@ -9,6 +9,7 @@ import type { StreamToCli } from '../gen/protobuf/currency_nodes';
 import { type MessageName, type MessageOf, type Unpacked, pack, unpack } from '../shared/any';
 import { type ClientTokenConfig, isAuthStatus, readClientToken, withToken } from '../shared/auth';
 import { cliChannelOptions } from '../shared/grpc-options';
+import type { Scheduler } from '../shared/scheduler';
 import { type ClientTlsConfig, clientCredentials } from '../shared/tls';
 import { diagnoseUnreachable } from './diagnose';
 import {
@@ -31,6 +32,8 @@ export interface SessionOptions {
   credentials?: grpc.ChannelCredentials;
   tls?: ClientTlsConfig;
   token?: ClientTokenConfig;
+  /** Time for the reply timeouts (tests pass a fake one). */
+  scheduler: Scheduler;
 }
 
 export type ControllerResult<N extends MessageName> =
@@ -77,7 +80,9 @@ export class CliSession {
   /** Waits for the channel (bounded by the timeout); throws ControllerUnreachable with the cause. */
   async open(): Promise<void> {
     const ready = await new Promise<boolean>((resolve) =>
-      this.client.waitForReady(Date.now() + this.opts.timeoutMs, (err) => resolve(!err)),
+      this.client.waitForReady(this.opts.scheduler.now() + this.opts.timeoutMs, (err) =>
+        resolve(!err),
+      ),
     );
     if (!ready) {
       const why = await diagnoseUnreachable(this.opts.address, {
@@ -326,12 +331,12 @@ export class CliSession {
     const settle = (v: T) => {
       if (settled) return;
       settled = true;
-      clearTimeout(timer);
+      this.opts.scheduler.clearTimeout(timer);
       this.onClosed.delete(onClose);
       cleanup();
       resolve(v);
     };
-    const timer = setTimeout(
+    const timer = this.opts.scheduler.setTimeout(
       () => settle(fail(`timed out after ${this.opts.timeoutMs / 1000} s`)),
       this.opts.timeoutMs,
     );

@@ -5,12 +5,12 @@
  * grpc-js here is the call handed to a link.
  *
  * Data flow of one price update: NodeLink 'data' -> onNodeFrame (UUID checked, unpacked)
- * -> takePrices (intake.checkPrice, streamer check, PriceStore.offer) -> WatchFanout.deliver.
+ * -> PriceIntake.take (intake.checkPrice, streamer check, PriceStore.offer) -> WatchFanout.deliver.
  */
 import type { StreamFromNode, StreamToNode } from '../gen/protobuf/currency_nodes';
-import { type Handlers, type MessageOf, dispatch, pack, unpack } from '../shared/any';
+import { type Handlers, dispatch, pack, unpack } from '../shared/any';
 import type { Logger } from '../shared/logger';
-import type { Random, Scheduler, TimerHandle } from '../shared/scheduler';
+import type { Random, Scheduler } from '../shared/scheduler';
 import { KEEPALIVE_TIME_MS } from '../shared/grpc-options';
 import { SpanKind, injectContext, rpcAttributes, runIn, startCommandSpan } from '../shared/tracing';
 import {
@@ -27,7 +27,8 @@ import type { ControllerLimits } from './config';
 import { desiredStateOf } from './desired-state';
 import { WatchFanout } from './fanout';
 import { ANY_UUID, type NodeAdmission } from './identity';
-import { type PriceRefusal, checkAnnouncedPairs, checkNodeUuid, checkPrice } from './intake';
+import { checkAnnouncedPairs, checkNodeUuid } from './intake';
+import { PriceIntake } from './price-intake';
 import type { CloseReason } from './links/close-reasons';
 import { StreamLink } from './links/stream-link';
 import type { ControllerMetrics } from './metrics';
@@ -36,6 +37,7 @@ import { Observer } from './observer';
 import { PriceStore } from './prices';
 import { NodeRegistry, type NodeSession } from './registry';
 import { Router } from './router';
+import { Upkeep } from './upkeep';
 
 export type { NodeView } from './node-list';
 
@@ -43,8 +45,6 @@ const TRACER = 'currency-controller';
 const NODE_SERVICE = 'protobuf.NodeCmdStream';
 /** Replies to commands a CLI routed to a node. */
 const ROUTED_REPLIES: ReadonlySet<string> = new Set(['NodeStatusV1Reply', 'NodeShutdownV1Reply']);
-/** How often quiet streamers and orphaned pairs are looked for, at most. */
-const SWEEP_MS = 1000;
 
 export interface CoreDeps {
   scheduler: Scheduler;
@@ -57,7 +57,6 @@ export interface CoreDeps {
   limits: ControllerLimits;
 }
 
-type PriceUpdate = MessageOf<'NodePriceUpdateV1Notify'>;
 type NodeCtx = { session: NodeSession; frame: StreamFromNode };
 
 export class ControllerCore {
@@ -68,11 +67,8 @@ export class ControllerCore {
   private readonly fanout: WatchFanout;
   private readonly observer: Observer;
   private readonly cli: CliService;
-  /** pair -> streamer -> when it last sent a valid price (or was told to start). */
-  private readonly progress = new Map<string, Map<string, number>>();
-  /** pair -> since when no connected node can stream it. */
-  private readonly orphanedSince = new Map<string, number>();
-  private sweepTimer?: TimerHandle;
+  private readonly upkeep: Upkeep;
+  private readonly intake: PriceIntake;
   private readonly headers: Record<string, string> = {
     [CONTROLLER_ACCEPTS_METADATA_KEY]: PRICE_BATCH_MESSAGE,
     [KEEPALIVE_PERMIT_METADATA_KEY]: String(KEEPALIVE_TIME_MS),
@@ -104,7 +100,19 @@ export class ControllerCore {
     deps.metrics.info.set({ version: deps.appVersion }, 1);
     this.observer.refreshPairs([]);
     this.countConnections();
-    this.scheduleSweep();
+    this.upkeep = new Upkeep(deps.scheduler, this.assignment, deps.limits, {
+      quiet: (uuid, pair, quietMs) => this.quiet(uuid, pair, quietMs),
+      forget: (pair, idleMs) => this.forget(pair, idleMs),
+    });
+    this.intake = new PriceIntake({
+      ...deps,
+      assignment: this.assignment,
+      prices: this.prices,
+      registry: this.registry,
+      fanout: this.fanout,
+      observer: this.observer,
+      upkeep: this.upkeep,
+    });
   }
 
   // ------------------------------------------------------------------ queries
@@ -188,8 +196,7 @@ export class ControllerCore {
 
   /** Ends every stream: nodes see a clean end and reconnect to the next controller. */
   closeAll(): void {
-    if (this.sweepTimer) this.deps.scheduler.clearTimeout(this.sweepTimer);
-    this.sweepTimer = undefined;
+    this.upkeep.stop();
     for (const s of this.registry.all()) s.link.close('shutdown');
     this.cli.closeAll();
   }
@@ -248,8 +255,10 @@ export class ControllerCore {
 
   private readonly nodeHandlers: Handlers<NodeCtx> = {
     NodeKnownCurrenciesV1Notify: (m, { session }) => this.register(session, m.knownCurrencyPairs),
-    NodePriceUpdateV1Notify: (m, c) => this.traced(c, 'controller price update', [m]),
-    NodePriceUpdatesV1Notify: (m, c) => this.traced(c, 'controller price updates', m.updates),
+    NodePriceUpdateV1Notify: (m, { session, frame }) =>
+      this.intake.take(session, [m], frame.traceContext),
+    NodePriceUpdatesV1Notify: (m, { session, frame }) =>
+      this.intake.take(session, m.updates, frame.traceContext),
     // Replies to our own commands (a foreign node may leave from_uuid empty), and late
     // replies to commands whose CLI has gone: nothing to forward.
     NodeStreamModifyStateV1Reply: () => {},
@@ -261,21 +270,6 @@ export class ControllerCore {
         'node did not understand a command',
       ),
   };
-
-  /** A sampled update carries the node's span context: continue it around the intake. */
-  private traced({ session, frame }: NodeCtx, name: string, updates: PriceUpdate[]): void {
-    if (Object.keys(frame.traceContext).length === 0) return this.takePrices(session, updates);
-    const { span, ctx } = startCommandSpan(TRACER, name, SpanKind.CONSUMER, frame.traceContext, {
-      ...rpcAttributes(
-        NODE_SERVICE,
-        updates.length === 1 ? 'NodePriceUpdateV1Notify' : 'NodePriceUpdatesV1Notify',
-      ),
-      'currency.updates': updates.length,
-      'currency.node_uuid': session.uuid,
-    });
-    runIn(ctx, () => this.takePrices(session, updates));
-    span.end();
-  }
 
   private register(session: NodeSession, announced: string[]): void {
     const uuid = session.uuid!;
@@ -317,7 +311,7 @@ export class ControllerCore {
           `replaced by a newer stream with the same node UUID ${uuid} from ${session.link.peer}`,
         );
         change = this.assignment.updatePairs(uuid, pairs);
-        for (const pair of this.assignment.streamingPairsOf(uuid)) this.markProgress(uuid, pair);
+        for (const pair of this.assignment.streamingPairsOf(uuid)) this.upkeep.mark(uuid, pair);
       } else {
         change = this.assignment.addNode(uuid, pairs);
         this.observer.nodeRegistered(session, [...pairs]);
@@ -339,51 +333,13 @@ export class ControllerCore {
     this.countConnections();
   }
 
-  // ------------------------------------------------------------------ prices
-
-  /**
-   * Each update is taken exactly as a single NodePriceUpdateV1Notify would be: from a node
-   * not streaming its pair it is ignored (in flight when the pair moved); a refused one is
-   * counted and skipped, and the rest still count.
-   */
-  private takePrices(session: NodeSession, updates: PriceUpdate[]): void {
-    const uuid = session.uuid!;
-    if (!this.registry.isHolder(session)) return;
-    const now = this.deps.scheduler.now();
-    const refused: { reason: PriceRefusal; problem: string }[] = [];
-    for (const m of updates) {
-      if (!this.assignment.isStreaming(uuid, m.currencyPair)) continue;
-      const c = checkPrice(m, now, this.deps.limits.maxPriceSkewMs);
-      if (!c.ok) {
-        refused.push(c);
-        continue;
-      }
-      this.markProgress(uuid, m.currencyPair, now);
-      if (
-        !this.prices.offer({
-          pair: m.currencyPair,
-          price: m.price,
-          updatedAtMs: c.updatedAtMs,
-          nodeUuid: uuid,
-        })
-      ) {
-        this.observer.priceSuperseded();
-        continue;
-      }
-      this.observer.pricesAccepted(m.currencyPair);
-      this.fanout.deliver(uuid, m.currencyPair, m.price, c.updatedAtMs);
-    }
-    this.observer.pricesRefused(session, refused, updates.length);
-  }
-
   // ------------------------------------------------------------------ assignment
 
   /** Sends every changed node its full desired state and records what moved. */
   private apply(change: AssignmentChange): void {
     for (const uuid of change.changedNodes) {
       this.registry.entryChanged(uuid);
-      for (const pair of this.assignment.streamingPairsOf(uuid))
-        if (!this.progress.get(pair)?.has(uuid)) this.markProgress(uuid, pair);
+      for (const pair of this.assignment.streamingPairsOf(uuid)) this.upkeep.markIfNew(uuid, pair);
       this.sendDesiredState(uuid);
     }
     this.observer.changeApplied(change);
@@ -418,57 +374,24 @@ export class ControllerCore {
     span.end();
   }
 
-  private markProgress(uuid: string, pair: string, at = this.deps.scheduler.now()): void {
-    let byNode = this.progress.get(pair);
-    if (!byNode) this.progress.set(pair, (byNode = new Map()));
-    byNode.set(uuid, at);
+  // ------------------------------------------------------------------ upkeep
+
+  /** A quiet streamer loses `pair` to another capable node, if there is one. */
+  private quiet(uuid: string, pair: string, quietMs: number): boolean {
+    const change = this.assignment.demote(uuid, pair);
+    if (change.reassignments.length === 0) return false; // no one else can take it
+    this.deps.logger.warn(
+      { pair, node_uuid: uuid, quiet_ms: quietMs },
+      'streamer sent no price; the pair moves to another node',
+    );
+    this.apply(change);
+    return true;
   }
 
-  // ------------------------------------------------------------------ sweeps
-
-  private scheduleSweep(): void {
-    const { staleStreamMs, forgetPairAfterMs } = this.deps.limits;
-    const every = Math.max(1, Math.min(SWEEP_MS, staleStreamMs / 4, forgetPairAfterMs / 4));
-    this.sweepTimer = this.deps.scheduler.setTimeout(() => {
-      this.sweep();
-      this.scheduleSweep();
-    }, every);
-    (this.sweepTimer as { unref?: () => void }).unref?.();
-  }
-
-  /** Quiet streamers lose their pairs; pairs no node can stream are forgotten in time. */
-  private sweep(): void {
-    const now = this.deps.scheduler.now();
-    const { staleStreamMs, forgetPairAfterMs } = this.deps.limits;
-    for (const [pair, byNode] of [...this.progress]) {
-      for (const [uuid, last] of [...byNode]) {
-        if (!this.assignment.isStreaming(uuid, pair)) byNode.delete(uuid);
-        else if (now - last >= staleStreamMs) {
-          const change = this.assignment.demote(uuid, pair);
-          if (change.reassignments.length === 0) continue; // no one else can take it
-          byNode.delete(uuid);
-          this.deps.logger.warn(
-            { pair, node_uuid: uuid, quiet_ms: now - last },
-            'streamer sent no price; the pair moves to another node',
-          );
-          this.apply(change);
-        }
-      }
-      if (byNode.size === 0) this.progress.delete(pair);
-    }
-    for (const pair of this.assignment.knownPairs()) {
-      if (this.assignment.capableCount(pair) > 0) {
-        this.orphanedSince.delete(pair);
-        continue;
-      }
-      const since = this.orphanedSince.get(pair);
-      if (since === undefined) this.orphanedSince.set(pair, now);
-      else if (now - since >= forgetPairAfterMs && this.assignment.forgetPair(pair)) {
-        this.orphanedSince.delete(pair);
-        this.prices.delete(pair);
-        this.observer.pairForgotten(pair, now - since);
-      }
-    }
+  private forget(pair: string, idleMs: number): void {
+    if (!this.assignment.forgetPair(pair)) return;
+    this.prices.delete(pair);
+    this.observer.pairForgotten(pair, idleMs);
   }
 
   private countConnections(): void {

@@ -38,11 +38,13 @@ export class Observer {
     );
   }
 
-  /** A node stream ended: one log line and one count, with the same reason. */
+  /**
+   * A node stream ended: one log line and one count, with the same reason. A stream that
+   * ends on its own before registering (a node probing for keepalive permission, a port
+   * scan) was never a node: logged at debug, not counted; a refusal always counts.
+   */
   nodeClosed(n: NodeFacts, reason: CloseReason, registered: boolean, details?: string): void {
     const rule = CLOSE_RULES[reason];
-    this.metrics.nodeDisconnects.inc({ reason: rule.disconnect });
-    if (rule.refusal) this.metrics.rejected.inc({ reason });
     const fields = {
       node_uuid: n.uuid,
       node_name: n.name,
@@ -51,13 +53,15 @@ export class Observer {
       ...(rule.disconnect !== reason ? { cause: reason } : {}),
       ...(details ? { details } : {}),
     };
+    if (!registered && !rule.refusal && rule.disconnect !== 'rejected') {
+      this.log.debug(fields, 'node stream ended before registering');
+      return;
+    }
+    this.metrics.nodeDisconnects.inc({ reason: rule.disconnect });
+    if (rule.refusal) this.metrics.rejected.inc({ reason });
     if (rule.disconnect === 'rejected' || reason === 'slow_consumer')
       this.log.warn(fields, 'node stream refused');
-    else
-      this.log.info(
-        fields,
-        registered ? 'node disconnected' : 'node stream ended before registering',
-      );
+    else this.log.info(fields, 'node disconnected');
   }
 
   cliRefused(peer: string, reason: CloseReason, details: string): void {

@@ -1,0 +1,85 @@
+/**
+ * Price intake: every update a node sends is checked (intake.checkPrice), taken only from
+ * a node that streams its pair, stored only if newer than the latest held, and then sent
+ * to the watchers. A sampled update carries the node's span context, continued here.
+ */
+import type { MessageOf } from '../shared/any';
+import type { Scheduler } from '../shared/scheduler';
+import { SpanKind, rpcAttributes, runIn, startCommandSpan } from '../shared/tracing';
+import type { Assignment } from './assignment';
+import type { ControllerLimits } from './config';
+import type { WatchFanout } from './fanout';
+import { type PriceRefusal, checkPrice } from './intake';
+import type { Observer } from './observer';
+import type { PriceStore } from './prices';
+import type { NodeRegistry, NodeSession } from './registry';
+import type { Upkeep } from './upkeep';
+
+const TRACER = 'currency-controller';
+const NODE_SERVICE = 'protobuf.NodeCmdStream';
+
+type PriceUpdate = MessageOf<'NodePriceUpdateV1Notify'>;
+
+export interface PriceIntakeDeps {
+  scheduler: Scheduler;
+  limits: ControllerLimits;
+  assignment: Assignment;
+  prices: PriceStore;
+  registry: NodeRegistry;
+  fanout: WatchFanout;
+  observer: Observer;
+  upkeep: Upkeep;
+}
+
+export class PriceIntake {
+  constructor(private readonly deps: PriceIntakeDeps) {}
+
+  /** One frame's updates (one, or a NodePriceUpdatesV1Notify batch). */
+  take(session: NodeSession, updates: PriceUpdate[], traceContext: Record<string, string>): void {
+    if (Object.keys(traceContext).length === 0) return this.takeAll(session, updates);
+    const name = updates.length === 1 ? 'NodePriceUpdateV1Notify' : 'NodePriceUpdatesV1Notify';
+    const { span, ctx } = startCommandSpan(
+      TRACER,
+      updates.length === 1 ? 'controller price update' : 'controller price updates',
+      SpanKind.CONSUMER,
+      traceContext,
+      {
+        ...rpcAttributes(NODE_SERVICE, name),
+        'currency.updates': updates.length,
+        'currency.node_uuid': session.uuid,
+      },
+    );
+    runIn(ctx, () => this.takeAll(session, updates));
+    span.end();
+  }
+
+  /**
+   * Each update is taken exactly as a single NodePriceUpdateV1Notify would be: from a node
+   * not streaming its pair it is ignored (in flight when the pair moved); a refused one is
+   * counted and skipped, and the rest still count.
+   */
+  private takeAll(session: NodeSession, updates: PriceUpdate[]): void {
+    const d = this.deps;
+    const uuid = session.uuid!;
+    if (!d.registry.isHolder(session)) return;
+    const now = d.scheduler.now();
+    const refused: { reason: PriceRefusal; problem: string }[] = [];
+    for (const m of updates) {
+      if (!d.assignment.isStreaming(uuid, m.currencyPair)) continue;
+      const c = checkPrice(m, now, d.limits.maxPriceSkewMs);
+      if (!c.ok) {
+        refused.push(c);
+        continue;
+      }
+      d.upkeep.mark(uuid, m.currencyPair, now);
+      const pair = m.currencyPair;
+      if (!d.prices.offer({ pair, price: m.price, updatedAtMs: c.updatedAtMs, nodeUuid: uuid })) {
+        d.observer.priceSuperseded();
+        continue;
+      }
+      d.observer.pricesAccepted(pair);
+      d.fanout.deliver(uuid, pair, m.price, c.updatedAtMs);
+    }
+    d.observer.pricesRefused(session, refused, updates.length);
+  }
+}
