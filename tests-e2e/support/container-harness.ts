@@ -13,7 +13,13 @@ import {
   type StartedNetwork,
   type StartedTestContainer,
 } from 'testcontainers';
-import type { CliResult, NodeHandle, SystemHarness } from '../../tests/support/harness';
+import {
+  type CliResult,
+  type NodeHandle,
+  type PriceWatch,
+  type SystemHarness,
+  parseWatchLines,
+} from '../../tests/support/harness';
 import { waitFor } from '../../tests/support/wait';
 import type { E2eImages } from './docker';
 
@@ -67,6 +73,8 @@ export class ContainerHarness implements SystemHarness {
   readonly silentPeerBoundMs = 6000;
   readonly nodeContainers = new Map<string, StartedTestContainer>();
   private paused = new Set<string>();
+  /** `currency-cli watch` containers still running (stopped by their watch, or by close). */
+  private readonly watchers = new Set<StartedTestContainer>();
 
   private constructor(
     readonly images: E2eImages,
@@ -162,6 +170,28 @@ export class ContainerHarness implements SystemHarness {
     );
   }
 
+  /** A one-off cli container running `watch --json`; its log is the watch's output. */
+  async watchPrices(pairs: string[]): Promise<PriceWatch> {
+    let out = '';
+    const container = await projectContainer(this.images.CLI_IMAGE, this.hardened)
+      .withNetwork(this.network)
+      .withEnvironment({ CLI_CONTROLLER_ADDR: `${CONTROLLER_ALIAS}:5160` })
+      .withCommand(['--json', 'watch', ...pairs.flatMap((p) => ['--pair', p])])
+      .withLogConsumer((stream) => stream.on('data', (d: Buffer | string) => (out += String(d))))
+      // The CLI says `watching ...` on stderr once the controller took the subscription.
+      .withWaitStrategy(Wait.forLogMessage(/watching /))
+      .withStartupTimeout(STARTUP_TIMEOUT_MS)
+      .start();
+    this.watchers.add(container);
+    return {
+      updates: () => parseWatchLines(out),
+      stop: async () => {
+        this.watchers.delete(container);
+        await container.stop({ timeout: 5_000 });
+      },
+    };
+  }
+
   async cli(args: string[]): Promise<CliResult> {
     const r = await this.cliContainer.exec(['currency-cli', ...args]);
     return { code: r.exitCode, stdout: r.stdout, stderr: r.stderr };
@@ -188,6 +218,7 @@ export class ContainerHarness implements SystemHarness {
     for (const c of this.nodeContainers.values()) {
       await attempt(async () => (await dockerContainer(c.getId())).remove({ force: true }));
     }
+    for (const w of this.watchers) await attempt(() => w.stop({ timeout: 5_000 }));
     await attempt(() => this.cliContainer.stop({ timeout: 5_000 }));
     await attempt(() => this.controller.stop({ timeout: 10_000 }));
     await attempt(() => this.network.stop());
@@ -203,6 +234,7 @@ export class ContainerHarness implements SystemHarness {
       this.controller.getId(),
       this.cliContainer.getId(),
       ...[...this.nodeContainers.values()].map((c) => c.getId()),
+      ...[...this.watchers].map((c) => c.getId()),
     ];
     // Inspect finds a container in any state (running, exited, paused); list() only running.
     const exists = (p: Promise<unknown>) =>

@@ -1,9 +1,15 @@
 /** SystemHarness on real child processes on loopback. */
 import { randomUUID } from 'node:crypto';
-import type { NodeHandle, SystemHarness, CliResult } from './harness';
+import {
+  type CliResult,
+  type NodeHandle,
+  type PriceWatch,
+  type SystemHarness,
+  parseWatchLines,
+} from './harness';
 import { freePort } from './ports';
 import { type Program, runProgram, startProgram } from './processes';
-import { waitFor } from './wait';
+import { WaitAborted, waitFor } from './wait';
 
 export interface ProcessHarnessOptions {
   streamsPerPair?: number;
@@ -99,6 +105,10 @@ export class ProcessHarness implements SystemHarness {
     return runProgram('cli', ['--controller', this.address, '--timeout', '5', ...args]);
   }
 
+  watchPrices(pairs: string[]): Promise<PriceWatch> {
+    return startWatch(this.address, pairs);
+  }
+
   async metrics(): Promise<string> {
     const res = await fetch(this.metricsUrl);
     return res.text();
@@ -112,6 +122,48 @@ export class ProcessHarness implements SystemHarness {
     this.controller.signal('SIGKILL');
     await Promise.all([...this.nodes.map((n) => n.exited), this.controller.exited]);
   }
+}
+
+/**
+ * `currency-cli --json watch` as a child process; resolves once the controller took the
+ * subscription (the CLI says `watching` on stderr). Output is parsed as it grows, once.
+ */
+export async function startWatch(address: string, pairs: string[]): Promise<PriceWatch> {
+  const p = startProgram('cli', {}, [
+    '--controller',
+    address,
+    '--json',
+    'watch',
+    ...pairs.flatMap((x) => ['--pair', x]),
+  ]);
+  let ended = false;
+  void p.exited.then(() => (ended = true));
+  await waitFor(
+    'the watch to start',
+    () => {
+      if (p.stderr().includes('watching ')) return true;
+      if (ended) throw new WaitAborted(`watch exited: ${p.stderr()}`);
+      return false;
+    },
+    { timeoutMs: 10_000 },
+  );
+  let parsedUpTo = 0;
+  const seen: ReturnType<typeof parseWatchLines> = [];
+  return {
+    updates: () => {
+      const out = p.stdout();
+      const end = out.lastIndexOf('\n') + 1;
+      if (end > parsedUpTo) {
+        for (const u of parseWatchLines(out.slice(parsedUpTo, end))) seen.push(u);
+        parsedUpTo = end;
+      }
+      return seen;
+    },
+    stop: async () => {
+      p.signal('SIGINT');
+      await p.exited;
+    },
+  };
 }
 
 export async function httpStatus(url: string): Promise<number> {
