@@ -15,6 +15,7 @@ import { readControllerAuthConfig } from '../shared/auth';
 import { readServerTlsConfig } from '../shared/tls';
 import { type MetricsWebConfigSettings, readMetricsWebConfig } from '../shared/web-config';
 import { DEFAULT_CREDENTIALS_RELOAD_MS, type SecurityConfig } from './security';
+import { type LeaderElectionConfig, loadLeaderElectionConfig } from './leader/config';
 
 /** What peers can make the controller hold, and how long it waits on them (CONTROLLER_MAX_*, *_MS). */
 export interface ControllerLimits {
@@ -52,6 +53,8 @@ export interface ControllerConfig {
   /** Largest inbound gRPC message accepted, in bytes. */
   maxMessageBytes: number;
   limits: ControllerLimits;
+  /** CONTROLLER_LEADER_ELECTION and the CONTROLLER_LEASE_* variables (docs/leader-election.md). */
+  leader: LeaderElectionConfig;
   /** TLS and peer authentication on the gRPC port; neither set: plaintext, no auth (docs/security.md). */
   security: SecurityConfig;
   /** gRPC server reflection for grpcurl and the like (CONTROLLER_REFLECTION, docs/interop.md). */
@@ -99,6 +102,7 @@ export function loadControllerConfig(env: Env): ControllerConfig {
     logLevel: readVar(env, 'LOG_LEVEL', logLevelSchema, d.LOG_LEVEL),
     shutdownGraceMs: int(env, 'CONTROLLER_SHUTDOWN_GRACE_MS'),
     security: loadSecurityConfig(env),
+    leader: loadLeaderElectionConfig(env),
     reflection: readVar(env, 'CONTROLLER_REFLECTION', onOff, d.CONTROLLER_REFLECTION) === 'on',
     maxMessageBytes: int(env, 'CONTROLLER_MAX_MESSAGE_BYTES'),
     limits: {

@@ -18,6 +18,7 @@ import { HealthState, HealthStatus } from './health';
 import { createControllerMetrics } from './metrics';
 import { addReflection } from './reflection';
 import { createSecurity } from './security';
+import { createLeaderElector } from './leader';
 
 export interface ControllerDeps {
   logger: Logger;
@@ -63,6 +64,8 @@ export async function startController(
     streamsPerPair: config.streamsPerPair,
     newId: deps.newId ?? randomUUID,
     limits: config.limits,
+    // Under leader election a controller starts as a standby and takes no node stream.
+    leading: config.leader.mode === 'off',
   });
   const health = new HealthState(['protobuf.NodeCmdStream', 'protobuf.CliCmdStream']);
   // TLS and the credential check on every stream, before the core sees it.
@@ -108,13 +111,40 @@ export async function startController(
     security.close();
     throw err;
   }
-  health.setAll(HealthStatus.SERVING);
+  // Leading decides serving: a standby is NOT_SERVING (gRPC health, /readyz 503), so a
+  // Service routes nodes and CLIs to the leader alone; a leader that cannot renew stops
+  // leading before another may take the Lease (fencing, docs/leader-election.md).
+  let stoppingNow = false;
+  const elector = await createLeaderElector(config.leader, {
+    scheduler,
+    logger: log,
+    metrics: {
+      renewed: (seconds, outcome) => metrics.leaseRenewDuration.observe({ outcome }, seconds),
+      leadershipChanged: (_leading, reason) => metrics.leadershipChanges.inc({ reason }),
+    },
+    onChange: (leading, leader) => {
+      metrics.leader.set(leading ? 1 : 0);
+      core.setLeading(leading, leader);
+      if (!stoppingNow) health.setAll(leading ? HealthStatus.SERVING : HealthStatus.NOT_SERVING);
+      log.info(
+        { leading, leader, identity: config.leader.identity },
+        leading ? 'leading' : 'not leading',
+      );
+    },
+  }).catch(async (err: unknown) => {
+    server.forceShutdown();
+    security.close();
+    await http?.close();
+    throw err;
+  });
+  elector.start();
   log.info(
     {
       listen: `${config.listenAddr.host}:${grpcPort}`,
       metrics_port: http?.port,
       version,
       streams_per_pair: config.streamsPerPair,
+      leader_election: config.leader.mode,
     },
     'controller serving',
   );
@@ -123,8 +153,11 @@ export async function startController(
   const stop = () =>
     (stopping ??= (async () => {
       log.info('controller stopping');
+      stoppingNow = true;
       health.setAll(HealthStatus.NOT_SERVING);
       core.closeAll();
+      // Gives the Lease back at once, so a standby takes over in well under a second.
+      await elector.stop();
       health.endWatches();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {

@@ -55,6 +55,8 @@ export interface CoreDeps {
   streamsPerPair: number;
   newId: () => string;
   limits: ControllerLimits;
+  /** Whether this controller starts as the leader (false under leader election). */
+  leading?: boolean;
 }
 
 type NodeCtx = { session: NodeSession; frame: StreamFromNode };
@@ -69,12 +71,16 @@ export class ControllerCore {
   private readonly cli: CliService;
   private readonly upkeep: Upkeep;
   private readonly intake: PriceIntake;
+  /** Leader election: only the leader takes node streams (undefined leader: not known). */
+  private leading: boolean;
+  private leaderIdentity?: string;
   private readonly headers: Record<string, string> = {
     [CONTROLLER_ACCEPTS_METADATA_KEY]: PRICE_BATCH_MESSAGE,
     [KEEPALIVE_PERMIT_METADATA_KEY]: String(KEEPALIVE_TIME_MS),
   };
 
   constructor(private readonly deps: CoreDeps) {
+    this.leading = deps.leading ?? true;
     this.assignment = new Assignment(deps.streamsPerPair, deps.random);
     this.registry = new NodeRegistry(deps.limits.maxNodes);
     this.observer = new Observer(deps.metrics, deps.logger, this.assignment);
@@ -167,6 +173,10 @@ export class ControllerCore {
       admission,
       registered: false,
     };
+    if (!this.leading) {
+      link.close('not_leader', this.standbyDetails());
+      return;
+    }
     if (!this.registry.hasRoom()) {
       link.close(
         'max_nodes',
@@ -184,6 +194,22 @@ export class ControllerCore {
         );
     });
     this.countConnections();
+  }
+
+  /**
+   * Leader election said this controller leads, or no longer does. A standby (or a leader
+   * that could not renew: fencing) holds no node stream: every one is ended at once with
+   * UNAVAILABLE naming the leader, and new ones are refused, so nodes go to the leader.
+   */
+  setLeading(leading: boolean, leaderIdentity?: string): void {
+    this.leading = leading;
+    this.leaderIdentity = leaderIdentity;
+    if (leading) return;
+    for (const s of this.registry.all()) s.link.close('not_leader', this.standbyDetails());
+  }
+
+  private standbyDetails(): string {
+    return `this controller is a standby; the leader is ${this.leaderIdentity ?? 'not known yet'}`;
   }
 
   /** Disconnects a node (it reconnects by itself); its pairs move at once. */

@@ -142,6 +142,24 @@ export function createControllerMetrics(registry: Registry, opts: { defaultMetri
       labelNames: ['reason'],
       registers,
     }),
+    leader: new Gauge({
+      name: 'currency_controller_leader',
+      help: '1 while this controller leads (always 1 with CONTROLLER_LEADER_ELECTION=off), else 0.',
+      registers,
+    }),
+    leadershipChanges: new Counter({
+      name: 'currency_controller_leadership_changes_total',
+      help: 'Times this controller started or stopped leading, by reason (acquired, lost, deadline, released).',
+      labelNames: ['reason'],
+      registers,
+    }),
+    leaseRenewDuration: new Histogram({
+      name: 'currency_controller_lease_renew_duration_seconds',
+      help: 'Seconds a Lease renewal by the leading controller took, by outcome (ok, held, conflict, error, timeout).',
+      labelNames: ['outcome'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    }),
     info: new Gauge({
       name: 'currency_controller_info',
       help: 'Always 1; the version label carries the controller app version.',
@@ -157,6 +175,9 @@ export function createControllerMetrics(registry: Registry, opts: { defaultMetri
   for (const reason of DISCONNECT_LABELS) metrics.nodeDisconnects.inc({ reason }, 0);
   for (const reason of [...REFUSAL_LABELS, 'max_pending']) metrics.rejected.inc({ reason }, 0);
   for (const reason of PRICE_REFUSALS) metrics.pricesRefused.inc({ reason }, 0);
+  for (const reason of ['acquired', 'lost', 'deadline', 'released'])
+    metrics.leadershipChanges.inc({ reason }, 0);
+  metrics.leader.set(0);
   for (const peer of ['node', 'cli']) {
     metrics.malformedFrames.inc({ peer }, 0);
     metrics.unknownCommands.inc({ peer }, 0);

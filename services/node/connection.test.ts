@@ -41,7 +41,9 @@ class FakeCall extends EventEmitter {
   }
 }
 
-function setup(over: { displacedWaitMs?: number; displacedJitterMs?: number } = {}) {
+function setup(
+  over: { displacedWaitMs?: number; displacedJitterMs?: number; addresses?: string[] } = {},
+) {
   const clock = fakeScheduler();
   const lines: Record<string, unknown>[] = [];
   const logger = createLogger({
@@ -61,7 +63,7 @@ function setup(over: { displacedWaitMs?: number; displacedJitterMs?: number } = 
   let registered = 0;
   const conn = new ControllerConnection({
     uuid: 'b1c2d3e4-0000-4000-8000-000000000001',
-    addresses: ['ctl:5160'],
+    addresses: over.addresses ?? ['ctl:5160'],
     backoff: { initialMs: 100, maxMs: 2000 },
     displacedWaitMs: over.displacedWaitMs ?? 30_000,
     displacedJitterMs: over.displacedJitterMs ?? 15_000,
@@ -226,6 +228,29 @@ describe('displaced by a newer stream with our UUID', () => {
     last().status(grpc.status.UNAVAILABLE, 'kicked', { [CLOSE_REASON_METADATA_KEY]: 'kicked' });
     clock.advance(100);
     expect(dials).toHaveLength(2);
+  });
+});
+
+describe('refused by a standby controller (leader election)', () => {
+  test('tries the next address at once, and backs off as usual once every address refused', () => {
+    const { clock, dials, last, conn } = setup({ addresses: ['a:5160', 'b:5160', 'c:5160'] });
+    conn.start();
+    const standby = () =>
+      last().status(grpc.status.UNAVAILABLE, 'this controller is a standby; the leader is x', {
+        [CLOSE_REASON_METADATA_KEY]: 'not_leader',
+      });
+    expect(dials.map((d) => d.address)).toEqual(['b:5160']); // random() = 0.5
+    standby();
+    clock.advance(0);
+    expect(dials.map((d) => d.address)).toEqual(['b:5160', 'c:5160']);
+    standby();
+    clock.advance(0);
+    expect(dials.map((d) => d.address)).toEqual(['b:5160', 'c:5160', 'a:5160']);
+    standby(); // all three are standbys: the usual backoff now
+    clock.advance(50);
+    expect(dials).toHaveLength(3);
+    clock.advance(2000);
+    expect(dials).toHaveLength(4);
   });
 });
 

@@ -148,6 +148,9 @@ type StatusLike = { code?: number; details?: string; metadata?: grpc.Metadata };
 export class ControllerConnection {
   private state: ConnectionState = { kind: 'stopped' };
   private attempt = 0;
+  /** Index of the address dialled last, and how many standbys in a row refused us. */
+  private lastIndex = -1;
+  private standbyRefusals = 0;
   private everRegistered = false;
   private readonly permits = new KeepalivePermits();
   private readonly failures: ConnectFailureLog;
@@ -205,7 +208,13 @@ export class ControllerConnection {
   /** The next `connecting` state: dials and wires a stream (or backs off if it cannot). */
   private connecting(): ConnectionState {
     const o = this.o;
-    const address = o.addresses[Math.floor(o.random() * o.addresses.length)]!;
+    // After a standby's refusal, the next address in the list; otherwise one at random.
+    const index =
+      this.standbyRefusals > 0 && this.lastIndex >= 0
+        ? (this.lastIndex + 1) % o.addresses.length
+        : Math.floor(o.random() * o.addresses.length);
+    this.lastIndex = index;
+    const address = o.addresses[index]!;
     const permitMs = this.permits.forAddress(address);
     let dialled: ReturnType<Dialer>;
     try {
@@ -330,7 +339,14 @@ export class ControllerConnection {
       );
     }
     let next: ConnectionState;
-    if (isDisplaced(st)) {
+    const standby = isStandbyRefusal(st);
+    this.standbyRefusals = standby ? this.standbyRefusals + 1 : 0;
+    if (standby && this.standbyRefusals < this.o.addresses.length) {
+      // A standby controller (leader election) points us on: try the next address at
+      // once; once every address refused, back off as usual.
+      this.o.log.info({ ...fields }, 'controller is a standby; trying the next address');
+      next = this.backingOff('none', { msg: '' }, 0);
+    } else if (isDisplaced(st)) {
       this.attempt = 0;
       next = this.backingOff(
         'error',
@@ -357,6 +373,11 @@ export class ControllerConnection {
     }
     this.transition(next);
   }
+}
+
+/** A standby controller refuses node streams with UNAVAILABLE and the trailer `not_leader`. */
+export function isStandbyRefusal(st: StatusLike | undefined): boolean {
+  return st?.metadata?.get(CLOSE_REASON_METADATA_KEY)[0] === 'not_leader';
 }
 
 /**

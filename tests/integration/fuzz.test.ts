@@ -9,8 +9,13 @@ import { randomUUID } from 'node:crypto';
 import { type MessageName, pack } from '../../services/shared/any';
 import { seededRandom } from '../../services/shared/scheduler';
 import { runCli } from '../../services/cli/cli';
+import { HealthStatus } from '../../services/controller/health';
+import { type PriceView, priceMs } from '../support/harness';
 import { startTestController } from '../support/in-process';
 import { LeakWatch } from '../support/leaks';
+import { PriceModel, isoOfTs, msOfTs } from '../support/price-fuzz';
+import { startWatch } from '../support/process-harness';
+import { killAll, runProgram } from '../support/processes';
 import { RawCli, RawNode, as, rawBytesStream } from '../support/raw-peers';
 import { waitFor } from '../support/wait';
 
@@ -38,6 +43,7 @@ beforeAll(() => {
   leaks = new LeakWatch().start();
 });
 afterAll(async () => {
+  await killAll();
   await leaks.expectNoLeaks();
 });
 
@@ -206,6 +212,176 @@ test(`the controller survives ${FRAMES} hostile frames and keeps serving everyon
     expect(unknownNode + unknownCli).toBeGreaterThan(0);
   } finally {
     for (const p of peers) p.close();
+    await ctl.controller.stop();
+  }
+});
+
+test(`seeded prices and timestamps: nothing refused is stored, nothing breaks a CLI, and every count adds up`, async () => {
+  const seed = SEED + 1;
+  const updates = Number(process.env.FUZZ_PRICES ?? 3000);
+  console.log(`price fuzz seed ${seed} (replay with FUZZ_SEED=${SEED}), ${updates} updates`);
+  const rnd = seededRandom(seed);
+  const skew = 5000;
+  const ctl = await startTestController({ limits: { maxPriceSkewMs: skew } });
+  const pairs = ['USD_HKD', 'EUR_USD'];
+  const model = new PriceModel(rnd, pairs, skew);
+  const fuzzer = new RawNode(ctl.address, randomUUID());
+  let watch: Awaited<ReturnType<typeof startWatch>> | undefined;
+  try {
+    fuzzer.announce(pairs);
+    await fuzzer.next('both pairs assigned', () => {
+      const s = fuzzer.latestDesiredState()?.streamStates ?? [];
+      return s.filter((x) => x.streamState === 1).length === 2 ? true : undefined;
+    });
+    watch = await startWatch(ctl.address, pairs);
+    const counted = async () => {
+      const m = (name: string, labels?: Record<string, string>) =>
+        ctl.metric(name, labels).then((v) => v ?? 0);
+      const byReason = {
+        not_positive: await m('currency_controller_prices_refused_total', {
+          reason: 'not_positive',
+        }),
+        bad_timestamp: await m('currency_controller_prices_refused_total', {
+          reason: 'bad_timestamp',
+        }),
+        future: await m('currency_controller_prices_refused_total', { reason: 'future' }),
+      };
+      let stored = 0;
+      for (const pair of pairs)
+        stored += await m('currency_controller_price_updates_total', { pair });
+      return {
+        stored,
+        superseded: await m('currency_controller_prices_superseded_total'),
+        refused: byReason.not_positive + byReason.bad_timestamp + byReason.future,
+        malformed: await m('currency_controller_malformed_frames_total', { peer: 'node' }),
+        byReason,
+      };
+    };
+    // What the store holds must always be an update the rules accept, and never step back.
+    const lastSeen = new Map<string, number>();
+    const checkStore = () => {
+      for (const pair of pairs) {
+        const p = ctl.controller.core.prices.get(pair);
+        if (!p) continue;
+        expect(Number.isFinite(p.price) && p.price > 0).toBe(true);
+        expect(p.updatedAtMs).toBeLessThanOrEqual(Date.now() + skew);
+        expect(p.updatedAtMs).toBeGreaterThanOrEqual(lastSeen.get(pair) ?? 0);
+        lastSeen.set(pair, p.updatedAtMs);
+        const key = `${pair}|${new Date(Math.floor(p.updatedAtMs)).toISOString()}|${p.price}`;
+        expect(model.acceptable.has(key)).toBe(true);
+      }
+    };
+    const phases = 6;
+    let sent = 0;
+    for (let phase = 0; phase < phases; phase++) {
+      for (; sent < ((phase + 1) * updates) / phases;) {
+        const now = Date.now();
+        // A few for a pair the fuzzer does not stream: ignored, counted nowhere.
+        const batch = Array.from({ length: rnd() < 0.7 ? 1 : 2 + Math.floor(rnd() * 4) }, () =>
+          model.update(now, rnd() < 0.03 ? ['GBP_USD'] : pairs),
+        );
+        model.apply(batch, now);
+        fuzzer.send({
+          response:
+            batch.length === 1
+              ? pack('NodePriceUpdateV1Notify', batch[0]!)
+              : pack('NodePriceUpdatesV1Notify', { updates: batch }),
+        });
+        sent += batch.length;
+        if (sent % 25 < batch.length) {
+          await new Promise((r) => setImmediate(r));
+          checkStore();
+        }
+      }
+      // Every frame so far taken (intake is in order on one stream), and counted as modelled.
+      const c = model.counts;
+      let got = await counted();
+      await waitFor(
+        `phase ${phase}: every update counted`,
+        async () => {
+          got = await counted();
+          return (
+            got.stored === c.stored &&
+            got.superseded === c.superseded &&
+            got.refused === c.refused &&
+            got.malformed === c.malformedFrames
+          );
+        },
+        { timeoutMs: 15_000 },
+      ).catch((err: unknown) => {
+        throw new Error(
+          `${String(err)}: counted ${JSON.stringify(got)}, model ${JSON.stringify(c)}`,
+        );
+      });
+      for (const r of ['not_positive', 'bad_timestamp', 'future'] as const)
+        expect(got.byReason[r]).toBeGreaterThanOrEqual(c.refusedOnly[r]);
+      checkStore();
+      // The store holds exactly the newest update the rules accept.
+      for (const pair of pairs) {
+        const want = model.latest.get(pair);
+        const have = ctl.controller.core.prices.get(pair);
+        expect(have && { price: have.price, at: have.updatedAtMs }).toEqual(
+          want && { price: want.price, at: msOfTs(want.priceUpdatedAt) },
+        );
+      }
+      // The real CLI shows it, whole, and exits 0.
+      const r = await runProgram('cli', [
+        '--controller',
+        ctl.address,
+        '--json',
+        'controller',
+        'prices',
+      ]);
+      expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+      const shown = JSON.parse(r.stdout) as PriceView[];
+      for (const pair of pairs) {
+        const want = model.latest.get(pair);
+        expect(shown.find((x) => x.currencyPair === pair)).toEqual(
+          want &&
+            expect.objectContaining({
+              price: want.price,
+              priceUpdatedAt: isoOfTs(want.priceUpdatedAt),
+              nodeUuid: fuzzer.uuid,
+            }),
+        );
+      }
+    }
+
+    // The watch saw only acceptable prices, in time order per pair, and ends cleanly.
+    const marker =
+      Math.max(Date.now(), ...[...model.latest.values()].map((u) => msOfTs(u.priceUpdatedAt))) + 1;
+    fuzzer.price('USD_HKD', 7.7, marker);
+    model.acceptable.add(`USD_HKD|${new Date(Math.floor(marker)).toISOString()}|7.7`);
+    const w = watch;
+    await waitFor('the marker price on the watch', () =>
+      w
+        .updates()
+        .some(
+          (u) =>
+            u.currencyPair === 'USD_HKD' && u.price === 7.7 && priceMs(u) === Math.floor(marker),
+        ),
+    );
+    await watch.stop();
+    expect(await watch.program.exited).toBe(0);
+    const seen = watch.updates();
+    const prev = new Map<string, number>();
+    for (const u of seen) {
+      expect(typeof u.price === 'number' && u.price > 0 && Number.isFinite(u.price)).toBe(true);
+      expect(model.acceptable.has(`${u.currencyPair}|${u.priceUpdatedAt}|${u.price}`)).toBe(true);
+      expect(priceMs(u)).toBeGreaterThanOrEqual(prev.get(u.currencyPair) ?? 0);
+      prev.set(u.currencyPair, priceMs(u));
+    }
+    const c = model.counts;
+    console.log(
+      `price fuzz: stored ${c.stored}, superseded ${c.superseded}, refused ${c.refused} (${JSON.stringify(c.refusedOnly)} with one fault), malformed frames ${c.malformedFrames}, ignored ${c.ignored}; watch saw ${seen.length}`,
+    );
+    expect(c.stored).toBeGreaterThan(0);
+    expect(c.superseded).toBeGreaterThan(0);
+    expect(Object.values(c.refusedOnly).every((n) => n > 0)).toBe(true);
+    expect(ctl.controller.health.status()).toBe(HealthStatus.SERVING);
+  } finally {
+    await watch?.stop();
+    fuzzer.close();
     await ctl.controller.stop();
   }
 });

@@ -128,7 +128,10 @@ export class ProcessHarness implements SystemHarness {
  * `currency-cli --json watch` as a child process; resolves once the controller took the
  * subscription (the CLI says `watching` on stderr). Output is parsed as it grows, once.
  */
-export async function startWatch(address: string, pairs: string[]): Promise<PriceWatch> {
+export async function startWatch(
+  address: string,
+  pairs: string[],
+): Promise<PriceWatch & { program: Program }> {
   const p = startProgram('cli', {}, [
     '--controller',
     address,
@@ -150,6 +153,7 @@ export async function startWatch(address: string, pairs: string[]): Promise<Pric
   let parsedUpTo = 0;
   const seen: ReturnType<typeof parseWatchLines> = [];
   return {
+    program: p,
     updates: () => {
       const out = p.stdout();
       const end = out.lastIndexOf('\n') + 1;

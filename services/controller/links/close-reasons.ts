@@ -19,7 +19,9 @@ export type CloseReason =
   | 'max_nodes'
   | 'max_pairs'
   | 'max_clis'
-  | 'uuid_not_allowed';
+  | 'uuid_not_allowed'
+  /** This controller is a standby (leader election): nodes go to the leader. */
+  | 'not_leader';
 
 export type DisconnectLabel = 'closed' | 'lost' | 'kicked' | 'replaced' | 'shutdown' | 'rejected';
 
@@ -43,6 +45,7 @@ export const CLOSE_RULES: Readonly<Record<CloseReason, CloseRule>> = {
   max_pairs: { code: status.RESOURCE_EXHAUSTED, disconnect: 'rejected', refusal: true },
   max_clis: { code: status.RESOURCE_EXHAUSTED, disconnect: 'rejected', refusal: true },
   uuid_not_allowed: { code: status.PERMISSION_DENIED, disconnect: 'rejected' },
+  not_leader: { code: status.UNAVAILABLE, disconnect: 'shutdown' },
 };
 
 export const DISCONNECT_LABELS: readonly DisconnectLabel[] = [

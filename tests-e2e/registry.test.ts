@@ -1,0 +1,318 @@
+/**
+ * The install path from a registry: `npm run images -- --push` and `npm run chart -- --push`
+ * against a real OCI registry (CNCF Distribution, scripts/setup/registry.sh) that this file
+ * starts on 127.0.0.1 with throw-away storage and stops in its teardown. Then the images are
+ * pulled back and run, and the chart is read and rendered from its oci:// reference.
+ *
+ * Installing from oci:// on the k8s test cluster is not covered here (docs/testing.md).
+ * Needs `npm run setup:e2e` (engine, base image) and `npm run setup:helm` (helm).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { helmBin, parseManifests } from '../tests/helm/support';
+import { WaitAborted, waitFor } from '../tests/support/wait';
+import { COMPOSE_DIR, ROOT, run, runOk } from './support/docker';
+
+jest.setTimeout(120_000);
+
+const VERSION = (
+  JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }
+).version;
+const ROLES = ['controller', 'node', 'cli'] as const;
+const report = (line: string) => process.stdout.write(`e2e/registry: ${line}\n`);
+
+let tmp = '';
+let registry: ChildProcess | undefined;
+let registryLog = '';
+let host = ''; // 127.0.0.1:PORT
+let helm = '';
+
+/** npm, helm and the scripts with this file's own helm state (no login of the user's touched). */
+function env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    HELM_BIN: helm,
+    HELM_CONFIG_HOME: join(tmp, 'helm', 'config'),
+    HELM_CACHE_HOME: join(tmp, 'helm', 'cache'),
+    HELM_DATA_HOME: join(tmp, 'helm', 'data'),
+    ...extra,
+  };
+}
+
+const npmRun = (
+  script: string,
+  args: string[],
+  extra: NodeJS.ProcessEnv = {},
+  timeoutMs = 60_000,
+) => run('npm', ['run', '--silent', script, '--', ...args], { env: env(extra), timeoutMs });
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() =>
+        addr && typeof addr === 'object' ? resolve(addr.port) : reject(new Error('no port')),
+      );
+    });
+  });
+}
+
+async function api<T>(
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: T; headers: Headers }> {
+  const res = await fetch(`http://${host}${path}`, {
+    headers,
+    signal: AbortSignal.timeout(10_000),
+  });
+  const text = await res.text();
+  return {
+    status: res.status,
+    body: (text ? JSON.parse(text) : undefined) as T,
+    headers: res.headers,
+  };
+}
+
+/** Starts the registry on a free port; a port taken between the probe and the bind is retried. */
+async function startRegistry(bin: string): Promise<void> {
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    const port = await freePort();
+    const config = join(tmp, `registry-${port}.yml`);
+    writeFileSync(
+      config,
+      [
+        'version: 0.1',
+        'log: { level: warn, accesslog: { disabled: true } }',
+        `storage: { filesystem: { rootdirectory: ${join(tmp, 'storage')} }, delete: { enabled: true } }`,
+        `http: { addr: 127.0.0.1:${port}, secret: registry-test-only }`,
+        '',
+      ].join('\n'),
+    );
+    registryLog = '';
+    // No trace export from the registry: there is no collector, and tests talk only to loopback.
+    const child = spawn(bin, ['serve', config], {
+      env: { ...process.env, OTEL_TRACES_EXPORTER: 'none' },
+    });
+    let exited = false;
+    child.on('exit', () => (exited = true));
+    child.stdout.on('data', (b: Buffer) => (registryLog += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (registryLog += b.toString()));
+    host = `127.0.0.1:${port}`;
+    try {
+      await waitFor(
+        `the registry on ${host}`,
+        async () => {
+          if (exited) throw new WaitAborted(`the registry exited:\n${registryLog}`);
+          return (await api('/v2/')).status === 200;
+        },
+        { timeoutMs: 30_000, intervalMs: 200 },
+      );
+      registry = child;
+      report(`registry ${bin} on ${host}`);
+      return;
+    } catch (err) {
+      child.kill('SIGKILL');
+      if (attempt === 3 || !/address already in use/.test(registryLog)) throw err;
+    }
+  }
+}
+
+beforeAll(async () => {
+  tmp = mkdtempSync(join(tmpdir(), 'cn-registry-'));
+  helm = helmBin();
+  // Idempotent; cheap when `npm test` (scripts/test-all.sh) has run it already.
+  const out = await runOk('bash', [join(ROOT, 'scripts', 'setup', 'registry.sh')], {
+    timeoutMs: 15 * 60_000,
+  });
+  await startRegistry(out.trim().split('\n').pop() ?? '');
+}, 16 * 60_000);
+
+afterAll(async () => {
+  const child = registry;
+  registry = undefined;
+  if (child && child.exitCode === null) {
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000).unref())]);
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+  if (host) {
+    const left = (
+      await runOk('docker', ['image', 'ls', '--format', '{{.Repository}}:{{.Tag}}'])
+    ).split('\n');
+    const ours = left.filter((r) => r.startsWith(`${host}/`));
+    if (ours.length > 0) await runOk('docker', ['rmi', ...ours]);
+  }
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+}, 60_000);
+
+/** The images `npm run images -- --list` names for IMAGE_PREFIX (empty: none). */
+async function listed(prefix: string): Promise<string[]> {
+  const r = await npmRun('images', ['--list'], { IMAGE_PREFIX: prefix });
+  expect(r).toMatchObject({ code: 0 });
+  return r.stdout.trim().split('\n');
+}
+
+/** Every container image in a rendered chart. */
+function imagesOf(manifests: string): string[] {
+  const out = new Set<string>();
+  for (const o of parseManifests(manifests)) {
+    const spec = (o as { spec?: { template?: { spec?: unknown } } }).spec;
+    const pod = (spec?.template?.spec ?? spec) as
+      { containers?: { image: string }[]; initContainers?: { image: string }[] } | undefined;
+    for (const c of [...(pod?.containers ?? []), ...(pod?.initContainers ?? [])]) out.add(c.image);
+  }
+  return [...out].sort();
+}
+
+describe('names and usage', () => {
+  it('names the images as the compose .env and the chart expect, tagged with the package.json version', async () => {
+    const names = await listed('');
+    expect(names).toEqual(ROLES.map((r) => `currency-nodes/${r}:${VERSION}`));
+    const dotenv = readFileSync(join(COMPOSE_DIR, '.env'), 'utf8');
+    const value = (k: string) => new RegExp(`^${k}=(.*)$`, 'm').exec(dotenv)?.[1];
+    expect([value('CONTROLLER_IMAGE'), value('CURRENCY_NODE_IMAGE'), value('CLI_IMAGE')]).toEqual(
+      names,
+    );
+    // The chart's defaults with its packaged appVersion (npm run chart sets it from package.json).
+    const chart = parseYaml(
+      readFileSync(join(ROOT, 'deploy', 'helm', 'currency-nodes', 'Chart.yaml'), 'utf8'),
+    ) as {
+      version: string;
+      appVersion: string;
+    };
+    expect({ version: chart.version, appVersion: chart.appVersion }).toEqual({
+      version: VERSION,
+      appVersion: VERSION,
+    });
+    const rendered = await runOk(
+      helm,
+      [
+        'template',
+        'cn',
+        join(ROOT, 'deploy', 'helm', 'currency-nodes'),
+        '--set',
+        'image.registry=registry.example.com/team',
+      ],
+      { env: env() },
+    );
+    expect(imagesOf(rendered)).toEqual((await listed('registry.example.com/team')).sort());
+  });
+
+  it('refuses a push with no IMAGE_PREFIX and a chart push to a non-OCI address (exit 2, naming them)', async () => {
+    const images = await npmRun('images', ['--push'], { IMAGE_PREFIX: '' });
+    expect(images.code).toBe(2);
+    expect(images.stderr).toContain('IMAGE_PREFIX');
+    const prefix = await npmRun('images', ['--list'], { IMAGE_PREFIX: 'Not a prefix/' });
+    expect(prefix.code).toBe(2);
+    expect(prefix.stderr).toContain('IMAGE_PREFIX');
+    const chart = await npmRun('chart', ['--push', 'https://registry.example.com/charts']);
+    expect(chart.code).toBe(2);
+    expect(chart.stderr).toContain('--push');
+  });
+});
+
+describe('to and from a registry', () => {
+  let pushed: { ref: string; digest: string }[] = [];
+
+  it(
+    'npm run images -- --push pushes the three images, listed by the registry with the version tag',
+    async () => {
+      const started = Date.now();
+      // IMAGES_OFFLINE: this machine reaches no container registry for node:24 (docs/offline-images.md).
+      const r = await npmRun(
+        'images',
+        ['--push'],
+        { IMAGE_PREFIX: `${host}/cn`, IMAGES_OFFLINE: '1' },
+        15 * 60_000,
+      );
+      if (r.code !== 0) throw new Error(`npm run images -- --push exited ${r.code}:\n${r.stderr}`);
+      report(`images built and pushed in ${Date.now() - started} ms`);
+      pushed = r.stdout
+        .trim()
+        .split('\n')
+        .map((line) => {
+          const [ref, digest] = line.split(' ');
+          return { ref, digest };
+        });
+      expect(pushed.map((p) => p.ref)).toEqual(await listed(`${host}/cn`));
+
+      const catalog = await api<{ repositories: string[] }>('/v2/_catalog');
+      expect(catalog.body.repositories).toEqual(
+        expect.arrayContaining(ROLES.map((r) => `cn/currency-nodes/${r}`)),
+      );
+      for (const [i, role] of ROLES.entries()) {
+        const tags = await api<{ tags: string[] }>(`/v2/cn/currency-nodes/${role}/tags/list`);
+        expect(tags.body.tags).toContain(VERSION);
+        // The digest the script printed is the registry's (for pinning: <role>.image.digest).
+        const manifest = await api<unknown>(`/v2/cn/currency-nodes/${role}/manifests/${VERSION}`, {
+          Accept:
+            'application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json',
+        });
+        expect(manifest.status).toBe(200);
+        expect(pushed[i].digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+        expect(manifest.headers.get('docker-content-digest')).toBe(pushed[i].digest);
+      }
+    },
+    16 * 60_000,
+  );
+
+  it('an image pulled back from the registry, with no local tag before, runs currency-cli --version', async () => {
+    const cli = pushed.find((p) => p.ref.includes('/currency-nodes/cli:'));
+    if (!cli) throw new Error('the cli image was not pushed (the test before failed)');
+    await runOk('docker', ['rmi', cli.ref]);
+    expect((await run('docker', ['image', 'inspect', cli.ref])).code).not.toBe(0);
+    await runOk('docker', ['pull', cli.ref], { timeoutMs: 120_000 });
+    const repoDigests = JSON.parse(
+      await runOk('docker', ['image', 'inspect', cli.ref, '--format', '{{json .RepoDigests}}']),
+    ) as string[];
+    expect(repoDigests).toContain(`${host}/cn/currency-nodes/cli@${cli.digest}`);
+    const out = await runOk('docker', ['run', '--rm', '--network', 'none', cli.ref, '--version']);
+    expect(out.trim()).toBe(VERSION);
+  });
+
+  it('npm run chart -- --push puts the chart in the registry; helm reads and renders it from oci://', async () => {
+    const dest = join(tmp, 'chart');
+    const r = await npmRun(
+      'chart',
+      ['--push', `oci://${host}/charts`, '--plain-http', '--destination', dest],
+      {},
+      120_000,
+    );
+    if (r.code !== 0) throw new Error(`npm run chart -- --push exited ${r.code}:\n${r.stderr}`);
+    expect(r.stdout.trim()).toBe(`oci://${host}/charts/currency-nodes:${VERSION}`);
+    const tags = await api<{ tags: string[] }>('/v2/charts/currency-nodes/tags/list');
+    expect(tags.body.tags).toEqual([VERSION]);
+
+    const ref = `oci://${host}/charts/currency-nodes`;
+    const shown = parseYaml(
+      await runOk(helm, ['show', 'chart', ref, '--version', VERSION, '--plain-http'], {
+        env: env(),
+      }),
+    ) as Record<string, unknown>;
+    expect(shown).toMatchObject({ name: 'currency-nodes', version: VERSION, appVersion: VERSION });
+
+    // The images the chart from the registry runs are the ones pushed above.
+    const rendered = await runOk(
+      helm,
+      [
+        'template',
+        'cn',
+        ref,
+        '--version',
+        VERSION,
+        '--plain-http',
+        '--set',
+        `image.registry=${host}/cn`,
+      ],
+      { env: env(), timeoutMs: 60_000 },
+    );
+    expect(imagesOf(rendered)).toEqual(pushed.map((p) => p.ref).sort());
+  });
+});

@@ -1,0 +1,195 @@
+/**
+ * Stage 1 of the k8s tier, the controller program under leader election: controller
+ * processes (dist/services/controller/main.js) share one Lease on the tier's own
+ * kube-apiserver; a node program is given every controller's address, as nodes outside
+ * Kubernetes are. Exactly one controller leads and is ready; a standby refuses node streams
+ * and is not ready; when the leader is killed or stopped, the standby takes over and
+ * prices from the node arrive at it.
+ */
+import { existsSync } from 'node:fs';
+import { freePort } from '../support/ports';
+import { type Program, killAll, programPath, runProgram, startProgram } from '../support/processes';
+import { waitFor } from '../support/wait';
+import { Cluster } from './cluster';
+
+jest.setTimeout(300_000);
+
+const NS = 'leader-ctl';
+let cluster: Cluster;
+
+interface Ctl {
+  id: string;
+  grpc: number;
+  http: number;
+  program: Program;
+  killedAt?: number;
+}
+
+async function startControllers(lease: string, ids: string[]): Promise<Ctl[]> {
+  const out: Ctl[] = [];
+  for (const id of ids) {
+    const grpc = await freePort();
+    const http = await freePort();
+    const program = startProgram('controller', {
+      CONTROLLER_LISTEN_ADDR: `127.0.0.1:${grpc}`,
+      METRICS_ADDR: `127.0.0.1:${http}`,
+      CONTROLLER_LEADER_ELECTION: 'kubernetes',
+      CONTROLLER_LEADER_IDENTITY: id,
+      CONTROLLER_LEASE_NAMESPACE: NS,
+      CONTROLLER_LEASE_NAME: lease,
+      KUBECONFIG: cluster.kubeconfig,
+    });
+    out.push({ id, grpc, http, program });
+  }
+  return out;
+}
+
+async function ready(c: Ctl): Promise<boolean> {
+  if (c.killedAt !== undefined) return false;
+  try {
+    const r = await fetch(`http://127.0.0.1:${c.http}/readyz`, {
+      signal: AbortSignal.timeout(1000),
+    });
+    return r.status === 200;
+  } catch {
+    return false;
+  }
+}
+
+async function leaders(group: Ctl[]): Promise<Ctl[]> {
+  const r = await Promise.all(group.map(ready));
+  return group.filter((_, i) => r[i]);
+}
+
+/** Samples readiness every 50 ms; more than one ready controller at once is a failure. */
+function sampler(group: Ctl[]): () => Promise<{ samples: number; bad: string[] }> {
+  let stop = false;
+  const bad: string[] = [];
+  let samples = 0;
+  const loop = (async () => {
+    for (let i = 0; i < 10_000 && !stop; i++) {
+      const l = await leaders(group);
+      samples++;
+      if (l.length > 1) bad.push(`${new Date().toISOString()}: ${l.map((c) => c.id).join(', ')}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+  return async () => {
+    stop = true;
+    await loop;
+    return { samples, bad };
+  };
+}
+
+async function oneLeader(group: Ctl[], timeoutMs = 20_000): Promise<Ctl> {
+  return waitFor(
+    'exactly one controller ready (leading)',
+    async () => {
+      const l = await leaders(group);
+      return l.length === 1 ? l[0]! : undefined;
+    },
+    { timeoutMs, intervalMs: 50 },
+  );
+}
+
+async function cliJson<T>(c: Ctl, args: string[]): Promise<T> {
+  const r = await runProgram('cli', ['--controller', `127.0.0.1:${c.grpc}`, '--json', ...args]);
+  if (r.code !== 0) throw new Error(`cli ${args.join(' ')}: exit ${r.code}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as T;
+}
+
+type Price = { currencyPair: string; price: number; priceUpdatedAt: string; nodeUuid: string };
+
+/** A price for USD_HKD at `c`, from the node, dated after `afterMs`. */
+async function freshPrice(c: Ctl, afterMs: number): Promise<Price> {
+  return waitFor(
+    `a fresh USD_HKD price at ${c.id}`,
+    async () => {
+      const prices = await cliJson<Price[]>(c, ['controller', 'prices']).catch(() => []);
+      const p = prices.find((x) => x.currencyPair === 'USD_HKD');
+      return p && Date.parse(p.priceUpdatedAt) > afterMs ? p : undefined;
+    },
+    { timeoutMs: 20_000, intervalMs: 200 },
+  );
+}
+
+function startNode(group: Ctl[]): Program {
+  return startProgram('node', {
+    NODE_CONTROLLER_ADDR: group.map((c) => `127.0.0.1:${c.grpc}`).join(','),
+    NODE_CURRENCY_PAIRS: 'USD_HKD',
+    NODE_NAME: 'follower',
+    METRICS_ADDR: '127.0.0.1:0',
+    NODE_PRICE_INTERVAL_MS: '100',
+  });
+}
+
+beforeAll(() => {
+  if (!existsSync(programPath('controller')))
+    throw new Error('dist/ not built: run `npm run build` first');
+  cluster = Cluster.up(1);
+  cluster.kubectlOk(['create', 'namespace', NS]);
+});
+
+afterEach(async () => {
+  await killAll();
+});
+
+afterAll(() => {
+  cluster?.down();
+});
+
+test('stage 1: of two controller programs one leads and is ready; the standby is not ready and refuses node streams, so a node given both addresses streams through the leader', async () => {
+  const group = await startControllers('two', ['ctl-a', 'ctl-b']);
+  const leader = await oneLeader(group);
+  const standby = group.find((c) => c !== leader)!;
+  expect(await ready(standby)).toBe(false);
+  const started = Date.now();
+  startNode(group);
+  const p = await freshPrice(leader, started);
+  const nodes = await cliJson<{ name: string }[]>(leader, ['controller', 'nodes']);
+  expect(nodes.map((n) => n.name)).toEqual(['follower']);
+  expect(await cliJson<unknown[]>(standby, ['controller', 'nodes'])).toEqual([]);
+  expect(p.price).toBeGreaterThan(0);
+  const metrics = await fetch(`http://127.0.0.1:${leader.http}/metrics`).then((r) => r.text());
+  expect(metrics).toMatch(/^currency_controller_leader 1$/m);
+  const standbyMetrics = await fetch(`http://127.0.0.1:${standby.http}/metrics`).then((r) =>
+    r.text(),
+  );
+  expect(standbyMetrics).toMatch(/^currency_controller_leader 0$/m);
+});
+
+test('stage 1: the leader SIGKILLed, the standby leads within the lease bound and the node streams prices to it; never two ready at once', async () => {
+  const group = await startControllers('killed', ['ctl-a', 'ctl-b']);
+  const first = await oneLeader(group);
+  startNode(group);
+  await freshPrice(first, Date.now());
+  const done = sampler(group);
+  first.killedAt = Date.now();
+  first.program.signal('SIGKILL');
+  const second = await oneLeader(group, 15_000);
+  const tookMs = Date.now() - first.killedAt;
+  expect(second).not.toBe(first);
+  expect(tookMs).toBeLessThan(10_000);
+  await freshPrice(second, first.killedAt);
+  const { samples, bad } = await done();
+  expect(samples).toBeGreaterThan(10);
+  expect(bad).toEqual([]);
+  console.log(`leader killed: standby ready after ${tookMs} ms`);
+});
+
+test('stage 1: a leader stopped with SIGTERM releases the Lease: the standby leads in about a second, not a lease duration', async () => {
+  const group = await startControllers('released', ['ctl-a', 'ctl-b']);
+  const first = await oneLeader(group);
+  startNode(group);
+  await freshPrice(first, Date.now());
+  const stoppedAt = Date.now();
+  first.program.signal('SIGTERM');
+  expect(await first.program.exited).toBe(0);
+  first.killedAt = Date.now();
+  const second = await oneLeader(group, 10_000);
+  const tookMs = Date.now() - stoppedAt;
+  expect(second).not.toBe(first);
+  expect(tookMs).toBeLessThan(2500);
+  await freshPrice(second, stoppedAt);
+  console.log(`leader stopped: standby ready after ${tookMs} ms`);
+});
