@@ -4,7 +4,7 @@
 # 1. Static checks: generated code up to date, type check, lint (warnings fail), format.
 # 2. Build.
 # 3. Install or start what the tiers need (Prometheus, Docker engine and images, helm,
-#    a Kubernetes built from source, grpcurl and the Go interop peer);
+#    an OCI registry, a Kubernetes built from source, grpcurl and the Go interop peer);
 #    each setup script fails loudly when it cannot, and never skips a tier silently.
 # 4. One jest run over every tier (unit, integration, e2e, helm, k8s, interop), then a closing line
 #    "N passed, N failed".
@@ -29,6 +29,8 @@ step "setup: Docker engine, base image, images, compose (e2e tier)"
 bash scripts/setup/e2e.sh
 step "setup: helm (chart tier)"
 bash scripts/setup/helm.sh
+step "setup: OCI registry (e2e tier: npm run images/chart -- --push)"
+bash scripts/setup/registry.sh
 step "setup: grpcurl and the Go interop peer (interop tier)"
 bash scripts/setup/interop.sh
 # The k8s tier's stage: 1 = API server (etcd + kube-apiserver), 2 = also a working node.

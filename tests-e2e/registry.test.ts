@@ -297,6 +297,11 @@ describe('to and from a registry', () => {
       }),
     ) as Record<string, unknown>;
     expect(shown).toMatchObject({ name: 'currency-nodes', version: VERSION, appVersion: VERSION });
+    // With no --version helm takes the newest tag, as the README's install line does.
+    const latest = parseYaml(
+      await runOk(helm, ['show', 'chart', ref, '--plain-http'], { env: env() }),
+    ) as Record<string, unknown>;
+    expect(latest).toMatchObject({ version: VERSION });
 
     // The images the chart from the registry runs are the ones pushed above.
     const rendered = await runOk(

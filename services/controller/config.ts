@@ -16,6 +16,10 @@ import { readServerTlsConfig } from '../shared/tls';
 import { type MetricsWebConfigSettings, readMetricsWebConfig } from '../shared/web-config';
 import { DEFAULT_CREDENTIALS_RELOAD_MS, type SecurityConfig } from './security';
 import { type LeaderElectionConfig, loadLeaderElectionConfig } from './leader/config';
+import type { FollowConfig } from './leader/follower';
+import { dialAddrSchema, formatHostPort } from '../shared/config';
+import { readClientTokenFromEnv } from '../shared/auth';
+import { readClientTlsFromEnv } from '../shared/tls';
 
 /** What peers can make the controller hold, and how long it waits on them (CONTROLLER_MAX_*, *_MS). */
 export interface ControllerLimits {
@@ -55,6 +59,11 @@ export interface ControllerConfig {
   limits: ControllerLimits;
   /** CONTROLLER_LEADER_ELECTION and the CONTROLLER_LEASE_* variables (docs/leader-election.md). */
   leader: LeaderElectionConfig;
+  /**
+   * Warm standby (CONTROLLER_FOLLOW_ADDR): where a standby watches the leader's prices, as
+   * a CLI would, with the CLI's TLS and token variables (CLI_TLS_*, CLI_TOKEN*).
+   */
+  follow: FollowConfig;
   /** TLS and peer authentication on the gRPC port; neither set: plaintext, no auth (docs/security.md). */
   security: SecurityConfig;
   /** gRPC server reflection for grpcurl and the like (CONTROLLER_REFLECTION, docs/interop.md). */
@@ -103,6 +112,7 @@ export function loadControllerConfig(env: Env): ControllerConfig {
     shutdownGraceMs: int(env, 'CONTROLLER_SHUTDOWN_GRACE_MS'),
     security: loadSecurityConfig(env),
     leader: loadLeaderElectionConfig(env),
+    follow: loadFollowConfig(env),
     reflection: readVar(env, 'CONTROLLER_REFLECTION', onOff, d.CONTROLLER_REFLECTION) === 'on',
     maxMessageBytes: int(env, 'CONTROLLER_MAX_MESSAGE_BYTES'),
     limits: {
@@ -127,4 +137,14 @@ function loadSecurityConfig(env: Env): SecurityConfig {
   const tls = readServerTlsConfig(env);
   const auth = readControllerAuthConfig(env, tls?.clientCaFile !== undefined);
   return { tls, auth, credentialsReloadMs };
+}
+
+function loadFollowConfig(env: Env): FollowConfig {
+  const raw = env.CONTROLLER_FOLLOW_ADDR;
+  if (raw === undefined || raw.trim() === '') return {};
+  return {
+    address: formatHostPort(readVar(env, 'CONTROLLER_FOLLOW_ADDR', dialAddrSchema)),
+    tls: readClientTlsFromEnv(env, 'CLI'),
+    token: readClientTokenFromEnv(env, 'CLI'),
+  };
 }

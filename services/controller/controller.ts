@@ -19,6 +19,7 @@ import { createControllerMetrics } from './metrics';
 import { addReflection } from './reflection';
 import { createSecurity } from './security';
 import { createLeaderElector } from './leader';
+import { Follower } from './leader/follower';
 
 export interface ControllerDeps {
   logger: Logger;
@@ -115,6 +116,11 @@ export async function startController(
   // Service routes nodes and CLIs to the leader alone; a leader that cannot renew stops
   // leading before another may take the Lease (fencing, docs/leader-election.md).
   let stoppingNow = false;
+  const follower = new Follower(config.follow, {
+    scheduler,
+    logger: log,
+    onPrice: (p) => core.intake.takeFollowed(p),
+  });
   const elector = await createLeaderElector(config.leader, {
     scheduler,
     logger: log,
@@ -125,6 +131,7 @@ export async function startController(
     onChange: (leading, leader) => {
       metrics.leader.set(leading ? 1 : 0);
       core.setLeading(leading, leader);
+      follower.set(!leading && !stoppingNow);
       if (!stoppingNow) health.setAll(leading ? HealthStatus.SERVING : HealthStatus.NOT_SERVING);
       log.info(
         { leading, leader, identity: config.leader.identity },
@@ -154,6 +161,7 @@ export async function startController(
     (stopping ??= (async () => {
       log.info('controller stopping');
       stoppingNow = true;
+      follower.stop();
       health.setAll(HealthStatus.NOT_SERVING);
       core.closeAll();
       // Gives the Lease back at once, so a standby takes over in well under a second.

@@ -70,7 +70,8 @@ export class ControllerCore {
   private readonly observer: Observer;
   private readonly cli: CliService;
   private readonly upkeep: Upkeep;
-  private readonly intake: PriceIntake;
+  /** Price intake; also takes the prices a standby follows from the leader. */
+  readonly intake: PriceIntake;
   /** Leader election: only the leader takes node streams (undefined leader: not known). */
   private leading: boolean;
   private leaderIdentity?: string;

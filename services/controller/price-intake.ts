@@ -5,6 +5,7 @@
  */
 import type { MessageOf } from '../shared/any';
 import type { Scheduler } from '../shared/scheduler';
+import { timestampFromMs } from '../shared/time';
 import { SpanKind, rpcAttributes, runIn, startCommandSpan } from '../shared/tracing';
 import type { Assignment } from './assignment';
 import type { ControllerLimits } from './config';
@@ -51,6 +52,21 @@ export class PriceIntake {
     );
     runIn(ctx, () => this.takeAll(session, updates));
     span.end();
+  }
+
+  /**
+   * A price the leader took, followed by this standby (warm standby): checked like any
+   * price and kept if newer (not forwarded), so the first StreamStart after a takeover
+   * carries it.
+   */
+  takeFollowed(p: { pair: string; price: number; updatedAtMs: number; nodeUuid: string }): void {
+    const m = {
+      currencyPair: p.pair,
+      price: p.price,
+      priceUpdatedAt: timestampFromMs(p.updatedAtMs),
+    };
+    if (checkPrice(m, this.deps.scheduler.now(), this.deps.limits.maxPriceSkewMs).ok)
+      this.deps.prices.offer(p);
   }
 
   /**

@@ -4,7 +4,8 @@
  * variables, the Role and RoleBinding for the Lease, a PodDisruptionBudget, spreading, and
  * HTTP probes so that only the leader is Ready.
  */
-import { type K8sObject, byKind, env, one, render, renderNotes, renderRaw } from './support';
+import { join } from 'node:path';
+import { CHART, type K8sObject, byKind, env, one, render, renderNotes, renderRaw } from './support';
 
 jest.setTimeout(60_000);
 
@@ -51,6 +52,17 @@ describe('controller.replicas 1 (the default): one controller, no election', () 
 
 describe('controller.replicas 2: leader election on a Lease', () => {
   const objs = render({ set: ['controller.replicas=2'] });
+
+  test('a standby follows the leader through the controller Service (warm standby), unless TLS or tokens are on', () => {
+    expect(env(container(objs), 'CONTROLLER_FOLLOW_ADDR')).toBe(`${CONTROLLER}:5160`);
+    expect(env(container(render({ set: [] })), 'CONTROLLER_FOLLOW_ADDR')).toBeUndefined();
+    const secured = render({
+      valuesFiles: [join(CHART, 'ci', 'security-values.yaml')],
+      set: ['controller.replicas=2'],
+    });
+    expect(env(container(secured), 'CONTROLLER_LEADER_ELECTION')).toBe('kubernetes');
+    expect(env(container(secured), 'CONTROLLER_FOLLOW_ADDR')).toBeUndefined();
+  });
 
   test('two replicas with the election variables; identity is the pod name, namespace the pod namespace', () => {
     expect(controller(objs).spec.replicas).toBe(2);

@@ -25,12 +25,16 @@ interface Ctl {
   killedAt?: number;
 }
 
+/** Controllers sharing `lease`; each follows the next one's prices while it is a standby. */
 async function startControllers(lease: string, ids: string[]): Promise<Ctl[]> {
   const out: Ctl[] = [];
-  for (const id of ids) {
-    const grpc = await freePort();
-    const http = await freePort();
+  const ports = [];
+  for (let i = 0; i < ids.length; i++)
+    ports.push({ grpc: await freePort(), http: await freePort() });
+  for (const [i, id] of ids.entries()) {
+    const { grpc, http } = ports[i]!;
     const program = startProgram('controller', {
+      CONTROLLER_FOLLOW_ADDR: `127.0.0.1:${ports[(i + 1) % ids.length]!.grpc}`,
       CONTROLLER_LISTEN_ADDR: `127.0.0.1:${grpc}`,
       METRICS_ADDR: `127.0.0.1:${http}`,
       CONTROLLER_LEADER_ELECTION: 'kubernetes',
@@ -158,11 +162,15 @@ test('stage 1: of two controller programs one leads and is ready; the standby is
   expect(standbyMetrics).toMatch(/^currency_controller_leader 0$/m);
 });
 
-test('stage 1: the leader SIGKILLed, the standby leads within the lease bound and the node streams prices to it; never two ready at once', async () => {
+test('stage 1: the leader SIGKILLed, the warm standby leads within the lease bound, with the newest price, and the node streams prices to it; never two ready at once', async () => {
   const group = await startControllers('killed', ['ctl-a', 'ctl-b']);
   const first = await oneLeader(group);
+  const standby = group.find((c) => c !== first)!;
+  const started = Date.now();
   startNode(group);
-  await freshPrice(first, Date.now());
+  await freshPrice(first, started);
+  // Warm standby: the standby holds the leader's latest prices before any takeover.
+  const followed = await freshPrice(standby, started);
   const done = sampler(group);
   first.killedAt = Date.now();
   first.program.signal('SIGKILL');
@@ -170,6 +178,13 @@ test('stage 1: the leader SIGKILLed, the standby leads within the lease bound an
   const tookMs = Date.now() - first.killedAt;
   expect(second).not.toBe(first);
   expect(tookMs).toBeLessThan(10_000);
+  // Right after the takeover the new leader's price is no older than what it followed.
+  const atTakeover = (await cliJson<Price[]>(second, ['controller', 'prices'])).find(
+    (p) => p.currencyPair === 'USD_HKD',
+  )!;
+  expect(Date.parse(atTakeover.priceUpdatedAt)).toBeGreaterThanOrEqual(
+    Date.parse(followed.priceUpdatedAt),
+  );
   await freshPrice(second, first.killedAt);
   const { samples, bad } = await done();
   expect(samples).toBeGreaterThan(10);

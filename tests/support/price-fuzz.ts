@@ -35,8 +35,10 @@ const UNSAFE_SECONDS = 2 ** 60;
 export class PriceModel {
   /** The latest stored update per pair, as the controller must hold it. */
   readonly latest = new Map<string, FuzzUpdate>();
-  /** Every update the controller may store or forward: `pair|iso|price`. */
+  /** Every update the controller may store or forward: `pair|iso|price`, as a CLI shows it. */
   readonly acceptable = new Set<string>();
+  /** The same, `pair|ms|price` with the controller's own ms (sub-millisecond). */
+  readonly acceptableMs = new Set<string>();
   readonly counts = {
     stored: 0,
     superseded: 0,
@@ -126,6 +128,12 @@ export class PriceModel {
     return updates.map((u) => this.applyOne(u, nowMs));
   }
 
+  /** `u` is valid: the controller may store it and forward it. */
+  accept(u: FuzzUpdate): void {
+    this.acceptable.add(`${u.currencyPair}|${isoOfTs(u.priceUpdatedAt)}|${u.price}`);
+    this.acceptableMs.add(`${u.currencyPair}|${msOfTs(u.priceUpdatedAt)}|${u.price}`);
+  }
+
   private applyOne(u: FuzzUpdate, nowMs: number): Outcome {
     if (!this.streamed.includes(u.currencyPair)) {
       this.counts.ignored++;
@@ -144,7 +152,7 @@ export class PriceModel {
       if (reasons.length === 1) this.counts.refusedOnly[reasons[0]!]++;
       return { kind: 'refused', reasons };
     }
-    this.acceptable.add(`${u.currencyPair}|${isoOfTs(u.priceUpdatedAt)}|${u.price}`);
+    this.accept(u);
     const cur = this.latest.get(u.currencyPair);
     if (cur && msOfTs(cur.priceUpdatedAt) >= ms) {
       this.counts.superseded++;

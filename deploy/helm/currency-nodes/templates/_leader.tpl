@@ -32,6 +32,12 @@ Leader election of the controller (docs/leader-election.md): on with 2 or more r
   value: {{ $le.renewDeadlineMs | int | quote }}
 - name: CONTROLLER_LEASE_RETRY_PERIOD_MS
   value: {{ $le.retryPeriodMs | int | quote }}
+{{- if not (or .Values.security.tls.enabled .Values.security.auth.enabled) }}
+# Warm standby: a standby watches the leader's prices through the Service (which routes to
+# the ready controller, the leader). Not set with TLS or tokens on: see the chart README.
+- name: CONTROLLER_FOLLOW_ADDR
+  value: {{ include "currency-nodes.controller.address" . | quote }}
+{{- end }}
 {{- end }}
 {{- end }}
 

@@ -1,0 +1,148 @@
+/**
+ * Warm standby: while this controller does not lead, it watches the leader's prices
+ * through the leader's own CLI service (`ControllerWatchPricesV2Req` at
+ * CONTROLLER_FOLLOW_ADDR: in Kubernetes the controller Service, which routes to the ready
+ * controller, the leader) and keeps them in its own price store. So after a takeover the
+ * first StreamStart carries the newest price and no pair goes back in time or starts from
+ * a seed price. It stops the moment this controller leads, and follows again when it no
+ * longer does; a lost watch is re-opened with capped backoff.
+ */
+import { randomUUID } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import type { StreamToCli } from '../../gen/protobuf/currency_nodes';
+import { pack, unpack } from '../../shared/any';
+import { type ClientTokenConfig, readClientToken, withToken } from '../../shared/auth';
+import { cliChannelOptions } from '../../shared/grpc-options';
+import type { Logger } from '../../shared/logger';
+import type { Scheduler, TimerHandle } from '../../shared/scheduler';
+import { msFromTimestamp } from '../../shared/time';
+import { type ClientTlsConfig, clientCredentials } from '../../shared/tls';
+import { type CliClientCall, type Frame, createCliClient } from '../../shared/wire';
+
+export interface FollowConfig {
+  /** Where the leader answers CLI commands; undefined: no warm standby. */
+  address?: string;
+  tls?: ClientTlsConfig;
+  token?: ClientTokenConfig;
+}
+
+export interface FollowedPrice {
+  pair: string;
+  price: number;
+  updatedAtMs: number;
+  nodeUuid: string;
+}
+
+const RETRY_MIN_MS = 200;
+const RETRY_MAX_MS = 5000;
+
+export class Follower {
+  private client?: ReturnType<typeof createCliClient>;
+  private call?: CliClientCall;
+  private retry?: TimerHandle;
+  private failures = 0;
+  private active = false;
+
+  constructor(
+    private readonly config: FollowConfig,
+    private readonly deps: {
+      scheduler: Scheduler;
+      logger: Logger;
+      /** Each followed price; the store keeps it only if newer than what it holds. */
+      onPrice(p: FollowedPrice): void;
+    },
+  ) {}
+
+  /** Follows while `following` is true (this controller is a standby). */
+  set(following: boolean): void {
+    if (!this.config.address || following === this.active) return;
+    this.active = following;
+    if (following) this.open();
+    else this.close();
+  }
+
+  stop(): void {
+    this.active = false;
+    this.close();
+  }
+
+  private open(): void {
+    const address = this.config.address!;
+    let channel: ReturnType<typeof clientCredentials>;
+    let token: string | undefined;
+    try {
+      channel = clientCredentials(this.config.tls);
+      token = this.config.token ? readClientToken(this.config.token) : undefined;
+    } catch (err) {
+      this.deps.logger.warn({ err, follow: address }, 'cannot read the follow credentials');
+      return this.retryLater();
+    }
+    this.client = createCliClient(address, channel.credentials, {
+      ...cliChannelOptions(),
+      ...channel.options,
+    });
+    const call = this.client.cliCommandStream(withToken(new grpc.Metadata(), token));
+    this.call = call;
+    call.on('data', (f: Frame<StreamToCli>) => {
+      if (f.ok) this.onFrame(f.value);
+    });
+    call.on('error', () => {});
+    call.on('status', (st: grpc.StatusObject) => {
+      if (this.call !== call) return;
+      this.deps.logger.info(
+        { follow: address, code: st.code, details: st.details },
+        'stopped following the leader; retrying',
+      );
+      this.close();
+      this.retryLater();
+    });
+    call.write({
+      streamId: 'follow',
+      cliUuid: randomUUID(),
+      nodeUuids: [],
+      command: pack('ControllerWatchPricesV2Req', { currencyPairs: [] }),
+      traceContext: {},
+    });
+    this.deps.logger.info({ follow: address }, 'following the leader');
+  }
+
+  private onFrame(f: StreamToCli): void {
+    const r = unpack(f.response);
+    if (!r.ok) return;
+    this.failures = 0;
+    if (r.value.name !== 'ControllerPriceUpdatesV1Notify') return;
+    for (const p of r.value.message.prices) {
+      const updatedAtMs = msFromTimestamp(p.priceUpdatedAt);
+      if (updatedAtMs === undefined) continue;
+      this.deps.onPrice({
+        pair: p.currencyPair,
+        price: p.price,
+        updatedAtMs,
+        nodeUuid: p.nodeUuid,
+      });
+    }
+  }
+
+  private retryLater(): void {
+    if (!this.active) return;
+    const delay = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** this.failures++);
+    this.retry = this.deps.scheduler.setTimeout(() => {
+      this.retry = undefined;
+      if (this.active && !this.call) this.open();
+    }, delay);
+  }
+
+  private close(): void {
+    if (this.retry) this.deps.scheduler.clearTimeout(this.retry);
+    this.retry = undefined;
+    const call = this.call;
+    this.call = undefined;
+    try {
+      call?.cancel();
+    } catch {
+      // already gone
+    }
+    this.client?.close();
+    this.client = undefined;
+  }
+}
