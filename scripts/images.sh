@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # `npm run images`: builds the three images (Dockerfile.controller, Dockerfile.node,
 # Dockerfile.cli, repository root as context) with the names the compose stack's .env and the
 # Helm chart expect, and pushes them with --push.
@@ -50,7 +51,7 @@ for arg in "$@"; do
     --list) list=1 ;;
     --offline) offline=1 ;;
     -h | --help)
-      sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+      sed -n '/^# `npm run/,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -n 's/^# \{0,1\}//p'
       exit 0
       ;;
     *) usage_error "unknown argument '$arg'" ;;
@@ -93,26 +94,30 @@ else
   export GIT_OPTIONAL_LOCKS=0
   revision="$(git rev-parse HEAD 2>/dev/null || echo unknown)"
   if [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null || true)" ]; then revision="$revision-dirty"; fi
+  # The Dockerfiles' RUN --mount needs BuildKit (the default since Docker 23; opt-in before).
+  export DOCKER_BUILDKIT=1
   base_arg=()
   if [ -n "${NODE_IMAGE:-}" ]; then base_arg=(--build-arg "NODE_IMAGE=$NODE_IMAGE"); fi
   for role in "${ROLES[@]}"; do
     log "docker build -f Dockerfile.$role -t $repo/$role:$tag ."
     "$DOCKER" build -f "Dockerfile.$role" -t "$repo/$role:$tag" "${base_arg[@]}" \
       --build-arg "VERSION=$version" --build-arg "REVISION=$revision" \
-      --build-arg "SOURCE=${IMAGE_SOURCE:-}" . || die "docker build -f Dockerfile.$role failed"
+      --build-arg "SOURCE=${IMAGE_SOURCE:-}" . ||
+      die "docker build -f Dockerfile.$role failed (no container registry reachable? IMAGES_OFFLINE=1 after npm run setup:e2e, for tests only)"
   done
 fi
 
 if [ "$push" = 1 ]; then
+  out="$(mktemp)"
+  trap 'rm -f "$out"' EXIT
   for role in "${ROLES[@]}"; do
     ref="$repo/$role:$tag"
     log "docker push $ref"
-    out="$("$DOCKER" push "$ref" 2>&1)" || {
-      printf '%s\n' "$out" >&2
+    # Progress to stderr; the output kept for the digest line.
+    "$DOCKER" push "$ref" 2>&1 | tee "$out" >&2 ||
       die "docker push $ref failed (log in first: docker login ${prefix%%/*})"
-    }
     # The digest, for pinning: the chart's <role>.image.digest, or NAME@DIGEST in compose.
-    digest="$(printf '%s\n' "$out" | sed -n 's/.*digest: \(sha256:[0-9a-f]\{64\}\).*/\1/p' | tail -n 1)"
+    digest="$(sed -n 's/.*digest: \(sha256:[0-9a-f]\{64\}\).*/\1/p' "$out" | tail -n 1)"
     echo "$ref${digest:+ $digest}"
   done
   log "pushed; install with: helm install cn oci://... --set image.registry=$prefix"

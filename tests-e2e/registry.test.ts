@@ -216,6 +216,48 @@ describe('names and usage', () => {
     expect(chart.code).toBe(2);
     expect(chart.stderr).toContain('--push');
   });
+
+  it('without IMAGES_OFFLINE runs an ordinary docker build and docker push (a recording stand-in for docker)', async () => {
+    // This machine cannot pull node:24, so the commands a user's Docker would get are
+    // recorded instead of run; the real build and push are the tests below.
+    const calls = join(tmp, 'docker-calls.txt');
+    const stub = join(tmp, 'docker-stub.sh');
+    writeFileSync(
+      stub,
+      [
+        '#!/bin/sh',
+        `printf '%s\\n' "BUILDKIT=$DOCKER_BUILDKIT $*" >>'${calls}'`,
+        'if [ "$1" = push ]; then echo "0.1.0: digest: sha256:' + 'ab'.repeat(32) + ' size: 1"; fi',
+        '',
+      ].join('\n'),
+      { mode: 0o755 },
+    );
+    const r = await npmRun('images', ['--push'], {
+      IMAGE_PREFIX: 'registry.example.com/team',
+      NODE_IMAGE: 'node:24-bookworm-slim@sha256:' + 'cd'.repeat(32),
+      IMAGES_OFFLINE: '',
+      DOCKER: stub,
+    });
+    if (r.code !== 0) throw new Error(`npm run images -- --push exited ${r.code}:\n${r.stderr}`);
+    const lines = readFileSync(calls, 'utf8').trim().split('\n');
+    const refs = await listed('registry.example.com/team');
+    expect(lines).toHaveLength(6);
+    for (const [i, role] of ROLES.entries()) {
+      const build = lines[i];
+      expect(build).toMatch(new RegExp(`^BUILDKIT=1 build -f Dockerfile\\.${role} -t ${refs[i]} `));
+      expect(build).toContain(
+        `--build-arg NODE_IMAGE=node:24-bookworm-slim@sha256:${'cd'.repeat(32)}`,
+      );
+      expect(build).toContain(`--build-arg VERSION=${VERSION}`);
+      expect(build).toMatch(/ \.$/);
+      // Nothing of this machine's workarounds: no secrets, no host network.
+      expect(build).not.toMatch(/--secret|--network/);
+      expect(lines[3 + i]).toBe(`BUILDKIT=1 push ${refs[i]}`);
+    }
+    expect(r.stdout.trim().split('\n')).toEqual(
+      refs.map((ref) => `${ref} sha256:${'ab'.repeat(32)}`),
+    );
+  });
 });
 
 describe('to and from a registry', () => {

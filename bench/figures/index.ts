@@ -4,6 +4,7 @@ import * as controllerRestart from './controller-restart';
 import * as failover from './failover';
 import * as imageStartup from './image-startup';
 import * as ingest from './ingest';
+import * as leaderFailover from './leader-failover';
 import * as reassignCurve from './reassign-curve';
 import * as scale from './scale';
 import * as silent from './silent';
@@ -20,4 +21,5 @@ export const FIGURES: Figure[] = [
   reassignCurve,
   startup,
   imageStartup,
+  leaderFailover,
 ];

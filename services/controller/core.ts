@@ -23,6 +23,7 @@ import {
 } from '../shared/wire';
 import { Assignment, type AssignmentChange } from './assignment';
 import { CliService } from './cli-service';
+import type { CliSession } from './cli-session';
 import type { ControllerLimits } from './config';
 import { desiredStateOf } from './desired-state';
 import { WatchFanout } from './fanout';
@@ -65,7 +66,7 @@ export class ControllerCore {
   readonly assignment: Assignment;
   readonly prices = new PriceStore();
   private readonly registry: NodeRegistry;
-  private readonly router = new Router<import('./cli-session').CliSession>();
+  private readonly router = new Router<CliSession>();
   private readonly fanout: WatchFanout;
   private readonly observer: Observer;
   private readonly cli: CliService;
