@@ -183,7 +183,12 @@ export async function run(ctx: BenchContext): Promise<FigureResult> {
     await waitUntil(
       'both controllers up',
       async () => {
-        for (const c of ctls) await watch(c);
+        for (const c of ctls) {
+          const code = await Promise.race([c.program.exited, sleep(0).then(() => undefined)]);
+          if (code !== undefined)
+            throw new Error(`${c.id} exited (${code}): ${c.program.output()}`);
+          await watch(c);
+        }
         return true;
       },
       { timeoutMs: 30_000, intervalMs: 200 },
@@ -265,6 +270,12 @@ export async function run(ctx: BenchContext): Promise<FigureResult> {
       metric: `leader ${sig} -> standby ready (leading)`,
       unit: 'ms',
       summary: summarize(samples[sig].ready),
+    },
+    {
+      // The nodes' part: reconnecting to the new leader, registering, streaming again.
+      metric: `leader ${sig}: standby ready -> every pair priced there`,
+      unit: 'ms',
+      summary: summarize(samples[sig].fresh.map((f, i) => f - samples[sig].ready[i]!)),
     },
   ];
   return {

@@ -24,8 +24,13 @@ jest.setTimeout(600_000);
 const NS = 'leader-chaos';
 const LEASE = 'chaos';
 const ROUNDS = 7;
-/** Kill -> every pair fresh at the new leader. Generous: the measured figures are printed. */
-const BOUND_MS = { SIGKILL: 10_000, SIGTERM: 5_000 } as const;
+/**
+ * Kill -> every pair fresh at the new leader: generous bounds (each read is a CLI process),
+ * the measured figures are printed. The issue's targets (p99 5 s / 1 s) are the benchmark's
+ * (bench/figures/leader-failover.ts, BENCHMARKS.md): today the nodes' reconnect backoff
+ * during the leaderless window takes a SIGKILL round to 4-9 s on a loaded machine.
+ */
+const BOUND_MS = { SIGKILL: 15_000, SIGTERM: 8_000 } as const;
 const NODES = [
   { name: 'chaos-1', pairs: ['USD_HKD', 'EUR_USD'] },
   { name: 'chaos-2', pairs: ['EUR_USD', 'GBP_USD'] },

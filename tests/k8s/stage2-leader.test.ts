@@ -1,0 +1,364 @@
+/**
+ * Stage 2 of the k8s tier, the highly available controller on the working node: `helm
+ * install` with `controller.replicas=2` (leader election on a Lease), nodes streaming
+ * through the controller Service; the pod the Lease names is deleted while the nodes stream,
+ * and every pair streams again with prices through the Service, `kubectl exec ...
+ * currency-cli controller nodes` answering from the new leader. At no sampled instant are
+ * two controller pods Ready. `helm uninstall` leaves nothing of the release behind, and the
+ * last leader released the Lease on its way out.
+ *
+ * The controllers reach the API server from their pods (the `kubernetes` Service, with the
+ * pod's service account). The test cluster's API server listens on 127.0.0.1 only and
+ * writes no endpoint for that Service, so when the cluster provides none this file bridges
+ * it: a small forwarder process on the pod bridge's host address (10.244.0.1) to the API
+ * server, and an EndpointSlice for `default/kubernetes` pointing at it.
+ *
+ * Runs only when the suite runs stage 2 (K8S_STAGE=2, the default); otherwise the file
+ * fails with a message saying so rather than passing silently.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { CHART, Cluster, stage } from './cluster';
+import { waitFor } from '../support/wait';
+
+jest.setTimeout(900_000);
+
+const IMAGE_TAG = process.env.IMAGE_TAG ?? 'e2e';
+const IMAGES = ['controller', 'node', 'cli'].map(
+  (r) => `${process.env.IMAGE_PREFIX ?? 'currency-nodes'}/${r}:${IMAGE_TAG}`,
+);
+const NS = 'currency-ha';
+const RELEASE = 'ha';
+const FULL = `${RELEASE}-currency-nodes`;
+const SELECTOR = `app.kubernetes.io/instance=${RELEASE}`;
+const CONTROLLERS = `${SELECTOR},app.kubernetes.io/component=controller`;
+/** The chart's default Lease name: the controller's full name. */
+const LEASE = `${FULL}-controller`;
+/** kubectl as tests/k8s/cluster.ts finds it (for a `logs -f` beside the blocking calls). */
+const KUBECTL = join(
+  process.env.K8S_BIN_DIR ??
+    join(
+      process.env.CURRENCY_NODES_CACHE ?? join(homedir(), '.cache', 'currency-nodes'),
+      'k8s',
+      'bin',
+    ),
+  'kubectl',
+);
+/** The pod bridge's address on the host (scripts/k8s/node.sh). */
+const BRIDGE_IP = '10.244.0.1';
+
+interface ListedNode {
+  nodeUuid: string;
+  name: string;
+  knownCurrencyPairs: string[];
+  streamingCurrencyPairs: string[];
+}
+type Price = { currencyPair: string; priceUpdatedAt: string; nodeUuid: string };
+interface Pod {
+  metadata: { name: string; deletionTimestamp?: string };
+  status: { phase?: string; conditions?: { type: string; status: string }[] };
+}
+
+const runStage2 = stage() === 2;
+let cluster: Cluster;
+let bridge: ChildProcess | undefined;
+
+const values = {
+  image: { tag: IMAGE_TAG, pullPolicy: 'Never' },
+  controller: { replicas: 2, streamsPerPair: 1 },
+  node: { priceIntervalMs: '300-600' },
+  nodeGroups: [
+    { name: 'majors', replicas: 2, pairs: ['EUR_USD', 'USD_JPY', 'GBP_USD'] },
+    { name: 'asia', replicas: 1, pairs: ['USD_HKD', 'USD_SGD', 'USD_JPY'] },
+  ],
+};
+const PAIRS = [...new Set(values.nodeGroups.flatMap((g) => g.pairs))].sort();
+
+/** Pods reach the API server through `default/kubernetes`; bridge it when nothing does. */
+async function bridgeApiServer(): Promise<void> {
+  const slices = cluster.json([
+    'get',
+    'endpointslices',
+    '-n',
+    'default',
+    '-l',
+    'kubernetes.io/service-name=kubernetes',
+  ]);
+  if ((slices.items as unknown[]).length > 0) return;
+  const server = /server:\s*https:\/\/127\.0\.0\.1:(\d+)/.exec(
+    readFileSync(cluster.kubeconfig, 'utf8'),
+  );
+  if (!server) throw new Error(`no loopback API server URL in ${cluster.kubeconfig}`);
+  // A separate process: the tests' kubectl and helm calls block this one's event loop.
+  const script = `
+    const net = require('node:net');
+    const s = net.createServer((c) => {
+      const u = net.connect(${server[1]}, '127.0.0.1');
+      c.on('error', () => u.destroy()); u.on('error', () => c.destroy());
+      c.pipe(u).pipe(c);
+    });
+    s.listen(0, '${BRIDGE_IP}', () => console.log(s.address().port));`;
+  bridge = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    bridge!.stdout!.setEncoding('utf8').once('data', (d: string) => resolve(Number(d.trim())));
+    bridge!.once('exit', (code) => reject(new Error(`API server bridge exited (${code})`)));
+  });
+  const svc = cluster.json(['get', 'service', '-n', 'default', 'kubernetes']);
+  const portName = (svc.spec.ports as { name?: string }[])[0]?.name ?? 'https';
+  cluster.kubectlOk(
+    ['apply', '-f', '-'],
+    JSON.stringify({
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: {
+        name: 'kubernetes-test-bridge',
+        namespace: 'default',
+        labels: {
+          'kubernetes.io/service-name': 'kubernetes',
+          'endpointslice.kubernetes.io/managed-by': 'currency-nodes-tests',
+        },
+      },
+      addressType: 'IPv4',
+      endpoints: [{ addresses: [BRIDGE_IP], conditions: { ready: true } }],
+      ports: [{ name: portName, port, protocol: 'TCP' }],
+    }),
+  );
+}
+
+beforeAll(async () => {
+  if (!runStage2) return;
+  cluster = Cluster.up(2);
+  const r = cluster.script(['load-image', ...IMAGES], 300_000);
+  if (r.status !== 0) throw new Error(`load-image failed:\n${r.stderr}`);
+  await bridgeApiServer();
+});
+
+afterAll(() => {
+  bridge?.kill('SIGKILL');
+  cluster?.down();
+});
+
+if (!runStage2) {
+  test('stage 2 (a working node) was not run', () => {
+    throw new Error(
+      'K8S_STAGE is 1: set K8S_STAGE=2 (the suite default) to run the stage 2 scenario',
+    );
+  });
+}
+
+/** `currency-cli --json ...` in the CLI pod (through the controller Service). */
+function cli<T>(args: string[]): T {
+  const out = cluster.kubectlOk(
+    ['exec', '-n', NS, `deploy/${FULL}-cli`, '--', 'currency-cli', '--json', ...args],
+    undefined,
+    60_000,
+  );
+  return JSON.parse(out) as T;
+}
+
+function controllerPods(): Pod[] {
+  return cluster.json(['get', 'pods', '-n', NS, '-l', CONTROLLERS]).items as Pod[];
+}
+
+const isReady = (p: Pod) =>
+  p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+
+function holder(): string {
+  return cluster
+    .kubectlOk(['get', 'lease', '-n', NS, LEASE, '-o', 'jsonpath={.spec.holderIdentity}'])
+    .trim();
+}
+
+function nodePods(): string[] {
+  const pods = cluster.json([
+    'get',
+    'pods',
+    '-n',
+    NS,
+    '-l',
+    `${SELECTOR},app.kubernetes.io/component=node`,
+    '--field-selector=status.phase=Running',
+  ]).items as Pod[];
+  return pods
+    .filter((p) => !p.metadata.deletionTimestamp)
+    .map((p) => p.metadata.name)
+    .sort();
+}
+
+/** Ready controller pods, sampled: two at once is a failure of the whole file. */
+const readiness = { samples: 0, twoReady: [] as string[] };
+function sampleReady(): string[] {
+  const ready = controllerPods()
+    .filter(isReady)
+    .map((p) => p.metadata.name);
+  readiness.samples++;
+  if (ready.length > 1) readiness.twoReady.push(`${new Date().toISOString()}: ${ready.join(', ')}`);
+  return ready;
+}
+
+/** The Lease holder once it is the one Ready controller pod. */
+async function oneReadyLeader(timeoutMs: number, not?: string): Promise<string> {
+  return waitFor(
+    `one Ready controller pod, named by the Lease${not ? `, not ${not}` : ''}`,
+    () => {
+      const ready = sampleReady();
+      const h = holder();
+      return ready.length === 1 && ready[0] === h && h !== not ? h : false;
+    },
+    { timeoutMs, intervalMs: 1_000 },
+  );
+}
+
+/** Every node pod listed by `controller nodes` (through the Service), every pair streamed
+ * and priced after `afterMs`. */
+function streamingEverywhere(afterMs: number): ListedNode[] | false {
+  const pods = nodePods();
+  const listed = cli<ListedNode[]>(['controller', 'nodes']);
+  if (JSON.stringify(listed.map((n) => n.name).sort()) !== JSON.stringify(pods)) return false;
+  const streamed = [...new Set(listed.flatMap((n) => n.streamingCurrencyPairs))].sort();
+  if (JSON.stringify(streamed) !== JSON.stringify(PAIRS)) return false;
+  const prices = cli<Price[]>(['controller', 'prices']);
+  const fresh = prices.filter(
+    (p) => PAIRS.includes(p.currencyPair) && Date.parse(p.priceUpdatedAt) > afterMs,
+  );
+  return fresh.length === PAIRS.length ? listed : false;
+}
+
+(runStage2 ? describe : describe.skip)(
+  'stage 2 (a working node): two controllers, the leader pod deleted',
+  () => {
+    let leader = '';
+
+    test('helm install with controller.replicas=2: two controller pods, one Ready, the one the Lease names', async () => {
+      const out = cluster.helmOk(
+        [
+          'install',
+          RELEASE,
+          CHART,
+          '-n',
+          NS,
+          '--create-namespace',
+          '--values',
+          '-',
+          '--wait',
+          '--timeout',
+          '6m',
+        ],
+        JSON.stringify(values),
+      );
+      expect(out).toMatch(/STATUS: deployed/);
+      leader = await oneReadyLeader(180_000);
+      const pods = controllerPods();
+      expect(pods).toHaveLength(2);
+      expect(pods.map((p) => p.metadata.name)).toContain(leader);
+      expect(pods.every((p) => p.status.phase === 'Running')).toBe(true);
+    });
+
+    test('nodes stream through the Service: controller nodes lists every node pod, every pair priced', async () => {
+      const started = Date.now();
+      const listed = await waitFor(
+        'every node pod streaming, every pair priced',
+        () => streamingEverywhere(started),
+        { timeoutMs: 180_000, intervalMs: 2_000 },
+      );
+      expect(listed).toHaveLength(3);
+      sampleReady();
+    });
+
+    test('the leader pod is deleted while nodes stream: the Lease moves, every pair streams again with newer prices through the Service, controller nodes answers from the new leader; never two Ready', async () => {
+      expect(holder()).toBe(leader);
+      const deletedAt = Date.now();
+      cluster.kubectlOk(['delete', 'pod', '-n', NS, leader, '--wait=false']);
+      const next = await oneReadyLeader(120_000, leader);
+      const leadMs = Date.now() - deletedAt;
+      const listed = await waitFor(
+        'every node pod streaming again through the Service, every pair priced after the deletion',
+        () => {
+          sampleReady();
+          return streamingEverywhere(deletedAt);
+        },
+        { timeoutMs: 120_000, intervalMs: 1_000 },
+      );
+      const freshMs = Date.now() - deletedAt;
+      expect(listed).toHaveLength(3);
+      // The old pod gone, the answer can only come from the leader: a standby lists no node.
+      await waitFor(
+        `the deleted pod ${leader} to be gone`,
+        () => {
+          sampleReady();
+          return !controllerPods().some((p) => p.metadata.name === leader);
+        },
+        { timeoutMs: 120_000, intervalMs: 1_000 },
+      );
+      expect(holder()).toBe(next);
+      expect(sampleReady()).toEqual([next]);
+      const again = cli<ListedNode[]>(['controller', 'nodes']);
+      expect(again.map((n) => n.name).sort()).toEqual(nodePods());
+      // The Deployment replaced the deleted pod: a standby again.
+      await waitFor(
+        'two running controller pods again',
+        () => {
+          const pods = controllerPods().filter(
+            (p) => p.status.phase === 'Running' && !p.metadata.deletionTimestamp,
+          );
+          return pods.length === 2;
+        },
+        { timeoutMs: 180_000, intervalMs: 1_000 },
+      );
+      expect(await oneReadyLeader(30_000)).toBe(next);
+      expect(readiness.samples).toBeGreaterThan(5);
+      expect(readiness.twoReady).toEqual([]);
+      console.log(
+        `leader pod ${leader} deleted: ${next} Ready and named by the Lease after ${leadMs} ms; every pair streaming with fresh prices through the Service after ${freshMs} ms (sampled every ~1 s; the chart's preStop sleep and readiness period included)`,
+      );
+    });
+
+    test('helm uninstall leaves nothing of the release behind; the Lease it leaves is held by no live controller', async () => {
+      // The controllers' last words about the Lease (released, or could not be).
+      const logs = spawn(
+        KUBECTL,
+        ['--kubeconfig', cluster.kubeconfig, 'logs', '-f', '-n', NS, '-l', CONTROLLERS, '--prefix'],
+        { stdio: ['ignore', 'pipe', 'ignore'] },
+      );
+      let logText = '';
+      logs.stdout.setEncoding('utf8').on('data', (d: string) => (logText += d));
+      cluster.helmOk(['uninstall', RELEASE, '-n', NS, '--wait', '--timeout', '3m']);
+      const kinds =
+        'all,configmaps,secrets,serviceaccounts,poddisruptionbudgets,networkpolicies,endpointslices,roles,rolebindings';
+      await waitFor(
+        'every object of the release to be gone',
+        () => cluster.kubectlOk(['get', kinds, '-n', NS, '-l', SELECTOR, '-o', 'name']) === '',
+        { timeoutMs: 120_000, intervalMs: 1_000 },
+      );
+      await waitFor(
+        'every pod in the namespace to be gone',
+        () => cluster.kubectlOk(['get', 'pods', '-n', NS, '-o', 'name']) === '',
+        { timeoutMs: 120_000, intervalMs: 1_000 },
+      );
+      expect(
+        cluster.kubectlOk(['get', 'secrets', '-n', NS, '-l', 'owner=helm', '-o', 'name']),
+      ).toBe('');
+      logs.kill('SIGKILL');
+      // The Lease is the controllers' own object, not the chart's, so it stays (as
+      // kube-controller-manager's do): released by the last leader's graceful stop, or, when
+      // that could not write it any more, expired. Either way no controller keeps it.
+      const lease = cluster.json(['get', 'lease', '-n', NS, LEASE]);
+      const held = lease.spec.holderIdentity ?? '';
+      const renewed = Date.parse(lease.spec.renewTime ?? '1970-01-01T00:00:00Z');
+      const expiresAt = renewed + (lease.spec.leaseDurationSeconds ?? 0) * 1000;
+      expect({ held, expired: held === '' || expiresAt < Date.now() }).toEqual({
+        held,
+        expired: true,
+      });
+      const words = logText
+        .split('\n')
+        .filter((l) => /lease released|could not release/.test(l))
+        .map((l) => l.slice(0, 400));
+      console.log(
+        `after helm uninstall the Lease names '${held}' (renewed ${lease.spec.renewTime}); the controllers said:\n${words.join('\n') || '(nothing about the release)'}`,
+      );
+    });
+  },
+);
