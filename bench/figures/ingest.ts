@@ -19,6 +19,7 @@ import { summarize } from '../lib/stats';
 import type { BenchContext, FigureResult, Row } from '../lib/types';
 
 export const name = 'ingest';
+const SUPERSEDED = 'currency_controller_prices_superseded_total';
 export const title = 'Price updates ingested by one controller process';
 
 interface Run {
@@ -32,6 +33,8 @@ interface Measured {
   rates: number[];
   cores: number[];
   perCpuSecond: number[];
+  received: number[];
+  receivedPerCpuSecond: number[];
   sent: number;
   frames: number;
 }
@@ -74,19 +77,33 @@ async function measure(ctx: BenchContext, run: Run, procs: number): Promise<Meas
       sims.map((s) => s.request({ type: 'prices', mode: 'max', batch: run.batch })),
     );
     await sleep(ctx.smoke ? 300 : 2000);
-    const m: Measured = { rates: [], cores: [], perCpuSecond: [], sent: 0, frames: 0 };
+    const m: Measured = {
+      rates: [],
+      cores: [],
+      perCpuSecond: [],
+      received: [],
+      receivedPerCpuSecond: [],
+      sent: 0,
+      frames: 0,
+    };
     for (let w = 0; w < windows; w++) {
       const c0 = ctl.program.cpuSeconds();
       const t0 = performance.now();
-      const u0 = metricSum(await scrape(ctl.metricsUrl), G.updates);
+      const s0 = await scrape(ctl.metricsUrl);
+      const u0 = metricSum(s0, G.updates);
+      const x0 = metricSum(s0, SUPERSEDED) || 0;
       await sleep(windowMs);
-      const u1 = metricSum(await scrape(ctl.metricsUrl), G.updates);
+      const s1 = await scrape(ctl.metricsUrl);
+      const u1 = metricSum(s1, G.updates);
+      const x1 = metricSum(s1, SUPERSEDED) || 0;
       const t1 = performance.now();
       const c1 = ctl.program.cpuSeconds();
       const secs = (t1 - t0) / 1000;
       m.rates.push((u1 - u0) / secs);
       m.cores.push((c1 - c0) / secs);
       if (c1 > c0) m.perCpuSecond.push((u1 - u0) / (c1 - c0));
+      m.received.push((u1 - u0 + x1 - x0) / secs);
+      if (c1 > c0) m.receivedPerCpuSecond.push((u1 - u0 + x1 - x0) / (c1 - c0));
     }
     await Promise.all(sims.map((s) => s.request({ type: 'prices', mode: 'off' })));
     for (const s of await Promise.all(sims.map((x) => x.status()))) {
@@ -94,7 +111,7 @@ async function measure(ctx: BenchContext, run: Run, procs: number): Promise<Meas
       m.frames += s.frames;
     }
     ctx.log(
-      `${run.label}: rates/s: ${m.rates.map((r) => Math.round(r)).join(' ')}; controller cores: ${m.cores.map((c) => c.toFixed(2)).join(' ')}`,
+      `${run.label}: stored/s: ${m.rates.map((r) => Math.round(r)).join(' ')}; received/s: ${m.received.map((r) => Math.round(r)).join(' ')}; controller cores: ${m.cores.map((c) => c.toFixed(2)).join(' ')}`,
     );
     return m;
   } finally {
@@ -134,6 +151,16 @@ export async function run(ctx: BenchContext): Promise<FigureResult> {
         metric: `updates per controller CPU-second (${r.label})`,
         unit: 'updates/cpu-s',
         summary: summarize(m.perCpuSecond),
+      },
+      {
+        metric: `updates received (stored + superseded) per second (${r.label})`,
+        unit: 'updates/s',
+        summary: summarize(m.received),
+      },
+      {
+        metric: `updates received (stored + superseded) per controller CPU-second (${r.label})`,
+        unit: 'updates/cpu-s',
+        summary: summarize(m.receivedPerCpuSecond),
       },
     );
     notes.push(

@@ -98,7 +98,14 @@ export async function run(ctx: BenchContext): Promise<FigureResult> {
   const runsPerLevel = ctx.smoke ? 2 : 10;
   const pool = ctx.smoke ? 10 : 1000;
   const procs = ctx.smoke ? 1 : 4;
-  const ctl = startController(await freePort(), await freePort(), {}, profileArgs(name));
+  // The simulated nodes send one price per pair and then only when asked: without a long
+  // stale limit the controller would (rightly) move their quiet pairs during the figure.
+  const ctl = startController(
+    await freePort(),
+    await freePort(),
+    { CONTROLLER_STALE_STREAM_MS: '3600000' },
+    profileArgs(name),
+  );
   await waitReady(ctl.metricsUrl, ctl.program);
   const sims = newSims(procs, ctl);
   const standby = new Sim(ctl.grpcAddr);

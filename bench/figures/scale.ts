@@ -9,6 +9,7 @@
  */
 import { freePort } from '../../tests/support/ports';
 import { BenchCli } from '../lib/cli';
+import { metricSum, scrape } from '../lib/metrics';
 import { sleep } from '../lib/clock';
 import { startController, startProgram, waitReady } from '../lib/procs';
 import {
@@ -29,7 +30,14 @@ export async function run(ctx: BenchContext): Promise<FigureResult> {
   const n = ctx.smoke ? 50 : 10_000;
   const procs = ctx.smoke ? 1 : 4;
   const pool = ctx.smoke ? 20 : 1000;
-  const ctl = startController(await freePort(), await freePort(), {}, profileArgs(name));
+  // The simulated nodes send one price per pair and then only when asked: without a long
+  // stale limit the controller would (rightly) move their quiet pairs during the figure.
+  const ctl = startController(
+    await freePort(),
+    await freePort(),
+    { CONTROLLER_STALE_STREAM_MS: '3600000' },
+    profileArgs(name),
+  );
   await waitReady(ctl.metricsUrl, ctl.program);
   const rssIdleMiB = ctl.program.rssBytes() / 2 ** 20;
   const sims = newSims(procs, ctl);
@@ -89,6 +97,11 @@ export async function run(ctx: BenchContext): Promise<FigureResult> {
   } finally {
     cli.close();
   }
+  const staleMoves = metricSum(
+    await scrape(ctl.metricsUrl),
+    'currency_controller_stale_streams_total',
+  );
+  ctx.log(`stale-stream moves during the figure: ${staleMoves}`);
   const simRss = (await Promise.all(sims.map((s) => s.status()))).map((s) =>
     Math.round(s.rssBytes / 2 ** 20),
   );
@@ -124,6 +137,11 @@ export async function run(ctx: BenchContext): Promise<FigureResult> {
         metric: `controller CPU, idle with ${n} nodes (keepalive)`,
         unit: 'cores',
         summary: summarize(cpu),
+      },
+      {
+        metric: 'stale-stream moves during the figure',
+        unit: 'moves',
+        summary: summarize([staleMoves || 0]),
       },
       {
         metric: `all ${n} nodes registered, from the first connect`,

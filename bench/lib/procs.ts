@@ -126,6 +126,7 @@ export function startController(
       CONTROLLER_LISTEN_ADDR: `127.0.0.1:${grpcPort}`,
       METRICS_ADDR: `127.0.0.1:${metricsPort}`,
       CONTROLLER_SHUTDOWN_GRACE_MS: '1000',
+      ...(JSON.parse(process.env.BENCH_CONTROLLER_ENV ?? '{}') as Record<string, string>),
       ...env,
     },
     [],
@@ -167,7 +168,12 @@ export class Sim {
   constructor(controllerAddr: string, env: Record<string, string> = {}) {
     const script = join(__dirname, '..', 'load', 'sim-nodes.js');
     this.child = fork(script, [], {
-      env: { PATH: process.env.PATH ?? '', SIM_CONTROLLER_ADDR: controllerAddr, ...env },
+      env: {
+        PATH: process.env.PATH ?? '',
+        SIM_CONTROLLER_ADDR: controllerAddr,
+        BENCH_FRESH_FRAMES: process.env.BENCH_FRESH_FRAMES ?? '',
+        ...env,
+      },
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
       execArgv: ['--max-old-space-size=2048'],
     });

@@ -359,7 +359,9 @@ function setPrices(mode: PriceMode, perSec = 0, batch = false): void {
   priceImmediate = undefined;
   if (mode === 'max') {
     const loop = () => {
-      writeSome(500, true, batch);
+      // Pre-encoded frames repeat their timestamps, which the controller drops as not newer;
+      // fresh frames (the default) are what real nodes send. BENCH_FRESH_FRAMES=0 replays.
+      writeSome(500, process.env.BENCH_FRESH_FRAMES === '0', batch);
       priceImmediate = setImmediate(loop);
     };
     loop();

@@ -116,6 +116,7 @@ export async function startController(
   // Service routes nodes and CLIs to the leader alone; a leader that cannot renew stops
   // leading before another may take the Lease (fencing, docs/leader-election.md).
   let stoppingNow = false;
+  let lastLeader: string | undefined;
   const follower = new Follower(config.follow, {
     scheduler,
     logger: log,
@@ -132,6 +133,8 @@ export async function startController(
       metrics.leader.set(leading ? 1 : 0);
       core.setLeading(leading, leader);
       follower.set(!leading && !stoppingNow);
+      if (!leading && leader !== undefined && leader !== lastLeader) follower.leaderChanged();
+      lastLeader = leader;
       if (!stoppingNow) health.setAll(leading ? HealthStatus.SERVING : HealthStatus.NOT_SERVING);
       log.info(
         { leading, leader, identity: config.leader.identity },

@@ -254,6 +254,26 @@ describe('refused by a standby controller (leader election)', () => {
   });
 });
 
+describe('during an election', () => {
+  test('an address that refused the connection is avoided, and retries stay near the Lease retry period', () => {
+    const { clock, dials, last, conn } = setup({ addresses: ['a:5160', 'b:5160'] });
+    conn.start(); // random() = 0.5: b
+    last().status(grpc.status.UNAVAILABLE, 'connect ECONNREFUSED'); // b is down
+    for (let i = 0; i < 4; i++) {
+      clock.advance(1000); // within the 5 s that b is avoided
+      last().status(grpc.status.UNAVAILABLE, 'this controller is a standby; the leader is x', {
+        [CLOSE_REASON_METADATA_KEY]: 'not_leader',
+      });
+    }
+    // After b refused the connection, only a (a standby) was tried.
+    expect(dials.slice(1).map((d) => d.address)).toEqual(['a:5160', 'a:5160', 'a:5160', 'a:5160']);
+    // Every address answered as a standby: the next try comes within 0.5 s, not the 2 s cap.
+    const before = dials.length;
+    clock.advance(500);
+    expect(dials.length).toBe(before + 1);
+  });
+});
+
 describe('connect failures', () => {
   test('are logged at warn with their cause, the first at once, then one line per 30 s with a count', () => {
     const { clock, last, conn, lines } = setup();

@@ -151,6 +151,10 @@ export class ControllerConnection {
   /** Index of the address dialled last, and how many standbys in a row refused us. */
   private lastIndex = -1;
   private standbyRefusals = 0;
+  /** When a standby last refused us: an election is under way or just happened. */
+  private standbySeenAt?: number;
+  /** Addresses that refused the connection itself, and until when they are avoided. */
+  private readonly unreachableUntil = new Map<string, number>();
   private everRegistered = false;
   private readonly permits = new KeepalivePermits();
   private readonly failures: ConnectFailureLog;
@@ -208,11 +212,21 @@ export class ControllerConnection {
   /** The next `connecting` state: dials and wires a stream (or backs off if it cannot). */
   private connecting(): ConnectionState {
     const o = this.o;
-    // After a standby's refusal, the next address in the list; otherwise one at random.
-    const index =
-      this.standbyRefusals > 0 && this.lastIndex >= 0
-        ? (this.lastIndex + 1) % o.addresses.length
-        : Math.floor(o.random() * o.addresses.length);
+    // After a standby's refusal, the next address in the list; otherwise one at random;
+    // either way skipping addresses that just refused the connection (a dead controller),
+    // unless all did.
+    const now = o.scheduler.now();
+    const usable = (i: number) => (this.unreachableUntil.get(o.addresses[i]!) ?? 0) <= now;
+    const candidates = o.addresses.map((_, i) => i).filter(usable);
+    let index: number;
+    if (this.standbyRefusals > 0 && this.lastIndex >= 0) {
+      index = (this.lastIndex + 1) % o.addresses.length;
+      for (let k = 0; k < o.addresses.length && !usable(index); k++)
+        index = (index + 1) % o.addresses.length;
+    } else {
+      const pool = candidates.length > 0 ? candidates : o.addresses.map((_, i) => i);
+      index = pool[Math.floor(o.random() * pool.length)]!;
+    }
     this.lastIndex = index;
     const address = o.addresses[index]!;
     const permitMs = this.permits.forAddress(address);
@@ -341,6 +355,16 @@ export class ControllerConnection {
     let next: ConnectionState;
     const standby = isStandbyRefusal(st);
     this.standbyRefusals = standby ? this.standbyRefusals + 1 : 0;
+    const now = this.o.scheduler.now();
+    if (standby) this.standbySeenAt = now;
+    // While an election is under way, the next leader is seconds away: retry near the
+    // Lease's retry period rather than climbing to the backoff cap.
+    const electing =
+      this.standbySeenAt !== undefined && now - this.standbySeenAt < ELECTION_WINDOW_MS;
+    const retryDelay = () => {
+      const d = backoffDelayMs(this.attempt++, this.o.backoff, this.o.random);
+      return electing ? Math.min(d, ELECTION_RETRY_MS) : d;
+    };
     if (standby && this.standbyRefusals < this.o.addresses.length) {
       // A standby controller (leader election) points us on: try the next address at
       // once; once every address refused, back off as usual.
@@ -363,17 +387,27 @@ export class ControllerConnection {
         ...fields,
         msg: `the controller refused this node's credentials (${grpc.status[code!]}); check NODE_TOKEN / NODE_TOKEN_FILE and the client certificate`,
       });
+    } else if (standby) {
+      next = this.backingOff('none', { msg: '' }, retryDelay());
     } else if (!wasRegistered) {
-      const delay = backoffDelayMs(this.attempt++, this.o.backoff, this.o.random);
+      const delay = retryDelay();
+      if (code === grpc.status.UNAVAILABLE)
+        this.unreachableUntil.set(link.address, now + UNREACHABLE_AVOID_MS);
       const cause = connectFailureCause(code, details);
       this.failures.failed({ ...fields, cause, retry_in_ms: delay });
       next = this.backingOff('none', { msg: '' }, delay);
     } else {
-      next = this.backingOff('warn', { ...fields, msg: 'controller stream lost' });
+      next = this.backingOff('warn', { ...fields, msg: 'controller stream lost' }, retryDelay());
     }
     this.transition(next);
   }
 }
+
+/** After a standby's refusal, retries stay near the Lease retry period for this long. */
+const ELECTION_WINDOW_MS = 10_000;
+const ELECTION_RETRY_MS = 500;
+/** An address that refused the connection is avoided this long, if another is left. */
+const UNREACHABLE_AVOID_MS = 5000;
 
 /** A standby controller refuses node streams with UNAVAILABLE and the trailer `not_leader`. */
 export function isStandbyRefusal(st: StatusLike | undefined): boolean {

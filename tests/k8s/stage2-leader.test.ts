@@ -267,17 +267,21 @@ function streamingEverywhere(afterMs: number): ListedNode[] | false {
       sampleReady();
     });
 
-    test('the leader pod is deleted while nodes stream: the Lease moves, every pair streams again with newer prices through the Service, controller nodes answers from the new leader; never two Ready', async () => {
+    test('the leader pod is deleted while nodes stream: the Lease moves, every pair streams again through the Service with prices newer than the takeover, controller nodes answers from the new leader; never two Ready', async () => {
       expect(holder()).toBe(leader);
       const deletedAt = Date.now();
       cluster.kubectlOk(['delete', 'pod', '-n', NS, leader, '--wait=false']);
       const next = await oneReadyLeader(120_000, leader);
-      const leadMs = Date.now() - deletedAt;
+      const readyAt = Date.now();
+      const leadMs = readyAt - deletedAt;
+      // Dated after the new leader was seen Ready: during its preStop sleep the old leader
+      // still took prices (and the standby followed them), so "after the deletion" alone
+      // could be satisfied by the old leader's nodes.
       const listed = await waitFor(
-        'every node pod streaming again through the Service, every pair priced after the deletion',
+        'every node pod streaming again through the Service, every pair priced after the takeover',
         () => {
           sampleReady();
-          return streamingEverywhere(deletedAt);
+          return streamingEverywhere(readyAt);
         },
         { timeoutMs: 120_000, intervalMs: 1_000 },
       );
@@ -319,7 +323,18 @@ function streamingEverywhere(afterMs: number): ListedNode[] | false {
       // The controllers' last words about the Lease (released, or could not be).
       const logs = spawn(
         KUBECTL,
-        ['--kubeconfig', cluster.kubeconfig, 'logs', '-f', '-n', NS, '-l', CONTROLLERS, '--prefix'],
+        [
+          '--kubeconfig',
+          cluster.kubeconfig,
+          'logs',
+          '-f',
+          '--tail=0',
+          '-n',
+          NS,
+          '-l',
+          CONTROLLERS,
+          '--prefix',
+        ],
         { stdio: ['ignore', 'pipe', 'ignore'] },
       );
       let logText = '';

@@ -33,8 +33,12 @@ export interface FollowedPrice {
   nodeUuid: string;
 }
 
-const RETRY_MIN_MS = 200;
-const RETRY_MAX_MS = 5000;
+/**
+ * Re-follow quickly: a standby that takes over while its watch is down would lead with
+ * stale prices, so the wait stays near the Lease's retry period.
+ */
+const RETRY_MIN_MS = 100;
+const RETRY_MAX_MS = 500;
 
 export class Follower {
   private client?: ReturnType<typeof createCliClient>;
@@ -64,6 +68,14 @@ export class Follower {
   stop(): void {
     this.active = false;
     this.close();
+  }
+
+  /** Another controller now leads: watch it at once (the old watch ended with its leader). */
+  leaderChanged(): void {
+    if (!this.active) return;
+    this.close();
+    this.failures = 0;
+    this.open();
   }
 
   private open(): void {
