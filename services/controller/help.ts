@@ -80,6 +80,11 @@ const LEADER: VarHelp[] = [
     meaning: 'time between renew or acquire attempts',
     default: String(DEFAULT_RETRY_PERIOD_MS),
   },
+  {
+    name: 'CONTROLLER_FOLLOW_ADDR',
+    meaning:
+      "warm standby: HOST:PORT where a standby watches the leader's prices (unset: none; CLI_TLS_*, CLI_TOKEN* apply)",
+  },
 ];
 
 export function controllerVariables(): VarHelp[] {
