@@ -357,6 +357,12 @@ export class ControllerConnection {
     this.standbyRefusals = standby ? this.standbyRefusals + 1 : 0;
     const now = this.o.scheduler.now();
     if (standby) this.standbySeenAt = now;
+    if (st?.metadata?.get(CLOSE_REASON_METADATA_KEY)[0] === 'shutdown') {
+      // The controller is stopping (a restart, or a leader handing over): another address,
+      // if there is one, and a new leader are moments away.
+      this.unreachableUntil.set(link.address, now + UNREACHABLE_AVOID_MS);
+      this.standbySeenAt = now;
+    }
     // While an election is under way, the next leader is seconds away: retry near the
     // Lease's retry period rather than climbing to the backoff cap.
     const electing =
@@ -405,7 +411,7 @@ export class ControllerConnection {
 
 /** After a standby's refusal, retries stay near the Lease retry period for this long. */
 const ELECTION_WINDOW_MS = 10_000;
-const ELECTION_RETRY_MS = 500;
+const ELECTION_RETRY_MS = 250;
 /** An address that refused the connection is avoided this long, if another is left. */
 const UNREACHABLE_AVOID_MS = 5000;
 

@@ -120,11 +120,7 @@ export class StreamLink<In, Out> {
     // The reason is settled first: ending the call emits 'error' at once, which would
     // otherwise read as a lost connection.
     this.closedBy(reason);
-    this.endCall(
-      rule.code === grpc.status.OK
-        ? undefined
-        : { code: rule.code, details: details ?? reason, reason },
-    );
+    this.endCall({ code: rule.code, details: details ?? reason, reason });
   }
 
   private closedBy(reason: CloseReason): void {
@@ -135,16 +131,17 @@ export class StreamLink<In, Out> {
     this.handlers.onClosed(this, reason);
   }
 
+  /** Ends the call: a clean end (OK), or a status; both say why in the close-reason trailer. */
   private endCall(
     status: { code: grpc.status; details: string; reason: string } | undefined,
   ): void {
     try {
-      if (!status) {
-        this.call.end();
+      const metadata = new grpc.Metadata();
+      if (status) metadata.set(CLOSE_REASON_METADATA_KEY, status.reason);
+      if (!status || status.code === grpc.status.OK) {
+        this.call.end(metadata);
         return;
       }
-      const metadata = new grpc.Metadata();
-      metadata.set(CLOSE_REASON_METADATA_KEY, status.reason);
       this.call.emit('error', { code: status.code, details: status.details, metadata });
     } catch {
       // The call is already gone; nothing to end.
