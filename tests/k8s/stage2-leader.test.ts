@@ -213,13 +213,18 @@ async function oneReadyLeader(timeoutMs: number, not?: string): Promise<string> 
 
 /** Every node pod listed by `controller nodes` (through the Service), every pair streamed
  * and priced after `afterMs`. */
+/** What the last check saw, for the message when a wait times out. */
+let lastSeen = '';
+
 function streamingEverywhere(afterMs: number): ListedNode[] | false {
   const pods = nodePods();
   const listed = cli<ListedNode[]>(['controller', 'nodes']);
+  lastSeen = `pods ${JSON.stringify(pods)}; listed ${JSON.stringify(listed.map((n) => [n.name, n.streamingCurrencyPairs]))}`;
   if (JSON.stringify(listed.map((n) => n.name).sort()) !== JSON.stringify(pods)) return false;
   const streamed = [...new Set(listed.flatMap((n) => n.streamingCurrencyPairs))].sort();
   if (JSON.stringify(streamed) !== JSON.stringify(PAIRS)) return false;
   const prices = cli<Price[]>(['controller', 'prices']);
+  lastSeen += `; prices ${JSON.stringify(prices.map((p) => [p.currencyPair, p.priceUpdatedAt]))} (after ${new Date(afterMs).toISOString()})`;
   const fresh = prices.filter(
     (p) => PAIRS.includes(p.currencyPair) && Date.parse(p.priceUpdatedAt) > afterMs,
   );
@@ -284,7 +289,9 @@ function streamingEverywhere(afterMs: number): ListedNode[] | false {
           return streamingEverywhere(readyAt);
         },
         { timeoutMs: 120_000, intervalMs: 1_000 },
-      );
+      ).catch((err: unknown) => {
+        throw new Error(`${String(err)}\nlast seen: ${lastSeen}`);
+      });
       const freshMs = Date.now() - deletedAt;
       expect(listed).toHaveLength(3);
       // The old pod gone, the answer can only come from the leader: a standby lists no node.
