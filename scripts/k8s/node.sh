@@ -131,7 +131,11 @@ EOF
   wait_for "containerd" containerd ctr --address "$CONTAINERD_SOCK" version
   [ -f "$K8S_IMAGES_DIR/pause.tar" ] || die "$K8S_IMAGES_DIR/pause.tar not found: run scripts/setup/k8s.sh 2"
   ctr_k8s images import --no-unpack "$K8S_IMAGES_DIR/pause.tar" >/dev/null
-  ctr_k8s images ls -q | grep -qx "$PAUSE_IMAGE" || die "the pause image did not import as $PAUSE_IMAGE"
+  # Read the whole list before matching: `ctr ... | grep -q` under pipefail fails with SIGPIPE
+  # whenever grep stops at the first line while ctr still writes (the list has name and digest).
+  local images
+  images="$(ctr_k8s images ls -q)"
+  grep -qxF "$PAUSE_IMAGE" <<<"$images" || die "the pause image did not import as $PAUSE_IMAGE"
 }
 
 start_kubelet() {
@@ -263,7 +267,7 @@ stop_node() {
       ctr_k8s tasks kill -s SIGKILL "$t" >/dev/null 2>&1 || true
     done
     for _ in $(seq 1 40); do
-      [ -z "$(ctr_k8s tasks ls -q 2>/dev/null | head -n 1)" ] && break
+      [ -z "$(ctr_k8s tasks ls -q 2>/dev/null)" ] && break
       for t in $(ctr_k8s tasks ls -q 2>/dev/null); do ctr_k8s tasks delete -f "$t" >/dev/null 2>&1 || true; done
       sleep 0.25
     done

@@ -47,7 +47,7 @@ else
   # checks) with -ldflags; do the same so `go install` gives the same binary.
   gomod_json="$(go mod download -json "helm.sh/helm/v3@$HELM_VERSION")" ||
     die "go mod download helm.sh/helm/v3@$HELM_VERSION failed"
-  gomod="$(printf '%s\n' "$gomod_json" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p' | head -n 1)"
+  gomod="$(printf '%s\n' "$gomod_json" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p' | sed -n 1p)"
   [ -f "$gomod" ] || die "cannot find helm's go.mod in the module cache"
   cg="$(awk '$1 == "k8s.io/client-go" { print $2; exit }' "$gomod")"
   [[ "$cg" =~ ^v0\.([0-9]+)\. ]] || die "cannot read the k8s.io/client-go version from $gomod (got '$cg')"

@@ -74,8 +74,8 @@ fi
 # grpcurl's own build stamps its version the same way.
 install_pinned grpcurl "github.com/fullstorydev/grpcurl/cmd/grpcurl@$GRPCURL_VERSION" \
   "-s -w -X main.version=$GRPCURL_VERSION"
-"$BIN/grpcurl" -version 2>&1 | grep -q -- "$GRPCURL_VERSION" ||
-  die "$BIN/grpcurl does not report $GRPCURL_VERSION"
+grpcurl_says="$("$BIN/grpcurl" -version 2>&1)" || true
+grep -qF -- "$GRPCURL_VERSION" <<<"$grpcurl_says" || die "$BIN/grpcurl does not report $GRPCURL_VERSION"
 
 # ---- interop-peer: rebuilt when its sources change --------------------------------------
 TOOL="$ROOT/tools/interop-peer"

@@ -151,7 +151,7 @@ if [ "$STAGE" = 2 ]; then
   fi
 fi
 
-got="$("$BIN/kubectl" version --client -o json 2>/dev/null | sed -n 's/.*"gitVersion": *"\([^"]*\)".*/\1/p' | head -n 1)"
+got="$("$BIN/kubectl" version --client -o json 2>/dev/null | sed -n 's/.*"gitVersion": *"\([^"]*\)".*/\1/p' | sed -n 1p)"
 [ -n "$got" ] || die "$BIN/kubectl does not report a version"
 log "stage $STAGE ready: Kubernetes $got, etcd $(etcd --version 2>/dev/null | sed -n 's/^etcd Version: //p')"
 echo "$BIN"

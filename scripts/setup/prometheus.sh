@@ -16,7 +16,7 @@ die() {
 }
 
 if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then
-  log "already installed: $(prometheus --version 2>&1 | head -n 1)"
+  log "already installed: $(prometheus --version 2>&1 | sed -n 1p)"
   exit 0
 fi
 
@@ -80,4 +80,4 @@ fi
 
 command -v prometheus >/dev/null 2>&1 || die "prometheus is not on PATH after the install"
 command -v promtool >/dev/null 2>&1 || die "promtool is not on PATH after the install"
-log "installed: $(prometheus --version 2>&1 | head -n 1)"
+log "installed: $(prometheus --version 2>&1 | sed -n 1p)"

@@ -29,7 +29,7 @@ target="$BIN/registry-$REGISTRY_VERSION"
 mkdir -p "$BIN" || die "cannot create $BIN"
 
 # `registry --version` prints "<argv0> <module> <version>".
-version_ok() { "$1" --version 2>/dev/null | grep -qF " $MODULE $REGISTRY_VERSION"; }
+version_ok() { local v; v="$("$1" --version 2>/dev/null)" && grep -qF " $MODULE $REGISTRY_VERSION" <<<"$v"; }
 
 if [ -x "$target" ] && version_ok "$target"; then
   log "registry $REGISTRY_VERSION already built: $target"

@@ -124,7 +124,7 @@ go_env() {
 go_module_dir() {
   local json dir
   json="$(go mod download -json "$1")" || die "go mod download $1 failed"
-  dir="$(printf '%s\n' "$json" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p' | head -n 1)"
+  dir="$(printf '%s\n' "$json" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p' | sed -n 1p)"
   [ -d "$dir" ] || die "go mod download $1 gave no source directory"
   printf '%s\n' "$dir"
 }
