@@ -38,10 +38,6 @@ export K8S_STAGE="${K8S_STAGE:-2}"
 step "setup: Kubernetes stage $K8S_STAGE from source (k8s tier)"
 bash scripts/setup/k8s.sh "$K8S_STAGE"
 
-if [ "${K8S_LEADER_STAGE2:-}" != 1 ]; then
-  printf 'NOT RUN: tests/k8s/stage2-leader.test.ts (helm install with controller.replicas=2, the\n'
-  printf '  leader pod deleted): intermittent, opt-in with K8S_LEADER_STAGE2=1 (docs/testing.md)\n'
-fi
 step "tests: unit, integration, e2e, helm, k8s (stage $K8S_STAGE), interop"
 mkdir -p .tools
 results=.tools/jest-results.json

@@ -121,6 +121,7 @@ export async function startController(
     scheduler,
     logger: log,
     onPrice: (p) => core.intake.takeFollowed(p),
+    onLeaderStopping: () => elector.tryNow(),
   });
   const elector = await createLeaderElector(config.leader, {
     scheduler,
@@ -166,9 +167,13 @@ export async function startController(
       stoppingNow = true;
       follower.stop();
       health.setAll(HealthStatus.NOT_SERVING);
-      core.closeAll();
-      // Gives the Lease back at once, so a standby takes over in well under a second.
+      // Nodes first: from here on this controller assigns nothing. Then the Lease goes back,
+      // and only then do the CLI streams end: a standby following our prices sees its watch
+      // end with `shutdown` and takes the Lease at once (Follower.onLeaderStopping) instead
+      // of at its next retry period, with no instant at which two controllers lead.
+      core.closeNodes();
       await elector.stop();
+      core.closeClis();
       health.endWatches();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {

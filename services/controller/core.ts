@@ -224,8 +224,18 @@ export class ControllerCore {
 
   /** Ends every stream: nodes see a clean end and reconnect to the next controller. */
   closeAll(): void {
+    this.closeNodes();
+    this.cli.closeAll();
+  }
+
+  /** Ends every node stream (`shutdown`) and stops upkeep: this controller assigns no more. */
+  closeNodes(): void {
     this.upkeep.stop();
     for (const s of this.registry.all()) s.link.close('shutdown');
+  }
+
+  /** Ends every CLI stream (`shutdown`); a standby following our prices takes that as its cue. */
+  closeClis(): void {
     this.cli.closeAll();
   }
 

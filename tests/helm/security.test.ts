@@ -250,7 +250,8 @@ describe('TLS, mutual TLS with certificate roles, generated tokens', () => {
     expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'metrics' });
     expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'metrics' });
     expect(c.ports).toContainEqual({ name: 'metrics', containerPort: 9464, protocol: 'TCP' });
-    expect(c.readinessProbe).toMatchObject({ periodSeconds: 5, failureThreshold: 2 });
+    // A new leader gets Service traffic within a second of leading.
+    expect(c.readinessProbe).toMatchObject({ periodSeconds: 1, failureThreshold: 2 });
   });
 
   test('NOTES.txt says what is on and that the CLI command works as is', () => {

@@ -25,8 +25,15 @@ interface Ctl {
   killedAt?: number;
 }
 
-/** Controllers sharing `lease`; each follows the next one's prices while it is a standby. */
-async function startControllers(lease: string, ids: string[]): Promise<Ctl[]> {
+/**
+ * Controllers sharing `lease`; each follows the next one's prices while it is a standby.
+ * `firstLeadsAlone`: the first is started and leading before the others start.
+ */
+async function startControllers(
+  lease: string,
+  ids: string[],
+  opts: { env?: Record<string, string>; firstLeadsAlone?: boolean } = {},
+): Promise<Ctl[]> {
   const out: Ctl[] = [];
   const ports = [];
   for (let i = 0; i < ids.length; i++)
@@ -42,8 +49,10 @@ async function startControllers(lease: string, ids: string[]): Promise<Ctl[]> {
       CONTROLLER_LEASE_NAMESPACE: NS,
       CONTROLLER_LEASE_NAME: lease,
       KUBECONFIG: cluster.kubeconfig,
+      ...opts.env,
     });
     out.push({ id, grpc, http, program });
+    if (i === 0 && opts.firstLeadsAlone) await oneLeader(out);
   }
   return out;
 }
@@ -207,4 +216,37 @@ test('stage 1: a leader stopped with SIGTERM releases the Lease: the standby lea
   expect(tookMs).toBeLessThan(2500);
   await freshPrice(second, stoppedAt);
   console.log(`leader stopped: standby ready after ${tookMs} ms`);
+});
+
+test('stage 1: a standby following the leader takes the Lease the moment the leader stops, not at its next retry period', async () => {
+  // A retry period far longer than the bound: only the cue from the leader's ended watch
+  // (close reason `shutdown`, sent after the Lease was released) can make it that fast.
+  const env = {
+    CONTROLLER_LEASE_RETRY_PERIOD_MS: '20000',
+    CONTROLLER_LEASE_RENEW_DEADLINE_MS: '25000',
+    CONTROLLER_LEASE_DURATION_MS: '30000',
+  };
+  const group = await startControllers('cued', ['ctl-a', 'ctl-b'], { env, firstLeadsAlone: true });
+  const [first, standby] = group as [Ctl, Ctl];
+  expect(await leaders(group)).toEqual([first]);
+  // The standby's first round saw ctl-a lead (its next is 20 s away), and it follows ctl-a.
+  await waitFor(
+    'the standby to know the leader and follow it',
+    () => {
+      const lines = standby.program.logLines();
+      return (
+        lines.some((l) => l.msg === 'not leading' && l.leader === 'ctl-a') &&
+        lines.some((l) => l.msg === 'following the leader')
+      );
+    },
+    { timeoutMs: 10_000, intervalMs: 20 },
+  );
+  const stoppedAt = Date.now();
+  first.program.signal('SIGTERM');
+  const second = await oneLeader([standby], 15_000);
+  const tookMs = Date.now() - stoppedAt;
+  expect(await first.program.exited).toBe(0);
+  expect(second).toBe(standby);
+  expect(tookMs).toBeLessThan(3000);
+  console.log(`leader stopped: the cued standby leads after ${tookMs} ms (retry period 20 s)`);
 });

@@ -3,8 +3,8 @@
  * install` with `controller.replicas=2` (leader election on a Lease), nodes streaming
  * through the controller Service; the pod the Lease names is deleted while the nodes stream,
  * and every pair streams again with prices through the Service, `kubectl exec ...
- * currency-cli controller nodes` answering from the new leader. At no sampled instant are
- * two controller pods Ready. `helm uninstall` leaves nothing of the release behind, and the
+ * currency-cli controller nodes` answering from the new leader. At no sampled instant do two
+ * controllers say they lead (`/readyz`), nor may the Service route to two. `helm uninstall` leaves nothing of the release behind, and the
  * last leader released the Lease on its way out.
  *
  * The controllers reach the API server from their pods (the `kubernetes` Service, with the
@@ -21,6 +21,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { CHART, Cluster, stage } from './cluster';
+import { buildProjectImages } from '../../tests-e2e/support/docker';
 import { waitFor } from '../support/wait';
 
 jest.setTimeout(900_000);
@@ -58,7 +59,7 @@ interface ListedNode {
 type Price = { currencyPair: string; priceUpdatedAt: string; nodeUuid: string };
 interface Pod {
   metadata: { name: string; deletionTimestamp?: string };
-  status: { phase?: string; conditions?: { type: string; status: string }[] };
+  status: { phase?: string; podIP?: string; conditions?: { type: string; status: string }[] };
 }
 
 const runStage2 = stage() === 2;
@@ -129,6 +130,9 @@ async function bridgeApiServer(): Promise<void> {
 
 beforeAll(async () => {
   if (!runStage2) return;
+  // The images as this tree builds them (cheap when cached); not left to the e2e tier,
+  // whose files may run before or after this one.
+  buildProjectImages();
   cluster = Cluster.up(2);
   const r = cluster.script(['load-image', ...IMAGES], 300_000);
   if (r.status !== 0) throw new Error(`load-image failed:\n${r.stderr}`);
@@ -187,23 +191,47 @@ function nodePods(): string[] {
     .sort();
 }
 
-/** Ready controller pods, sampled: two at once is a failure of the whole file. */
+/**
+ * Two samples of "who leads", each taken whenever the test looks: (1) each controller's own
+ * `/readyz` (200 only while it leads), fetched from its pod IP; (2) the pods the Service may
+ * route to (Ready and not terminating). Two at once in either is a failure of the whole file.
+ * (A terminating pod's Ready condition lags its probe by up to a period after SIGTERM, but
+ * the EndpointSlice already marks it not ready, so (2) leaves terminating pods out.)
+ */
 const readiness = { samples: 0, twoReady: [] as string[] };
-function sampleReady(): string[] {
-  const ready = controllerPods()
-    .filter(isReady)
+async function sampleReady(): Promise<string[]> {
+  const pods = controllerPods();
+  const leading = await Promise.all(
+    pods.map(async (p) => {
+      if (!p.status.podIP) return false;
+      try {
+        const r = await fetch(`http://${p.status.podIP}:9464/readyz`, {
+          signal: AbortSignal.timeout(1000),
+        });
+        return r.status === 200;
+      } catch {
+        return false;
+      }
+    }),
+  );
+  const selfReported = pods.filter((_, i) => leading[i]).map((p) => p.metadata.name);
+  const routable = pods
+    .filter((p) => isReady(p) && !p.metadata.deletionTimestamp)
     .map((p) => p.metadata.name);
   readiness.samples++;
-  if (ready.length > 1) readiness.twoReady.push(`${new Date().toISOString()}: ${ready.join(', ')}`);
-  return ready;
+  const at = new Date().toISOString();
+  if (selfReported.length > 1)
+    readiness.twoReady.push(`${at}: /readyz 200 at ${selfReported.join(', ')}`);
+  if (routable.length > 1) readiness.twoReady.push(`${at}: Ready pods ${routable.join(', ')}`);
+  return routable;
 }
 
 /** The Lease holder once it is the one Ready controller pod. */
 async function oneReadyLeader(timeoutMs: number, not?: string): Promise<string> {
   return waitFor(
     `one Ready controller pod, named by the Lease${not ? `, not ${not}` : ''}`,
-    () => {
-      const ready = sampleReady();
+    async () => {
+      const ready = await sampleReady();
       const h = holder();
       return ready.length === 1 && ready[0] === h && h !== not ? h : false;
     },
@@ -269,7 +297,7 @@ function streamingEverywhere(afterMs: number): ListedNode[] | false {
         { timeoutMs: 180_000, intervalMs: 2_000 },
       );
       expect(listed).toHaveLength(3);
-      sampleReady();
+      await sampleReady();
     });
 
     test('the leader pod is deleted while nodes stream: the Lease moves, every pair streams again through the Service with prices newer than the takeover, controller nodes answers from the new leader; never two Ready', async () => {
@@ -284,8 +312,8 @@ function streamingEverywhere(afterMs: number): ListedNode[] | false {
       // could be satisfied by the old leader's nodes.
       const listed = await waitFor(
         'every node pod streaming again through the Service, every pair priced after the takeover',
-        () => {
-          sampleReady();
+        async () => {
+          await sampleReady();
           return streamingEverywhere(readyAt);
         },
         { timeoutMs: 120_000, intervalMs: 1_000 },
@@ -297,14 +325,14 @@ function streamingEverywhere(afterMs: number): ListedNode[] | false {
       // The old pod gone, the answer can only come from the leader: a standby lists no node.
       await waitFor(
         `the deleted pod ${leader} to be gone`,
-        () => {
-          sampleReady();
+        async () => {
+          await sampleReady();
           return !controllerPods().some((p) => p.metadata.name === leader);
         },
         { timeoutMs: 120_000, intervalMs: 1_000 },
       );
       expect(holder()).toBe(next);
-      expect(sampleReady()).toEqual([next]);
+      expect(await sampleReady()).toEqual([next]);
       const again = cli<ListedNode[]>(['controller', 'nodes']);
       expect(again.map((n) => n.name).sort()).toEqual(nodePods());
       // The Deployment replaced the deleted pod: a standby again.

@@ -65,13 +65,19 @@ class FakeApi implements LeaseApi {
     );
   }
 
+  /** API calls made so far. */
+  calls = 0;
+
   get(): Promise<Lease | undefined> {
+    this.calls++;
     return this.call(() => this.store.snapshot());
   }
   create(record: LeaseRecord): Promise<Lease> {
+    this.calls++;
     return this.call(() => this.store.write(this.name, undefined, record));
   }
   replace(rv: string, record: LeaseRecord): Promise<Lease> {
+    this.calls++;
     return this.call(() => {
       this.beforeReplace?.();
       return this.store.write(this.name, rv, record);
@@ -251,6 +257,43 @@ describe('LeaseElector (fake Lease API, fake time)', () => {
     expect(took).toBeLessThanOrEqual(TIMING.retryPeriodMs + 10);
     await c.run(5000);
     expect(c.store.writes.filter((w) => w.by === old.id && w.at > release.at)).toEqual([]);
+  });
+
+  test('told the leader is stopping (tryNow), a standby takes the released Lease at once, not a retry period later', async () => {
+    const c = cluster(2);
+    startAll(c.members);
+    await c.until('a leader', () => c.leaders().length === 1, 1000);
+    await c.run(1200);
+    const old = c.leaders()[0]!;
+    const other = c.members.find((m) => m !== old)!;
+    // Just after the standby's own round: without the cue it would wait ~a retry period.
+    const rounds = other.api.calls;
+    await c.until('a standby round', () => other.api.calls > rounds, 1000);
+    await old.elector.stop();
+    other.elector.tryNow();
+    const took = await c.until('the standby to lead', () => other.elector.isLeader(), 2000);
+    expect(took).toBeLessThanOrEqual(20);
+    expect(other.reasons.at(-1)).toBe('acquired');
+  });
+
+  test('tryNow does nothing while leading and at most once per retry period', async () => {
+    const c = cluster(2);
+    startAll(c.members);
+    await c.until('a leader', () => c.leaders().length === 1, 1000);
+    await c.run(1200);
+    const leader = c.leaders()[0]!;
+    const other = c.members.find((m) => m !== leader)!;
+    const calls = { leader: leader.api.calls, other: other.api.calls };
+    for (let i = 0; i < 50; i++) {
+      leader.elector.tryNow();
+      other.elector.tryNow();
+      await c.run(10);
+    }
+    // 500 ms: the leader renews once a retry period (get + replace: 2 calls per round);
+    // the standby gets one early round besides its own (a get each).
+    expect(leader.api.calls - calls.leader).toBeLessThanOrEqual(2 * 2);
+    expect(other.api.calls - calls.other).toBeLessThanOrEqual(1 + 2);
+    expect(c.leaders()).toEqual([leader]);
   });
 
   test('stopped while its acquisition is in flight, it releases what it just acquired', async () => {

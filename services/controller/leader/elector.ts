@@ -44,6 +44,11 @@ export interface LeaderElector {
   isLeader(): boolean;
   /** The identity of the controller known to lead now (this one included), if any. */
   leader(): string | undefined;
+  /**
+   * The leader just said it is stepping down (its streams ended with `shutdown`): try to
+   * take the Lease now instead of at the next retry period. At most once per retry period.
+   */
+  tryNow(): void;
 }
 
 class AttemptTimeout extends Error {}
@@ -60,6 +65,9 @@ export class LeaseElector implements LeaderElector {
   /** Bumped per attempt: a timed-out attempt that answers late changes nothing. */
   private token = 0;
   private failures = 0;
+  /** An early attempt was asked for while one was in flight: the next starts at once. */
+  private again = false;
+  private lastEarlyAt = Number.NEGATIVE_INFINITY;
   private published: [boolean, string | undefined] = [false, undefined];
   private readonly t: ElectorTiming;
   private readonly s: Scheduler;
@@ -93,6 +101,18 @@ export class LeaseElector implements LeaderElector {
     const holder = this.observed?.record.holderIdentity ?? '';
     if (holder === '' || holder === this.t.identity || this.expired(this.s.now())) return undefined;
     return holder;
+  }
+
+  tryNow(): void {
+    const now = this.s.now();
+    if (!this.running || this.leading || now - this.lastEarlyAt < this.t.retryPeriodMs) return;
+    this.lastEarlyAt = now;
+    if (this.attempt) {
+      this.again = true;
+      return;
+    }
+    if (this.tickTimer) this.s.clearTimeout(this.tickTimer);
+    this.tickTimer = this.s.setTimeout(() => this.tick(), 0);
   }
 
   async stop(): Promise<void> {
@@ -152,7 +172,9 @@ export class LeaseElector implements LeaderElector {
     }
     if (!this.running || token !== this.token) return;
     this.publish();
-    const delay = Math.max(0, startedAt + this.t.retryPeriodMs - now);
+    const delay =
+      this.again && !this.leading ? 0 : Math.max(0, startedAt + this.t.retryPeriodMs - now);
+    this.again = false;
     this.tickTimer = this.s.setTimeout(() => this.tick(), delay);
   }
 

@@ -17,7 +17,12 @@ import type { Logger } from '../../shared/logger';
 import type { Scheduler, TimerHandle } from '../../shared/scheduler';
 import { msFromTimestamp } from '../../shared/time';
 import { type ClientTlsConfig, clientCredentials } from '../../shared/tls';
-import { type CliClientCall, type Frame, createCliClient } from '../../shared/wire';
+import {
+  CLOSE_REASON_METADATA_KEY,
+  type CliClientCall,
+  type Frame,
+  createCliClient,
+} from '../../shared/wire';
 
 export interface FollowConfig {
   /** Where the leader answers CLI commands; undefined: no warm standby. */
@@ -54,6 +59,11 @@ export class Follower {
       logger: Logger;
       /** Each followed price; the store keeps it only if newer than what it holds. */
       onPrice(p: FollowedPrice): void;
+      /**
+       * The leader ended the watch because it is stopping (close reason `shutdown`): it
+       * has already given the Lease back, so this standby may take it now.
+       */
+      onLeaderStopping?(): void;
     },
   ) {}
 
@@ -101,12 +111,14 @@ export class Follower {
     call.on('error', () => {});
     call.on('status', (st: grpc.StatusObject) => {
       if (this.call !== call) return;
+      const reason = st.metadata?.get(CLOSE_REASON_METADATA_KEY)[0];
       this.deps.logger.info(
-        { follow: address, code: st.code, details: st.details },
+        { follow: address, code: st.code, details: st.details, reason },
         'stopped following the leader; retrying',
       );
       this.close();
       this.retryLater();
+      if (reason === 'shutdown') this.deps.onLeaderStopping?.();
     });
     call.write({
       streamId: 'follow',

@@ -64,5 +64,6 @@ export function alwaysLeader(
     stop: () => Promise.resolve(),
     isLeader: () => true,
     leader: () => identity,
+    tryNow: () => {},
   };
 }
