@@ -106,13 +106,22 @@ export function createControllerMetrics(registry: Registry, opts: { defaultMetri
       labelNames: ['command', 'outcome'],
       registers,
     }),
-    commandDuration: new Histogram({
-      name: 'currency_controller_command_duration_seconds',
-      help: 'Seconds from a CLI command reaching the controller to its last reply leaving it.',
-      labelNames: ['command'],
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers,
-    }),
+    commandDuration: registeredAfter(
+      registry,
+      new Histogram({
+        name: 'currency_controller_command_duration_seconds',
+        help: 'Seconds from a CLI command reaching the controller to its last reply leaving it.',
+        labelNames: ['command'],
+        buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+        // The command's trace id on the latest sample of each bucket, in OpenMetrics scrapes
+        // only; observe() then takes { labels, value, exemplarLabels }. prom-client refuses
+        // exemplars on a metric constructed into a text-format registry, as if the registry
+        // rendered itself; ours is rendered in either format by services/shared/metrics-format.ts,
+        // so the histogram joins it after construction.
+        enableExemplars: true,
+        registers: [],
+      }),
+    ),
     malformedFrames: new Counter({
       name: 'currency_controller_malformed_frames_total',
       help: 'Inbound frames that could not be decoded or failed validation, by peer kind.',
@@ -186,3 +195,9 @@ export function createControllerMetrics(registry: Registry, opts: { defaultMetri
 }
 
 export type ControllerMetrics = ReturnType<typeof createControllerMetrics>;
+
+/** Registers a metric built with `registers: []` (exemplars, see commandDuration), in place. */
+function registeredAfter<T extends string>(registry: Registry, metric: Histogram<T>): Histogram<T> {
+  registry.registerMetric(metric);
+  return metric;
+}

@@ -3,8 +3,9 @@
  * says what happened, this decides how it is counted and told, so a log line and its
  * metric can never disagree.
  */
+import type { LabelValues } from 'prom-client';
 import type { Logger } from '../shared/logger';
-import { type Span, SpanStatusCode } from '../shared/tracing';
+import { type Span, SpanStatusCode, traceExemplar } from '../shared/tracing';
 import type { Assignment, AssignmentChange } from './assignment';
 import type { PriceRefusal } from './intake';
 import { CLOSE_RULES, type CloseReason } from './links/close-reasons';
@@ -191,7 +192,15 @@ export class Observer {
     error?: string,
   ): void {
     this.metrics.commands.inc({ command, outcome });
-    this.metrics.commandDuration.observe({ command }, Math.max(0, seconds));
+    // Observed before the span ends, with its trace id as the exemplar (OpenMetrics scrapes
+    // carry it; Grafana links the latency sample to the trace).
+    const exemplar = traceExemplar(span);
+    this.metrics.commandDuration.observe({
+      labels: { command },
+      value: Math.max(0, seconds),
+      // prom-client types exemplar labels as the metric's own label names; ours are others.
+      ...(exemplar ? { exemplarLabels: exemplar as LabelValues<string> } : {}),
+    });
     span.setAttribute('currency.outcome', outcome);
     if (error) span.setStatus({ code: SpanStatusCode.ERROR, message: error });
     span.end();

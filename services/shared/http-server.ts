@@ -7,6 +7,7 @@ import { compare } from 'bcryptjs';
 import type { Registry } from 'prom-client';
 import type { HostPort } from './config';
 import type { Logger } from './logger';
+import { negotiateMetricsFormat, renderMetrics } from './metrics-format';
 import type { Scheduler } from './scheduler';
 import {
   type MetricsWebConfigSettings,
@@ -37,7 +38,8 @@ const DUMMY_HASH = '$2b$10$CwTycUXWue0Thq9StjUM0uJ8ZsTLrJ0tRJg7rF6S3hdG5lZQ5P5iy
 const CACHE_MAX = 64;
 
 /**
- * HTTP on METRICS_ADDR: `/metrics` (Prometheus text), `/healthz` (the process is alive),
+ * HTTP on METRICS_ADDR: `/metrics` (OpenMetrics with exemplars when the scraper asks for it,
+ * as Prometheus does, else the Prometheus text format), `/healthz` (the process is alive),
  * `/readyz` (ready: the controller is serving, a node is connected and registered).
  * With a web config (exporter-toolkit format) the port speaks TLS, may ask for client
  * certificates and for a password; METRICS_PROBES_OPEN leaves the two probes open.
@@ -132,16 +134,17 @@ export async function startObservabilityServer(
             .end(`${text}\n`);
           return;
         }
-        serve(path, res);
+        serve(req, path, res);
       },
       (err: unknown) => res.writeHead(500).end(String(err)),
     );
   };
 
-  const serve = (path: string, res: ServerResponse) => {
+  const serve = (req: IncomingMessage, path: string, res: ServerResponse) => {
     if (path === '/metrics') {
-      registry.metrics().then(
-        (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
+      renderMetrics(registry, negotiateMetricsFormat(req.headers.accept)).then(
+        ({ contentType, body }) =>
+          res.writeHead(200, { 'content-type': contentType, vary: 'Accept' }).end(body),
         (err: unknown) => res.writeHead(500).end(String(err)),
       );
     } else if (path === '/healthz') {

@@ -11,7 +11,9 @@ import {
   type Span,
   SpanKind,
   SpanStatusCode,
+  TraceFlags,
   context,
+  isSpanContextValid,
   propagation,
   trace,
 } from '@opentelemetry/api';
@@ -54,4 +56,22 @@ export function startCommandSpan(
 
 export function runIn<T>(ctx: Context, fn: () => T): T {
   return context.with(ctx, fn);
+}
+
+/** Exemplar labels linking a metric sample to the trace it came from (a plain label set). */
+export type TraceExemplar = Record<'trace_id' | 'span_id', string>;
+
+/**
+ * The trace and span ids of `span` (by default the active one) for an exemplar, only while
+ * it is recorded and sampled, so that every exemplar leads to a trace the backend has:
+ * none with tracing off (the span then only carries the caller's context), for an
+ * unsampled command, an ended span, or an invalid (all-zero) id.
+ */
+export function traceExemplar(
+  span: Span | undefined = trace.getActiveSpan(),
+): TraceExemplar | undefined {
+  if (!span?.isRecording()) return undefined;
+  const sc = span.spanContext();
+  if (!isSpanContextValid(sc) || (sc.traceFlags & TraceFlags.SAMPLED) === 0) return undefined;
+  return { trace_id: sc.traceId, span_id: sc.spanId };
 }

@@ -350,6 +350,22 @@ describe('dashboards', () => {
     expect(exprs).toMatch(/histogram_quantile\(0\.5,/);
     expect(exprs).toMatch(/histogram_quantile\(0\.99,/);
   });
+
+  it('show exemplars (trace links) on command latency, from one query so that each shows once', () => {
+    const withExemplars = loaded.flatMap(({ file, dashboard }) =>
+      allPanels(dashboard).flatMap((p) =>
+        (p.targets ?? [])
+          .filter((t) => t.exemplar === true)
+          .map((t) => ({ file, panel: p.title, expr: t.expr ?? '' })),
+      ),
+    );
+    const latency = withExemplars.filter((t) =>
+      t.expr.includes('currency_controller_command_duration_seconds_bucket'),
+    );
+    expect(latency.map((t) => `${t.file} ${t.panel}`)).toEqual([
+      'currency-nodes-overview.json Command latency p50 / p99 by command',
+    ]);
+  });
 });
 
 /**

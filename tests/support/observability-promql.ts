@@ -20,6 +20,7 @@ export interface GrafanaTarget {
   datasource?: { type?: string; uid?: string };
   format?: string;
   instant?: boolean;
+  exemplar?: boolean;
 }
 
 export interface GrafanaPanel {

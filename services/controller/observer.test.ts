@@ -1,0 +1,71 @@
+import { TraceFlags, trace } from '@opentelemetry/api';
+import { AlwaysOffSampler, TracerProvider } from '@opentelemetry/sdk-trace';
+import { Registry } from 'prom-client';
+import { exemplarsIn } from '../../tests/support/exposition';
+import { silentLogger } from '../shared/logger';
+import { renderMetrics } from '../shared/metrics-format';
+import { seededRandom } from '../shared/scheduler';
+import { Assignment } from './assignment';
+import { createControllerMetrics } from './metrics';
+import { Observer } from './observer';
+
+describe('command latency exemplars', () => {
+  const sampled = new TracerProvider();
+  const unsampled = new TracerProvider({ sampler: new AlwaysOffSampler() });
+  afterAll(async () => {
+    await Promise.all([sampled.shutdown(), unsampled.shutdown()]);
+  });
+
+  function setup() {
+    const registry = new Registry();
+    const metrics = createControllerMetrics(registry, { defaultMetrics: false });
+    const observer = new Observer(metrics, silentLogger(), new Assignment(1, seededRandom(1)));
+    const openMetrics = async () => (await renderMetrics(registry, 'openmetrics')).body;
+    return { registry, observer, openMetrics };
+  }
+
+  test("a traced command's latency sample carries the command span's trace and span ids", async () => {
+    const { observer, openMetrics } = setup();
+    const span = sampled.getTracer('test').startSpan('controller NodeStatusV1Req');
+    const { traceId, spanId } = span.spanContext();
+    observer.commandFinished('NodeStatusV1Req', 'ok', 0.004, span);
+    const page = await openMetrics();
+    expect(exemplarsIn(page)).toEqual([
+      {
+        series:
+          'currency_controller_command_duration_seconds_bucket{le="0.005",command="NodeStatusV1Req"}',
+        labels: { trace_id: traceId, span_id: spanId },
+        value: 0.004,
+      },
+    ]);
+    expect(page).toContain(
+      'currency_controller_command_duration_seconds_count{command="NodeStatusV1Req"} 1',
+    );
+  });
+
+  test('an unsampled command, or one seen with tracing off, is counted without an exemplar', async () => {
+    const { observer, openMetrics } = setup();
+    observer.commandFinished(
+      'ControllerListNodesV1Req',
+      'ok',
+      0.002,
+      unsampled.getTracer('test').startSpan('controller ControllerListNodesV1Req'),
+    );
+    // Tracing off: the span only carries the CLI's (sampled) context and records nothing.
+    const passedOn = trace.wrapSpanContext({
+      traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+      spanId: '00f067aa0ba902b7',
+      traceFlags: TraceFlags.SAMPLED,
+      isRemote: true,
+    });
+    observer.commandFinished('ControllerAppVersionV1Req', 'ok', 0.3, passedOn);
+    const page = await openMetrics();
+    expect(page).toContain(
+      'currency_controller_command_duration_seconds_count{command="ControllerListNodesV1Req"} 1',
+    );
+    expect(page).toContain(
+      'currency_controller_command_duration_seconds_count{command="ControllerAppVersionV1Req"} 1',
+    );
+    expect(exemplarsIn(page)).toEqual([]);
+  });
+});
