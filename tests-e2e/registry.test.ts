@@ -4,17 +4,16 @@
  * starts on 127.0.0.1 with throw-away storage and stops in its teardown. Then the images are
  * pulled back and run, and the chart is read and rendered from its oci:// reference.
  *
- * Installing from oci:// on the k8s test cluster is not covered here (docs/testing.md).
+ * Installing from oci:// on the k8s test cluster, with the images pulled from the registry:
+ * tests/k8s/stage2-registry.test.ts.
  * Needs `npm run setup:e2e` (engine, base image) and `npm run setup:helm` (helm).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { helmBin, parseManifests } from '../tests/helm/support';
-import { WaitAborted, waitFor } from '../tests/support/wait';
+import { LocalRegistry } from '../tests/support/registry';
 import { COMPOSE_DIR, ROOT, run, runOk } from './support/docker';
 
 jest.setTimeout(120_000);
@@ -26,8 +25,7 @@ const ROLES = ['controller', 'node', 'cli'] as const;
 const report = (line: string) => process.stdout.write(`e2e/registry: ${line}\n`);
 
 let tmp = '';
-let registry: ChildProcess | undefined;
-let registryLog = '';
+let registry: LocalRegistry | undefined;
 let host = ''; // 127.0.0.1:PORT
 let helm = '';
 
@@ -50,98 +48,22 @@ const npmRun = (
   timeoutMs = 60_000,
 ) => run('npm', ['run', '--silent', script, '--', ...args], { env: env(extra), timeoutMs });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() =>
-        addr && typeof addr === 'object' ? resolve(addr.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
-
-async function api<T>(
-  path: string,
-  headers: Record<string, string> = {},
-): Promise<{ status: number; body: T; headers: Headers }> {
-  const res = await fetch(`http://${host}${path}`, {
-    headers,
-    signal: AbortSignal.timeout(10_000),
-  });
-  const text = await res.text();
-  return {
-    status: res.status,
-    body: (text ? JSON.parse(text) : undefined) as T,
-    headers: res.headers,
-  };
-}
-
-/** Starts the registry on a free port; a port taken between the probe and the bind is retried. */
-async function startRegistry(bin: string): Promise<void> {
-  for (let attempt = 1; attempt <= 3; attempt++) {
-    const port = await freePort();
-    const config = join(tmp, `registry-${port}.yml`);
-    writeFileSync(
-      config,
-      [
-        'version: 0.1',
-        'log: { level: warn, accesslog: { disabled: true } }',
-        `storage: { filesystem: { rootdirectory: ${join(tmp, 'storage')} }, delete: { enabled: true } }`,
-        `http: { addr: 127.0.0.1:${port}, secret: registry-test-only }`,
-        '',
-      ].join('\n'),
-    );
-    registryLog = '';
-    // No trace export from the registry: there is no collector, and tests talk only to loopback.
-    const child = spawn(bin, ['serve', config], {
-      env: { ...process.env, OTEL_TRACES_EXPORTER: 'none' },
-    });
-    let exited = false;
-    child.on('exit', () => (exited = true));
-    child.stdout.on('data', (b: Buffer) => (registryLog += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (registryLog += b.toString()));
-    host = `127.0.0.1:${port}`;
-    try {
-      await waitFor(
-        `the registry on ${host}`,
-        async () => {
-          if (exited) throw new WaitAborted(`the registry exited:\n${registryLog}`);
-          return (await api('/v2/')).status === 200;
-        },
-        { timeoutMs: 30_000, intervalMs: 200 },
-      );
-      registry = child;
-      report(`registry ${bin} on ${host}`);
-      return;
-    } catch (err) {
-      child.kill('SIGKILL');
-      if (attempt === 3 || !/address already in use/.test(registryLog)) throw err;
-    }
-  }
-}
+const api = <T>(path: string, headers: Record<string, string> = {}) =>
+  registry!.api<T>(path, headers);
 
 beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'cn-registry-'));
   helm = helmBin();
   // Idempotent; cheap when `npm test` (scripts/test-all.sh) has run it already.
-  const out = await runOk('bash', [join(ROOT, 'scripts', 'setup', 'registry.sh')], {
-    timeoutMs: 15 * 60_000,
-  });
-  await startRegistry(out.trim().split('\n').pop() ?? '');
+  const bin = LocalRegistry.binary(ROOT);
+  registry = await LocalRegistry.start(bin, tmp);
+  host = registry.host;
+  report(`registry ${bin} on ${host}`);
 }, 16 * 60_000);
 
 afterAll(async () => {
-  const child = registry;
+  await registry?.stop();
   registry = undefined;
-  if (child && child.exitCode === null) {
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000).unref())]);
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  }
   if (host) {
     const left = (
       await runOk('docker', ['image', 'ls', '--format', '{{.Repository}}:{{.Tag}}'])

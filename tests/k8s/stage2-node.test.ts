@@ -3,13 +3,15 @@
  * --stage 2: controller-manager, scheduler, containerd + CNI bridge, kubelet, kube-proxy,
  * CoreDNS), the project's images imported from the Docker engine, and the scenario a user
  * runs: `helm install` with two node groups of different pair sets, `kubectl exec` into the
- * CLI, a deleted pod's pair moving to another pod, a group scaled up, `helm test`, and
- * `helm uninstall` leaving nothing behind.
+ * CLI, a deleted pod's pair moving to another pod, a group scaled up, day two (`kubectl
+ * rollout restart` of the controller, `helm upgrade` changing a group's pairs), `helm test`,
+ * and `helm uninstall` leaving nothing behind.
  *
  * Runs only when the suite runs stage 2 (K8S_STAGE=2, the default);
  * otherwise the file fails with a message saying so rather than passing silently.
  */
 import { Cluster, CHART, stage } from './cluster';
+import { buildProjectImages } from '../../tests-e2e/support/docker';
 import { waitFor } from '../support/wait';
 
 jest.setTimeout(900_000);
@@ -35,6 +37,9 @@ let cluster: Cluster;
 
 beforeAll(() => {
   if (!runStage2) return;
+  // The images as this tree builds them (cheap when cached); not left to the e2e tier,
+  // whose files may run before or after this one.
+  buildProjectImages();
   cluster = Cluster.up(2);
   const r = cluster.script(['load-image', ...IMAGES], 300_000);
   if (r.status !== 0) throw new Error(`load-image failed:\n${r.stderr}`);
@@ -195,6 +200,144 @@ async function nodesListedArePods(expectedCount: number): Promise<ListedNode[]> 
     );
     const listed = await nodesListedArePods(5);
     expect(listed.filter((n) => n.name.includes('-node-asia-'))).toHaveLength(3);
+  });
+
+  // Day two: what an operator does after the install.
+  type Price = { currencyPair: string; nodeUuid: string; priceUpdatedAt: string };
+
+  /** Every node pod listed, every pair in `pairs` streamed, each priced by its streamer after `afterMs`. */
+  async function everyPairStreamedAndPriced(
+    pods: number,
+    pairs: string[],
+    afterMs: number,
+  ): Promise<ListedNode[]> {
+    let lastSeen = '';
+    return waitFor(
+      `every node pod listed, ${pairs.join(', ')} streamed and priced by their streamers`,
+      () => {
+        const names = nodePods();
+        const listed = cli(['controller', 'nodes']) as ListedNode[];
+        lastSeen = JSON.stringify(listed.map((n) => [n.name, n.streamingCurrencyPairs]));
+        if (names.length !== pods) return false;
+        if (JSON.stringify(listed.map((n) => n.name).sort()) !== JSON.stringify(names))
+          return false;
+        const prices = cli(['controller', 'prices']) as Price[];
+        const ok = pairs.every((pair) => {
+          const streamer = listed.find((n) => n.streamingCurrencyPairs.includes(pair));
+          const p = prices.find((x) => x.currencyPair === pair);
+          return (
+            streamer && p?.nodeUuid === streamer.nodeUuid && Date.parse(p.priceUpdatedAt) > afterMs
+          );
+        });
+        return ok ? listed : false;
+      },
+      { timeoutMs: 180_000, intervalMs: 2_000 },
+    ).catch((err: unknown) => {
+      throw new Error(`${String(err)}\nlast seen: ${lastSeen}`);
+    });
+  }
+
+  function controllerPods(): string[] {
+    const pods = cluster.json([
+      'get',
+      'pods',
+      '-n',
+      NS,
+      '-l',
+      `${SELECTOR},app.kubernetes.io/component=controller`,
+    ]);
+    return (pods.items as { metadata: { name: string; deletionTimestamp?: string } }[])
+      .filter((p) => !p.metadata.deletionTimestamp)
+      .map((p) => p.metadata.name);
+  }
+
+  test('day two: kubectl rollout restart of the controller: every node pod registers with the new one, every pair streams again with fresh prices', async () => {
+    const before = controllerPods();
+    expect(before).toHaveLength(1);
+    const restartedAt = Date.now();
+    cluster.kubectlOk(['rollout', 'restart', '-n', NS, `deployment/${FULL}-controller`]);
+    cluster.kubectlOk(
+      ['rollout', 'status', '-n', NS, `deployment/${FULL}-controller`, '--timeout=4m'],
+      undefined,
+      300_000,
+    );
+    await waitFor(
+      'the old controller pod to be gone',
+      () => !controllerPods().includes(before[0]!),
+      {
+        timeoutMs: 120_000,
+        intervalMs: 1_000,
+      },
+    );
+    const after = controllerPods();
+    expect(after).toHaveLength(1);
+    // The new controller knows only what the nodes told it since it started.
+    const listed = await everyPairStreamedAndPriced(
+      5,
+      ['EUR_USD', 'GBP_USD', 'USD_HKD', 'USD_JPY', 'USD_SGD'],
+      restartedAt,
+    );
+    expect(listed.flatMap((n) => n.streamingCurrencyPairs).sort()).toEqual([
+      'EUR_USD',
+      'GBP_USD',
+      'USD_HKD',
+      'USD_JPY',
+      'USD_SGD',
+    ]);
+  });
+
+  test("day two: helm upgrade changes a group's pairs: its pods roll, announce the new set, and the assignment follows", async () => {
+    const upgradedAt = Date.now();
+    const asia = ['USD_HKD', 'USD_JPY', 'AUD_USD']; // USD_SGD dropped, AUD_USD added
+    cluster.helmOk(
+      [
+        'upgrade',
+        RELEASE,
+        CHART,
+        '-n',
+        NS,
+        '--values',
+        '-',
+        '--set',
+        'nodeGroups[1].replicas=3',
+        '--set-json',
+        `nodeGroups[1].pairs=${JSON.stringify(asia)}`,
+        '--wait',
+        '--timeout',
+        '4m',
+      ],
+      JSON.stringify(values),
+    );
+    const listed = await everyPairStreamedAndPriced(
+      5,
+      ['AUD_USD', 'EUR_USD', 'GBP_USD', 'USD_HKD', 'USD_JPY'],
+      upgradedAt,
+    );
+    const asiaPods = listed.filter((n) => n.name.includes('-node-asia-'));
+    expect(asiaPods).toHaveLength(3);
+    for (const n of asiaPods) expect([...n.knownCurrencyPairs].sort()).toEqual([...asia].sort());
+    // AUD_USD only the asia group can stream; USD_SGD nobody can any more.
+    const audStreamer = listed.find((n) => n.streamingCurrencyPairs.includes('AUD_USD'));
+    expect(audStreamer?.name).toMatch(new RegExp(`^${FULL}-node-asia-`));
+    expect(listed.some((n) => n.streamingCurrencyPairs.includes('USD_SGD'))).toBe(false);
+    // Back to the install's pairs for the tests that follow.
+    cluster.helmOk(
+      [
+        'upgrade',
+        RELEASE,
+        CHART,
+        '-n',
+        NS,
+        '--values',
+        '-',
+        '--set',
+        'nodeGroups[1].replicas=3',
+        '--wait',
+        '--timeout',
+        '4m',
+      ],
+      JSON.stringify(values),
+    );
   });
 
   test('helm test passes', () => {
