@@ -42,7 +42,12 @@ class FakeCall extends EventEmitter {
 }
 
 function setup(
-  over: { displacedWaitMs?: number; displacedJitterMs?: number; addresses?: string[] } = {},
+  over: {
+    displacedWaitMs?: number;
+    displacedJitterMs?: number;
+    addresses?: string[];
+    random?: () => number;
+  } = {},
 ) {
   const clock = fakeScheduler();
   const lines: Record<string, unknown>[] = [];
@@ -76,7 +81,7 @@ function setup(
       return { call: call as unknown as NodeStream, close: () => {} };
     },
     scheduler: clock,
-    random: () => 0.5,
+    random: over.random ?? (() => 0.5),
     log: logger,
     metrics,
     onRegistered: () => registered++,
@@ -271,6 +276,53 @@ describe('during an election', () => {
     const before = dials.length;
     clock.advance(500);
     expect(dials.length).toBe(before + 1);
+  });
+});
+
+describe('during a handover (the leader stops gracefully)', () => {
+  const shutdown = (call: {
+    status: (c: grpc.status, d: string, t: Record<string, string>) => void;
+  }) =>
+    call.status(grpc.status.OK, 'controller shutting down', {
+      [CLOSE_REASON_METADATA_KEY]: 'shutdown',
+    });
+  const notLeader = { [CLOSE_REASON_METADATA_KEY]: 'not_leader' };
+
+  test('an address avoided earlier is tried at once when the leader says it is stopping: the next leader may be there', () => {
+    // random(): 0.5 for the first pick (b), then 0: a random pick among all would be a.
+    const picks = [0.5];
+    const { clock, dials, last, conn } = setup({
+      addresses: ['a:5160', 'b:5160'],
+      random: () => picks.shift() ?? 0,
+    });
+    conn.start(); // b
+    last().status(grpc.status.UNAVAILABLE, 'connect ECONNREFUSED'); // b restarting: avoided 5 s
+    clock.advance(200);
+    expect(last()).toBe(dials[1]!.call);
+    expect(dials[1]!.address).toBe('a:5160');
+    last().headers({});
+    last().frame(); // registered with a
+    clock.advance(1000); // b is back (a standby now), still within its 5 s
+    shutdown(last()); // a hands over
+    clock.advance(100);
+    expect(dials.slice(2).map((d) => d.address)).toEqual(['b:5160']);
+  });
+
+  test("a standby's refusal right after the leader stopped is retried within 50 ms, not 250", () => {
+    const { clock, dials, last, conn } = setup({ addresses: ['a:5160', 'b:5160'] });
+    conn.start(); // b
+    last().headers({});
+    last().frame();
+    shutdown(last()); // b stops; a is taking over
+    clock.advance(100);
+    expect(dials[1]!.address).toBe('a:5160');
+    last().status(grpc.status.UNAVAILABLE, 'standby', notLeader); // a: not yet
+    clock.advance(0); // b is avoided: a again at once
+    expect(dials.map((d) => d.address)).toEqual(['b:5160', 'a:5160', 'a:5160']);
+    last().status(grpc.status.UNAVAILABLE, 'standby', notLeader); // still not
+    clock.advance(50);
+    expect(dials).toHaveLength(4);
+    expect(dials[3]!.address).toBe('a:5160');
   });
 });
 

@@ -153,6 +153,8 @@ export class ControllerConnection {
   private standbyRefusals = 0;
   /** When a standby last refused us: an election is under way or just happened. */
   private standbySeenAt?: number;
+  /** When a controller last ended our stream with `shutdown` (a graceful stop). */
+  private handoverAt?: number;
   /** Addresses that refused the connection itself, and until when they are avoided. */
   private readonly unreachableUntil = new Map<string, number>();
   private everRegistered = false;
@@ -356,19 +358,28 @@ export class ControllerConnection {
     const standby = isStandbyRefusal(st);
     this.standbyRefusals = standby ? this.standbyRefusals + 1 : 0;
     const now = this.o.scheduler.now();
-    if (standby) this.standbySeenAt = now;
+    if (standby) {
+      this.standbySeenAt = now;
+      this.unreachableUntil.delete(link.address); // it answered: reachable
+    }
     if (st?.metadata?.get(CLOSE_REASON_METADATA_KEY)[0] === 'shutdown') {
       // The controller is stopping (a restart, or a leader handing over): another address,
-      // if there is one, and a new leader are moments away.
+      // if there is one, and a new leader are moments away. An address avoided before may
+      // be just where it is (a controller restarted a moment ago): try them all again.
+      this.unreachableUntil.clear();
       this.unreachableUntil.set(link.address, now + UNREACHABLE_AVOID_MS);
       this.standbySeenAt = now;
+      this.handoverAt = now;
     }
     // While an election is under way, the next leader is seconds away: retry near the
-    // Lease's retry period rather than climbing to the backoff cap.
+    // Lease's retry period rather than climbing to the backoff cap; right after a leader
+    // said it is stopping (it has released the Lease), the next one leads within moments.
     const electing =
       this.standbySeenAt !== undefined && now - this.standbySeenAt < ELECTION_WINDOW_MS;
+    const handingOver = this.handoverAt !== undefined && now - this.handoverAt < HANDOVER_WINDOW_MS;
     const retryDelay = () => {
       const d = backoffDelayMs(this.attempt++, this.o.backoff, this.o.random);
+      if (handingOver) return Math.min(d, HANDOVER_RETRY_MS);
       return electing ? Math.min(d, ELECTION_RETRY_MS) : d;
     };
     if (standby && this.standbyRefusals < this.o.addresses.length) {
@@ -412,6 +423,13 @@ export class ControllerConnection {
 /** After a standby's refusal, retries stay near the Lease retry period for this long. */
 const ELECTION_WINDOW_MS = 10_000;
 const ELECTION_RETRY_MS = 250;
+/**
+ * After a controller ended our stream with `shutdown` (a graceful stop: under leader
+ * election it has released the Lease, and a following standby takes it in about 0.1 s),
+ * a standby's refusal is retried this soon, for this long.
+ */
+const HANDOVER_WINDOW_MS = 2000;
+const HANDOVER_RETRY_MS = 50;
 /** An address that refused the connection is avoided this long, if another is left. */
 const UNREACHABLE_AVOID_MS = 5000;
 
