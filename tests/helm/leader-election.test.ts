@@ -53,15 +53,59 @@ describe('controller.replicas 1 (the default): one controller, no election', () 
 describe('controller.replicas 2: leader election on a Lease', () => {
   const objs = render({ set: ['controller.replicas=2'] });
 
-  test('a standby follows the leader through the controller Service (warm standby), unless TLS or tokens are on', () => {
+  test('a standby follows the leader through the controller Service (warm standby)', () => {
     expect(env(container(objs), 'CONTROLLER_FOLLOW_ADDR')).toBe(`${CONTROLLER}:5160`);
+    expect(env(container(objs), 'CLI_TLS_CA_FILE')).toBeUndefined();
     expect(env(container(render({ set: [] })), 'CONTROLLER_FOLLOW_ADDR')).toBeUndefined();
+  });
+
+  test('with TLS, mutual TLS and tokens the standby follows as the CLI does: its CA, client certificate and token', () => {
     const secured = render({
       valuesFiles: [join(CHART, 'ci', 'security-values.yaml')],
       set: ['controller.replicas=2'],
     });
-    expect(env(container(secured), 'CONTROLLER_LEADER_ELECTION')).toBe('kubernetes');
-    expect(env(container(secured), 'CONTROLLER_FOLLOW_ADDR')).toBeUndefined();
+    const c = container(secured);
+    expect(env(c, 'CONTROLLER_LEADER_ELECTION')).toBe('kubernetes');
+    expect(env(c, 'CONTROLLER_FOLLOW_ADDR')).toBe(`${CONTROLLER}:5160`);
+    expect(env(c, 'CLI_TLS_CA_FILE')).toBe('/etc/currency-nodes/tls/ca.crt');
+    expect(env(c, 'CLI_TLS_SERVER_NAME')).toBe('cn-currency-nodes-controller');
+    expect(env(c, 'CLI_TLS_CERT_FILE')).toBe('/etc/currency-nodes/client-tls/tls.crt');
+    expect(env(c, 'CLI_TLS_KEY_FILE')).toBe('/etc/currency-nodes/client-tls/tls.key');
+    expect(env(c, 'CLI_TOKEN_FILE')).toBe('/etc/currency-nodes/auth/cli-token');
+    const volumes = pod(secured).volumes as {
+      name: string;
+      secret?: { secretName: string; items: { key: string }[] };
+    }[];
+    const mounts = c.volumeMounts as { name: string; mountPath: string }[];
+    expect(volumes.find((v) => v.name === 'follow-client-tls')?.secret?.secretName).toBe(
+      'cn-cli-client-tls',
+    );
+    expect(mounts).toContainEqual({
+      name: 'follow-client-tls',
+      mountPath: '/etc/currency-nodes/client-tls',
+      readOnly: true,
+    });
+    const auth = volumes.find((v) => v.name === 'auth')!.secret!.items.map((i) => i.key);
+    expect(auth).toContain('cli-token');
+    // TLS without mutual TLS: the CA still reaches the controller, for the standby's check.
+    const tlsOnly = render({
+      set: [
+        'controller.replicas=2',
+        'security.tls.enabled=true',
+        'security.tls.existingSecret=cn-controller-tls',
+      ],
+    });
+    const tlsItems = (
+      pod(tlsOnly).volumes as { name: string; secret?: { items: { key: string }[] } }[]
+    )
+      .find((v) => v.name === 'tls')!
+      .secret!.items.map((i) => i.key);
+    expect(tlsItems).toEqual(['tls.crt', 'tls.key', 'ca.crt']);
+    expect(env(container(tlsOnly), 'CLI_TLS_CA_FILE')).toBe('/etc/currency-nodes/tls/ca.crt');
+    expect(env(container(tlsOnly), 'CLI_TLS_CERT_FILE')).toBeUndefined();
+    expect(pod(tlsOnly).volumes.map((v: { name: string }) => v.name)).not.toContain(
+      'follow-client-tls',
+    );
   });
 
   test('two replicas with the election variables; identity is the pod name, namespace the pod namespace', () => {

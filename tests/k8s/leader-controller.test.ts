@@ -6,7 +6,8 @@
  * and is not ready; when the leader is killed or stopped, the standby takes over and
  * prices from the node arrive at it.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
+import { makeCertDir } from '../support/certs';
 import { freePort } from '../support/ports';
 import { type Program, killAll, programPath, runProgram, startProgram } from '../support/processes';
 import { waitFor } from '../support/wait';
@@ -41,7 +42,7 @@ async function startControllers(
   for (const [i, id] of ids.entries()) {
     const { grpc, http } = ports[i]!;
     const program = startProgram('controller', {
-      CONTROLLER_FOLLOW_ADDR: `127.0.0.1:${ports[(i + 1) % ids.length]!.grpc}`,
+      CONTROLLER_FOLLOW_ADDR: `${clientHost}:${ports[(i + 1) % ids.length]!.grpc}`,
       CONTROLLER_LISTEN_ADDR: `127.0.0.1:${grpc}`,
       METRICS_ADDR: `127.0.0.1:${http}`,
       CONTROLLER_LEADER_ELECTION: 'kubernetes',
@@ -105,8 +106,18 @@ async function oneLeader(group: Ctl[], timeoutMs = 20_000): Promise<Ctl> {
   );
 }
 
+/** Client credentials for the CLI, the node and a following standby (the secured test). */
+let clientEnv: { cli: Record<string, string>; node: Record<string, string> } = {
+  cli: {},
+  node: {},
+};
+
 async function cliJson<T>(c: Ctl, args: string[]): Promise<T> {
-  const r = await runProgram('cli', ['--controller', `127.0.0.1:${c.grpc}`, '--json', ...args]);
+  const r = await runProgram(
+    'cli',
+    ['--controller', `${clientHost}:${c.grpc}`, '--json', ...args],
+    clientEnv.cli,
+  );
   if (r.code !== 0) throw new Error(`cli ${args.join(' ')}: exit ${r.code}: ${r.stderr}`);
   return JSON.parse(r.stdout) as T;
 }
@@ -126,9 +137,13 @@ async function freshPrice(c: Ctl, afterMs: number): Promise<Price> {
   );
 }
 
+/** `localhost` when the controllers serve TLS (their certificate names it), else 127.0.0.1. */
+let clientHost = '127.0.0.1';
+
 function startNode(group: Ctl[]): Program {
   return startProgram('node', {
-    NODE_CONTROLLER_ADDR: group.map((c) => `127.0.0.1:${c.grpc}`).join(','),
+    ...clientEnv.node,
+    NODE_CONTROLLER_ADDR: group.map((c) => `${clientHost}:${c.grpc}`).join(','),
     NODE_CURRENCY_PAIRS: 'USD_HKD',
     NODE_NAME: 'follower',
     METRICS_ADDR: '127.0.0.1:0',
@@ -249,4 +264,68 @@ test('stage 1: a standby following the leader takes the Lease the moment the lea
   expect(second).toBe(standby);
   expect(tookMs).toBeLessThan(3000);
   console.log(`leader stopped: the cued standby leads after ${tookMs} ms (retry period 20 s)`);
+});
+
+test('stage 1: with TLS, client certificates with roles and tokens (both required), the standby follows the leader as a CLI and leads with the newest price', async () => {
+  const certs = makeCertDir();
+  try {
+    const ca = certs.newCa('ha-ca');
+    const server = ca.issue('controller');
+    const cli = ca.issue('ops', { ou: 'currency-cli' });
+    const node = ca.issue('node', { ou: 'currency-node' });
+    writeFileSync(certs.path('cli.tokens'), 'cli-secret-token\n');
+    writeFileSync(certs.path('node.tokens'), 'node-secret-token\n');
+    const cliCreds = {
+      CLI_TLS_CA_FILE: ca.cert,
+      CLI_TLS_CERT_FILE: cli.cert,
+      CLI_TLS_KEY_FILE: cli.key,
+      CLI_TOKEN_FILE: certs.path('cli.tokens'),
+    };
+    clientEnv = {
+      cli: cliCreds,
+      node: {
+        NODE_TLS_CA_FILE: ca.cert,
+        NODE_TLS_CERT_FILE: node.cert,
+        NODE_TLS_KEY_FILE: node.key,
+        NODE_TOKEN_FILE: certs.path('node.tokens'),
+      },
+    };
+    clientHost = 'localhost';
+    const group = await startControllers('secured', ['ctl-a', 'ctl-b'], {
+      env: {
+        CONTROLLER_TLS_CERT_FILE: server.cert,
+        CONTROLLER_TLS_KEY_FILE: server.key,
+        CONTROLLER_TLS_CLIENT_CA_FILE: ca.cert,
+        CONTROLLER_TLS_CLIENT_CERT_ROLES: 'true',
+        CONTROLLER_CLI_TOKENS_FILE: certs.path('cli.tokens'),
+        CONTROLLER_NODE_TOKENS_FILE: certs.path('node.tokens'),
+        CONTROLLER_AUTH_REQUIRE: 'both',
+        // The standby's own client credentials for following: the CLI's variables.
+        ...cliCreds,
+      },
+    });
+    const first = await oneLeader(group);
+    const standby = group.find((c) => c !== first)!;
+    const started = Date.now();
+    startNode(group);
+    await freshPrice(first, started);
+    // Only a standby that got through TLS, its certificate's role and the token has this.
+    const followed = await freshPrice(standby, started);
+    expect(await cliJson<unknown[]>(standby, ['controller', 'nodes'])).toEqual([]);
+    first.killedAt = Date.now();
+    first.program.signal('SIGKILL');
+    const second = await oneLeader(group, 15_000);
+    expect(second).toBe(standby);
+    const atTakeover = (await cliJson<Price[]>(second, ['controller', 'prices'])).find(
+      (p) => p.currencyPair === 'USD_HKD',
+    )!;
+    expect(Date.parse(atTakeover.priceUpdatedAt)).toBeGreaterThanOrEqual(
+      Date.parse(followed.priceUpdatedAt),
+    );
+    await freshPrice(second, first.killedAt);
+  } finally {
+    clientEnv = { cli: {}, node: {} };
+    clientHost = '127.0.0.1';
+    certs.remove();
+  }
 });

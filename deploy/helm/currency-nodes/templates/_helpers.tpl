@@ -357,7 +357,8 @@ basicAuth:
         path: tls.crt
       - key: tls.key
         path: tls.key
-      {{- if $tls.mutual.enabled }}
+      {{- /* The CA: to check client certificates, and for a standby to check the leader's. */}}
+      {{- if or $tls.mutual.enabled (include "currency-nodes.controller.leaderElection" .) }}
       - key: ca.crt
         path: ca.crt
       {{- end }}

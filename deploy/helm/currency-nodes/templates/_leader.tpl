@@ -32,12 +32,39 @@ Leader election of the controller (docs/leader-election.md): on with 2 or more r
   value: {{ $le.renewDeadlineMs | int | quote }}
 - name: CONTROLLER_LEASE_RETRY_PERIOD_MS
   value: {{ $le.retryPeriodMs | int | quote }}
-{{- if not (or .Values.security.tls.enabled .Values.security.auth.enabled) }}
 # Warm standby: a standby watches the leader's prices through the Service (which routes to
-# the ready controller, the leader). Not set with TLS or tokens on: see the chart README.
+# the ready controller, the leader), as a CLI would: with TLS and tokens on, with the CLI's
+# CA, client certificate and token (CLI_* variables, mounted like the CLI pod's).
 - name: CONTROLLER_FOLLOW_ADDR
   value: {{ include "currency-nodes.controller.address" . | quote }}
+{{- with (include "currency-nodes.client.securityEnv" (dict "root" . "prefix" "CLI" "token" "cli-token") | trim) }}
+{{ . }}
 {{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Volume mounts for following with mutual TLS (the CLI's client certificate), or nothing. */}}
+{{- define "currency-nodes.controller.followVolumeMounts" -}}
+{{- $tls := .Values.security.tls }}
+{{- if and (include "currency-nodes.controller.leaderElection" .) $tls.enabled $tls.mutual.enabled }}
+- name: follow-client-tls
+  mountPath: {{ include "currency-nodes.clientTlsDir" . }}
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{- define "currency-nodes.controller.followVolumes" -}}
+{{- $tls := .Values.security.tls }}
+{{- if and (include "currency-nodes.controller.leaderElection" .) $tls.enabled $tls.mutual.enabled }}
+- name: follow-client-tls
+  secret:
+    secretName: {{ $tls.mutual.cliSecret }}
+    defaultMode: 288 # 0440
+    items:
+      - key: tls.crt
+        path: tls.crt
+      - key: tls.key
+        path: tls.key
 {{- end }}
 {{- end }}
 
