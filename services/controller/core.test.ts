@@ -384,6 +384,15 @@ describe('disconnect reasons', () => {
     expect(a.call.status?.code).toBe(grpc.status.OK);
   });
 
+  test('a node that registers holds no register timer any more (10,000 of them would for 10 s)', () => {
+    const t: ReturnType<typeof setup> & { scheduler: FakeScheduler } = setup();
+    const base = t.scheduler.pending(); // the upkeep sweep
+    const a = t.node();
+    expect(t.scheduler.pending()).toBe(base + 1);
+    a.announce(['USD_HKD']);
+    expect(t.scheduler.pending()).toBe(base);
+  });
+
   test('shutdown ends every stream and leaves no timer behind', () => {
     const t: ReturnType<typeof setup> & { scheduler: FakeScheduler } = setup();
     const a = t.node();

@@ -7,7 +7,7 @@
  * Data flow of one price update: NodeLink 'data' -> onNodeFrame (UUID checked, unpacked)
  * -> PriceIntake.take (intake.checkPrice, streamer check, PriceStore.offer) -> WatchFanout.deliver.
  */
-import type { StreamFromNode, StreamToNode } from '../gen/protobuf/currency_nodes';
+import type { StreamFromNode } from '../gen/protobuf/currency_nodes';
 import { type Handlers, dispatch, pack, unpack } from '../shared/any';
 import type { Logger } from '../shared/logger';
 import type { Random, Scheduler } from '../shared/scheduler';
@@ -31,12 +31,12 @@ import { ANY_UUID, type NodeAdmission } from './identity';
 import { checkAnnouncedPairs, checkNodeUuid } from './intake';
 import { PriceIntake } from './price-intake';
 import type { CloseReason } from './links/close-reasons';
-import { StreamLink } from './links/stream-link';
+import { type LinkHandlers, StreamLink } from './links/stream-link';
 import type { ControllerMetrics } from './metrics';
 import type { NodeView } from './node-list';
 import { Observer } from './observer';
 import { PriceStore } from './prices';
-import { NodeRegistry, type NodeSession } from './registry';
+import { type NodeLink, NodeRegistry, type NodeSession } from './registry';
 import { Router } from './router';
 import { Upkeep } from './upkeep';
 
@@ -157,17 +157,12 @@ export class ControllerCore {
 
   attachNode(call: NodeServerCall, admission: NodeAdmission = ANY_UUID): void {
     const { scheduler, limits } = this.deps;
-    // eslint-disable-next-line prefer-const -- the link's handlers need the session it is part of
-    let session: NodeSession;
-    const link = new StreamLink<StreamFromNode, StreamToNode>(
+    const link: NodeLink = new StreamLink(
       call,
       { scheduler, maxQueuedMessages: limits.maxQueuedMessages, headers: this.headers },
-      {
-        onFrame: (_l, frame) => this.onNodeFrame(session, frame),
-        onClosed: (_l, reason) => this.onNodeClosed(session, reason),
-      },
+      this.nodeLinkHandlers,
     );
-    session = {
+    const session: NodeSession = {
       link,
       peer: link.peer,
       name: (link.header(NODE_NAME_METADATA_KEY) ?? '').slice(0, 256),
@@ -175,6 +170,7 @@ export class ControllerCore {
       admission,
       registered: false,
     };
+    link.owner = session;
     if (!this.leading) {
       link.close('not_leader', this.standbyDetails());
       return;
@@ -188,7 +184,7 @@ export class ControllerCore {
     }
     this.registry.add(session);
     link.open();
-    link.after(limits.registerTimeoutMs, () => {
+    session.cancelRegisterTimeout = link.after(limits.registerTimeoutMs, () => {
       if (!session.registered)
         link.close(
           'register_timeout',
@@ -290,6 +286,12 @@ export class ControllerCore {
       traceContext: {},
     });
   }
+
+  /** One set for every node stream: the link carries its session. */
+  private readonly nodeLinkHandlers: LinkHandlers<StreamFromNode, NodeLink> = {
+    onFrame: (link, frame) => this.onNodeFrame(link.owner, frame),
+    onClosed: (link, reason) => this.onNodeClosed(link.owner, reason),
+  };
 
   private readonly nodeHandlers: Handlers<NodeCtx> = {
     NodeKnownCurrenciesV1Notify: (m, { session }) => this.register(session, m.knownCurrencyPairs),

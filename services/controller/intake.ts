@@ -16,6 +16,8 @@ const clip = (s: string, n = 64) => s.slice(0, n);
 
 /** A node frame's claimed UUID, canonical and lower-case, the same on every frame of a stream. */
 export function checkNodeUuid(f: StreamFromNode, claimed: string | undefined): Check<string> {
+  // Hot path: every frame of a registered stream repeats the UUID it registered with.
+  if (claimed !== undefined && f.nodeUuid === claimed) return { ok: true, value: claimed };
   if (!isUuid(f.nodeUuid)) return fail(`node_uuid "${clip(f.nodeUuid)}" is not a UUID`);
   const uuid = f.nodeUuid.toLowerCase();
   if (claimed !== undefined && claimed !== uuid)

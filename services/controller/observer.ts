@@ -18,6 +18,9 @@ export interface NodeFacts {
 }
 
 export class Observer {
+  /** Pairs whose per-pair counters have been created at 0 (until the pair is forgotten). */
+  private readonly seriesFromZero = new Set<string>();
+
   constructor(
     private readonly metrics: ControllerMetrics,
     private readonly log: Logger,
@@ -114,9 +117,11 @@ export class Observer {
     for (const pair of pairs) {
       if (!a.isKnown(pair)) continue;
       m.pairStreamers.set({ pair }, a.streamerCount(pair));
+      if (this.seriesFromZero.has(pair)) continue;
       m.failovers.inc({ pair }, 0);
       m.staleStreams.inc({ pair }, 0);
       m.priceUpdates.inc({ pair }, 0);
+      this.seriesFromZero.add(pair);
     }
   }
 
@@ -130,6 +135,7 @@ export class Observer {
     m.pairsForgotten.inc();
     for (const metric of [m.pairStreamers, m.failovers, m.staleStreams, m.priceUpdates])
       metric.remove({ pair });
+    this.seriesFromZero.delete(pair);
     this.log.info({ pair, idle_ms: idleMs }, 'pair forgotten: no capable node');
     this.refreshPairs([]);
   }

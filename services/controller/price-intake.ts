@@ -79,12 +79,13 @@ export class PriceIntake {
     const uuid = session.uuid!;
     if (!d.registry.isHolder(session)) return;
     const now = d.scheduler.now();
-    const refused: { reason: PriceRefusal; problem: string }[] = [];
+    // Allocated only for a frame that has a refused update (the hot path has none).
+    let refused: { reason: PriceRefusal; problem: string }[] | undefined;
     for (const m of updates) {
       if (!d.assignment.isStreaming(uuid, m.currencyPair)) continue;
       const c = checkPrice(m, now, d.limits.maxPriceSkewMs);
       if (!c.ok) {
-        refused.push(c);
+        (refused ??= []).push(c);
         continue;
       }
       d.upkeep.mark(uuid, m.currencyPair, now);
@@ -96,6 +97,6 @@ export class PriceIntake {
       d.observer.pricesAccepted(pair);
       d.fanout.deliver(uuid, pair, m.price, c.updatedAtMs);
     }
-    d.observer.pricesRefused(session, refused, updates.length);
+    if (refused) d.observer.pricesRefused(session, refused, updates.length);
   }
 }

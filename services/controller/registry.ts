@@ -11,7 +11,7 @@ import type { NodeAdmission } from './identity';
 import type { StreamLink } from './links/stream-link';
 import { type NodeView, compareNodes, encodeListNodesReply, encodeNodeInfo } from './node-list';
 
-export type NodeLink = StreamLink<StreamFromNode, StreamToNode>;
+export type NodeLink = StreamLink<StreamFromNode, StreamToNode, NodeSession>;
 
 export interface NodeSession {
   readonly link: NodeLink;
@@ -23,6 +23,8 @@ export interface NodeSession {
   /** Claimed by the first frame; the same on every later frame. */
   uuid?: string;
   registered: boolean;
+  /** Cancels the register timeout (CONTROLLER_REGISTER_TIMEOUT_MS) once the node registers. */
+  cancelRegisterTimeout?: () => void;
   /** This node's encoded `controller nodes` entry; dropped whenever its pairs change. */
   listEntry?: Uint8Array;
 }
@@ -66,6 +68,8 @@ export class NodeRegistry {
     const previous = this.byUuid.get(s.uuid!);
     this.byUuid.set(s.uuid!, s);
     s.registered = true;
+    s.cancelRegisterTimeout?.();
+    s.cancelRegisterTimeout = undefined;
     this.changed();
     return previous !== s ? previous : undefined;
   }

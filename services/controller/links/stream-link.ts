@@ -30,17 +30,29 @@ export interface LinkOptions {
   headers?: Record<string, string>;
 }
 
-export class StreamLink<In, Out> {
+/** Where a call carries its link, so that one set of listener functions serves every link. */
+const LINK = Symbol('currency-nodes.link');
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any link, whatever it carries
+type Carrier = { [LINK]?: StreamLink<any, any, any> };
+
+/**
+ * `O`: what the link's owner keeps with it (the node's or CLI's session), so that the
+ * owner's handlers can be shared by all its links rather than made per stream.
+ */
+export class StreamLink<In, Out, O = undefined> {
   readonly peer: string;
   readonly openedAtMs: number;
+  /** Set by the owner right after construction. */
+  owner!: O;
   private closeReason?: CloseReason;
   private remoteEnded = false;
-  private readonly timers = new Set<TimerHandle>();
+  /** Pending timers (`after`); none allocated for the many links that have none. */
+  private timers?: Set<TimerHandle>;
 
   constructor(
     private readonly call: ServerCall<In, Out>,
     private readonly opts: LinkOptions,
-    private readonly handlers: LinkHandlers<In, StreamLink<In, Out>>,
+    private readonly handlers: LinkHandlers<In, StreamLink<In, Out, O>>,
   ) {
     this.peer = call.getPeer();
     this.openedAtMs = opts.scheduler.now();
@@ -57,17 +69,36 @@ export class StreamLink<In, Out> {
         // The call is already gone; its events close the link.
       }
     }
-    this.call.on('data', (frame: Frame<In>) => {
-      if (!this.closed) this.handlers.onFrame(this, frame);
-    });
-    this.call.on('end', () => {
-      this.remoteEnded = true;
-      this.endCall(undefined);
-    });
-    this.call.on('finish', () => this.closedBy(this.remoteEnded ? 'closed' : 'lost'));
-    this.call.on('cancelled', () => this.closedBy('lost'));
-    this.call.on('error', () => this.closedBy('lost'));
-    this.call.on('close', () => this.closedBy('lost'));
+    // Shared listener functions (no closures per stream: 10,000 nodes, 60,000 fewer objects);
+    // each finds its link on the call.
+    (this.call as unknown as Carrier)[LINK] = this;
+    this.call.on('data', StreamLink.onData);
+    this.call.on('end', StreamLink.onEnd);
+    this.call.on('finish', StreamLink.onFinish);
+    this.call.on('cancelled', StreamLink.onLost);
+    this.call.on('error', StreamLink.onLost);
+    this.call.on('close', StreamLink.onLost);
+  }
+
+  private static onData(this: Carrier, frame: Frame<unknown>): void {
+    const link = this[LINK];
+    if (link && !link.closed) link.handlers.onFrame(link, frame);
+  }
+
+  private static onEnd(this: Carrier): void {
+    const link = this[LINK];
+    if (!link) return;
+    link.remoteEnded = true;
+    link.endCall(undefined);
+  }
+
+  private static onFinish(this: Carrier): void {
+    const link = this[LINK];
+    link?.closedBy(link.remoteEnded ? 'closed' : 'lost');
+  }
+
+  private static onLost(this: Carrier): void {
+    this[LINK]?.closedBy('lost');
   }
 
   get closed(): boolean {
@@ -103,14 +134,23 @@ export class StreamLink<In, Out> {
     }
   }
 
-  /** A timer that dies with the link. */
-  after(ms: number, fn: () => void): void {
+  /** A timer that dies with the link; returns its cancel. */
+  after(ms: number, fn: () => void): () => void {
     const s = this.opts.scheduler;
     const t = s.setTimeout(() => {
-      this.timers.delete(t);
+      forget();
       if (!this.closed) fn();
     }, ms);
-    this.timers.add(t);
+    const forget = () => {
+      this.timers?.delete(t);
+      if (this.timers?.size === 0) this.timers = undefined;
+    };
+    (this.timers ??= new Set()).add(t);
+    return () => {
+      if (!this.timers?.has(t)) return;
+      s.clearTimeout(t);
+      forget();
+    };
   }
 
   /** Ends the stream on the controller's side, for `reason` (close-reasons.ts). */
@@ -126,8 +166,8 @@ export class StreamLink<In, Out> {
   private closedBy(reason: CloseReason): void {
     if (this.closed) return;
     this.closeReason = reason;
-    for (const t of this.timers) this.opts.scheduler.clearTimeout(t);
-    this.timers.clear();
+    for (const t of this.timers ?? []) this.opts.scheduler.clearTimeout(t);
+    this.timers = undefined;
     this.handlers.onClosed(this, reason);
   }
 
