@@ -654,3 +654,43 @@ describe('invariants under seeded random operations', () => {
     expect(x).toEqual(y);
   });
 });
+
+describe('streamedPairCount (kept as streamers come and go, read on every change)', () => {
+  test.each([1, 2])(
+    'equals a recount after every join, leave, update, demotion and forgotten pair (streamsPerPair %i)',
+    (n) => {
+      const rnd = seededRandom(40 + n);
+      const a = new Assignment(n, seededRandom(n));
+      const pairs = ['A', 'B', 'C', 'D', 'E', 'F'];
+      const uuids = Array.from({ length: 8 }, (_, i) => `n${i}`);
+      const connected = new Set<string>();
+      const pick = <T>(xs: T[]) => xs[Math.floor(rnd() * xs.length)]!;
+      const some = () => pairs.filter(() => rnd() < 0.4);
+      for (let i = 0; i < 3000; i++) {
+        const roll = rnd();
+        if (roll < 0.3) {
+          const u = pick(uuids);
+          a.addNode(u, some());
+          connected.add(u);
+        } else if (roll < 0.5 && connected.size > 0) {
+          const u = pick([...connected]);
+          a.removeNode(u, 'node_left');
+          connected.delete(u);
+        } else if (roll < 0.7 && connected.size > 0) {
+          a.updatePairs(pick([...connected]), some());
+        } else if (roll < 0.9) {
+          const pair = pick(pairs);
+          const streamer = a.streamersOf(pair)[0];
+          if (streamer) a.demote(streamer, pair);
+        } else {
+          a.forgetPair(pick(pairs));
+        }
+        const recount = a.knownPairs().filter((p) => a.streamersOf(p).length > 0).length;
+        if (a.streamedPairCount() !== recount)
+          throw new Error(
+            `op ${i}: streamedPairCount ${a.streamedPairCount()}, recount ${recount}`,
+          );
+      }
+    },
+  );
+});

@@ -43,6 +43,8 @@ export class Assignment {
   private readonly nodes = new Map<string, NodeState>();
   private readonly capable = new Map<string, Set<string>>();
   private readonly streamers = new Map<string, Set<string>>();
+  /** Pairs with at least one streamer, kept as streamers come and go (read per change). */
+  private streamed = 0;
   /** Every pair any node has announced since the controller started. */
   private readonly known = new Set<string>();
 
@@ -108,9 +110,7 @@ export class Assignment {
 
   /** Pairs with at least one streamer. */
   streamedPairCount(): number {
-    let n = 0;
-    for (const s of this.streamers.values()) if (s.size > 0) n++;
-    return n;
+    return this.streamed;
   }
 
   /** A node registered (or announced a new pair set, if already known). */
@@ -136,7 +136,7 @@ export class Assignment {
     this.nodes.delete(uuid);
     for (const pair of node.known) this.capable.get(pair)?.delete(uuid);
     for (const pair of node.streaming) {
-      this.streamers.get(pair)?.delete(uuid);
+      this.dropStreamer(pair, uuid);
       const before = change.reassignments.length;
       this.fill(pair, change, reason);
       const took = change.reassignments.slice(before);
@@ -158,7 +158,7 @@ export class Assignment {
       node.known.delete(pair);
       this.capable.get(pair)?.delete(uuid);
       if (node.streaming.delete(pair)) {
-        this.streamers.get(pair)?.delete(uuid);
+        this.dropStreamer(pair, uuid);
         change.changedNodes.add(uuid);
         const before = change.reassignments.length;
         this.fill(pair, change, 'pairs_changed');
@@ -191,7 +191,7 @@ export class Assignment {
     const others = [...(this.capable.get(pair) ?? [])].filter((u) => !streaming.has(u));
     if (others.length === 0) return change;
     node.streaming.delete(pair);
-    streaming.delete(uuid);
+    this.dropStreamer(pair, uuid);
     change.changedNodes.add(uuid);
     // Left out of this round's pick, so the quiet node cannot be handed the pair back.
     this.capable.get(pair)!.delete(uuid);
@@ -211,6 +211,7 @@ export class Assignment {
     if (!this.known.has(pair) || this.capableCount(pair) > 0) return false;
     this.known.delete(pair);
     this.capable.delete(pair);
+    if ((this.streamers.get(pair)?.size ?? 0) > 0) this.streamed--;
     this.streamers.delete(pair);
     return true;
   }
@@ -221,8 +222,17 @@ export class Assignment {
 
   private start(uuid: string, pair: string, change: AssignmentChange): void {
     this.nodes.get(uuid)!.streaming.add(pair);
-    setOf(this.streamers, pair).add(uuid);
+    const streaming = setOf(this.streamers, pair);
+    if (!streaming.has(uuid)) {
+      if (streaming.size === 0) this.streamed++;
+      streaming.add(uuid);
+    }
     change.changedNodes.add(uuid);
+  }
+
+  private dropStreamer(pair: string, uuid: string): void {
+    const streaming = this.streamers.get(pair);
+    if (streaming?.delete(uuid) && streaming.size === 0) this.streamed--;
   }
 
   /** Tops `pair` up to its target, least loaded first, random among equals. */
@@ -265,7 +275,7 @@ export class Assignment {
       }
       if (!best) return;
       this.nodes.get(best.donor)!.streaming.delete(best.pair);
-      this.streamers.get(best.pair)!.delete(best.donor);
+      this.dropStreamer(best.pair, best.donor);
       change.changedNodes.add(best.donor);
       this.start(uuid, best.pair, change);
       change.reassignments.push({

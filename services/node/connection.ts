@@ -26,6 +26,7 @@ import {
 } from '../shared/wire';
 import { type BackoffPolicy, backoffDelayMs } from './backoff';
 import { ConnectFailureLog, connectFailureCause } from './connect-failures';
+import { ControllerChoice } from './controller-choice';
 import { KeepalivePermits, isTooManyPings } from './keepalive';
 import type { NodeMetrics } from './metrics';
 
@@ -148,21 +149,15 @@ type StatusLike = { code?: number; details?: string; metadata?: grpc.Metadata };
 export class ControllerConnection {
   private state: ConnectionState = { kind: 'stopped' };
   private attempt = 0;
-  /** Index of the address dialled last, and how many standbys in a row refused us. */
-  private lastIndex = -1;
-  private standbyRefusals = 0;
-  /** When a standby last refused us: an election is under way or just happened. */
-  private standbySeenAt?: number;
-  /** When a controller last ended our stream with `shutdown` (a graceful stop). */
-  private handoverAt?: number;
-  /** Addresses that refused the connection itself, and until when they are avoided. */
-  private readonly unreachableUntil = new Map<string, number>();
   private everRegistered = false;
   private readonly permits = new KeepalivePermits();
   private readonly failures: ConnectFailureLog;
+  /** Which controller next, and how soon (several controllers: controller-choice.ts). */
+  private readonly choice: ControllerChoice;
 
   constructor(private readonly o: ConnectionOptions) {
     this.failures = new ConnectFailureLog(o.log, () => o.scheduler.now());
+    this.choice = new ControllerChoice(o.addresses, o.random);
   }
 
   kind(): ConnectionState['kind'] {
@@ -214,23 +209,7 @@ export class ControllerConnection {
   /** The next `connecting` state: dials and wires a stream (or backs off if it cannot). */
   private connecting(): ConnectionState {
     const o = this.o;
-    // After a standby's refusal, the next address in the list; otherwise one at random;
-    // either way skipping addresses that just refused the connection (a dead controller),
-    // unless all did.
-    const now = o.scheduler.now();
-    const usable = (i: number) => (this.unreachableUntil.get(o.addresses[i]!) ?? 0) <= now;
-    const candidates = o.addresses.map((_, i) => i).filter(usable);
-    let index: number;
-    if (this.standbyRefusals > 0 && this.lastIndex >= 0) {
-      index = (this.lastIndex + 1) % o.addresses.length;
-      for (let k = 0; k < o.addresses.length && !usable(index); k++)
-        index = (index + 1) % o.addresses.length;
-    } else {
-      const pool = candidates.length > 0 ? candidates : o.addresses.map((_, i) => i);
-      index = pool[Math.floor(o.random() * pool.length)]!;
-    }
-    this.lastIndex = index;
-    const address = o.addresses[index]!;
+    const address = this.choice.next(o.scheduler.now());
     const permitMs = this.permits.forAddress(address);
     let dialled: ReturnType<Dialer>;
     try {
@@ -356,38 +335,31 @@ export class ControllerConnection {
     }
     let next: ConnectionState;
     const standby = isStandbyRefusal(st);
-    this.standbyRefusals = standby ? this.standbyRefusals + 1 : 0;
     const now = this.o.scheduler.now();
-    if (standby) {
-      this.standbySeenAt = now;
-      this.unreachableUntil.delete(link.address); // it answered: reachable
-    }
-    if (st?.metadata?.get(CLOSE_REASON_METADATA_KEY)[0] === 'shutdown') {
-      // The controller is stopping (a restart, or a leader handing over): another address,
-      // if there is one, and a new leader are moments away. An address avoided before may
-      // be just where it is (a controller restarted a moment ago): try them all again.
-      this.unreachableUntil.clear();
-      this.unreachableUntil.set(link.address, now + UNREACHABLE_AVOID_MS);
-      this.standbySeenAt = now;
-      this.handoverAt = now;
-    }
-    // While an election is under way, the next leader is seconds away: retry near the
-    // Lease's retry period rather than climbing to the backoff cap; right after a leader
-    // said it is stopping (it has released the Lease), the next one leads within moments.
-    const electing =
-      this.standbySeenAt !== undefined && now - this.standbySeenAt < ELECTION_WINDOW_MS;
-    const handingOver = this.handoverAt !== undefined && now - this.handoverAt < HANDOVER_WINDOW_MS;
+    const displaced = isDisplaced(st);
+    const auth = isAuthStatus(code);
+    this.choice.ended(
+      link.address,
+      standby
+        ? 'standby'
+        : st?.metadata?.get(CLOSE_REASON_METADATA_KEY)[0] === 'shutdown'
+          ? 'shutdown'
+          : !wasRegistered && !displaced && !auth && code === grpc.status.UNAVAILABLE
+            ? 'unreachable'
+            : 'other',
+      now,
+    );
+    const cap = this.choice.retryCapMs(now);
     const retryDelay = () => {
       const d = backoffDelayMs(this.attempt++, this.o.backoff, this.o.random);
-      if (handingOver) return Math.min(d, HANDOVER_RETRY_MS);
-      return electing ? Math.min(d, ELECTION_RETRY_MS) : d;
+      return cap === undefined ? d : Math.min(d, cap);
     };
-    if (standby && this.standbyRefusals < this.o.addresses.length) {
+    if (standby && this.choice.nextAtOnce()) {
       // A standby controller (leader election) points us on: try the next address at
       // once; once every address refused, back off as usual.
       this.o.log.info({ ...fields }, 'controller is a standby; trying the next address');
       next = this.backingOff('none', { msg: '' }, 0);
-    } else if (isDisplaced(st)) {
+    } else if (displaced) {
       this.attempt = 0;
       next = this.backingOff(
         'error',
@@ -398,7 +370,7 @@ export class ControllerConnection {
         },
         this.o.displacedWaitMs + Math.round(this.o.random() * this.o.displacedJitterMs),
       );
-    } else if (isAuthStatus(code)) {
+    } else if (auth) {
       // Refused credentials may be a secret being rotated: keep trying, loudly.
       next = this.backingOff('error', {
         ...fields,
@@ -408,8 +380,6 @@ export class ControllerConnection {
       next = this.backingOff('none', { msg: '' }, retryDelay());
     } else if (!wasRegistered) {
       const delay = retryDelay();
-      if (code === grpc.status.UNAVAILABLE)
-        this.unreachableUntil.set(link.address, now + UNREACHABLE_AVOID_MS);
       const cause = connectFailureCause(code, details);
       this.failures.failed({ ...fields, cause, retry_in_ms: delay });
       next = this.backingOff('none', { msg: '' }, delay);
@@ -419,19 +389,6 @@ export class ControllerConnection {
     this.transition(next);
   }
 }
-
-/** After a standby's refusal, retries stay near the Lease retry period for this long. */
-const ELECTION_WINDOW_MS = 10_000;
-const ELECTION_RETRY_MS = 250;
-/**
- * After a controller ended our stream with `shutdown` (a graceful stop: under leader
- * election it has released the Lease, and a following standby takes it in about 0.1 s),
- * a standby's refusal is retried this soon, for this long.
- */
-const HANDOVER_WINDOW_MS = 2000;
-const HANDOVER_RETRY_MS = 50;
-/** An address that refused the connection is avoided this long, if another is left. */
-const UNREACHABLE_AVOID_MS = 5000;
 
 /** A standby controller refuses node streams with UNAVAILABLE and the trailer `not_leader`. */
 export function isStandbyRefusal(st: StatusLike | undefined): boolean {
