@@ -109,6 +109,28 @@ async function nodesListedArePods(expectedCount: number): Promise<ListedNode[]> 
     ],
   };
 
+  /** `helm upgrade` with the install's values, the asia group at 3 replicas, and `setJson`. */
+  function upgrade(setJson: string[] = []): void {
+    cluster.helmOk(
+      [
+        'upgrade',
+        RELEASE,
+        CHART,
+        '-n',
+        NS,
+        '--values',
+        '-',
+        '--set',
+        'nodeGroups[1].replicas=3',
+        ...setJson.flatMap((v) => ['--set-json', v]),
+        '--wait',
+        '--timeout',
+        '4m',
+      ],
+      JSON.stringify(values),
+    );
+  }
+
   test('helm install with two node groups: every pod is ready', () => {
     const out = cluster.helmOk(
       [
@@ -181,23 +203,7 @@ async function nodesListedArePods(expectedCount: number): Promise<ListedNode[]> 
   });
 
   test('scaling a group up: the new pods join', async () => {
-    cluster.helmOk(
-      [
-        'upgrade',
-        RELEASE,
-        CHART,
-        '-n',
-        NS,
-        '--values',
-        '-',
-        '--set',
-        'nodeGroups[1].replicas=3',
-        '--wait',
-        '--timeout',
-        '4m',
-      ],
-      JSON.stringify(values),
-    );
+    upgrade();
     const listed = await nodesListedArePods(5);
     expect(listed.filter((n) => n.name.includes('-node-asia-'))).toHaveLength(3);
   });
@@ -289,25 +295,7 @@ async function nodesListedArePods(expectedCount: number): Promise<ListedNode[]> 
   test("day two: helm upgrade changes a group's pairs: its pods roll, announce the new set, and the assignment follows", async () => {
     const upgradedAt = Date.now();
     const asia = ['USD_HKD', 'USD_JPY', 'AUD_USD']; // USD_SGD dropped, AUD_USD added
-    cluster.helmOk(
-      [
-        'upgrade',
-        RELEASE,
-        CHART,
-        '-n',
-        NS,
-        '--values',
-        '-',
-        '--set',
-        'nodeGroups[1].replicas=3',
-        '--set-json',
-        `nodeGroups[1].pairs=${JSON.stringify(asia)}`,
-        '--wait',
-        '--timeout',
-        '4m',
-      ],
-      JSON.stringify(values),
-    );
+    upgrade([`nodeGroups[1].pairs=${JSON.stringify(asia)}`]);
     const listed = await everyPairStreamedAndPriced(
       5,
       ['AUD_USD', 'EUR_USD', 'GBP_USD', 'USD_HKD', 'USD_JPY'],
@@ -321,23 +309,7 @@ async function nodesListedArePods(expectedCount: number): Promise<ListedNode[]> 
     expect(audStreamer?.name).toMatch(new RegExp(`^${FULL}-node-asia-`));
     expect(listed.some((n) => n.streamingCurrencyPairs.includes('USD_SGD'))).toBe(false);
     // Back to the install's pairs for the tests that follow.
-    cluster.helmOk(
-      [
-        'upgrade',
-        RELEASE,
-        CHART,
-        '-n',
-        NS,
-        '--values',
-        '-',
-        '--set',
-        'nodeGroups[1].replicas=3',
-        '--wait',
-        '--timeout',
-        '4m',
-      ],
-      JSON.stringify(values),
-    );
+    upgrade();
   });
 
   test('helm test passes', () => {
