@@ -103,6 +103,14 @@ async function prometheusJson<T>(path: string): Promise<T> {
   return (await res.json()) as T;
 }
 
+/** currency_controller_auth_failures_total{reason="uuid_not_allowed"} as Prometheus last scraped it. */
+async function uuidRefusals(): Promise<number> {
+  const r = await prometheusJson<{ data: { result: { value: [number, string] }[] } }>(
+    `/api/v1/query?query=${encodeURIComponent('currency_controller_auth_failures_total{reason="uuid_not_allowed"}')}`,
+  );
+  return Number(r.data.result[0]?.value[1] ?? 0);
+}
+
 async function containerIds(service: string): Promise<string[]> {
   return (await project.ok(['ps', '-q', service]))
     .split('\n')
@@ -431,26 +439,21 @@ describe('docker compose -f compose.yaml -f compose.secure.yaml', () => {
     }
   });
 
-  it("node-fx's credentials (bound certificate and token) cannot claim node-crypto's UUID; node-crypto keeps its stream", async () => {
+  it.each([
+    ["node-fx's credentials (bound certificate and token)", 'node-fx'],
+    ["the scaled replicas' shared credentials (unbound certificate, bare token)", 'node'],
+  ])("%s cannot claim node-crypto's UUID; node-crypto keeps its stream", async (_what, service) => {
     const holder = async () => {
       const r = await exec('cli', ['currency-cli', '--json', 'controller', 'nodes']);
       return (JSON.parse(r.stdout) as NodeInfo[]).find((n) => n.nodeUuid === CRYPTO_UUID);
     };
+    const refusedBefore = await uuidRefusals();
     const before = await waitFor('node-crypto registered', holder, {
       timeoutMs: 30_000,
       intervalMs: 500,
     });
     const out = await project.ok(
-      [
-        'run',
-        '-d',
-        '--no-deps',
-        '-e',
-        `NODE_UUID=${CRYPTO_UUID}`,
-        '-e',
-        'NODE_NAME=evil',
-        'node-fx',
-      ],
+      ['run', '-d', '--no-deps', '-e', `NODE_UUID=${CRYPTO_UUID}`, '-e', 'NODE_NAME=evil', service],
       60_000,
     );
     const container = out.trim().split('\n').pop()!.trim();
@@ -468,11 +471,8 @@ describe('docker compose -f compose.yaml -f compose.secure.yaml', () => {
       const counted = await waitFor(
         'uuid_not_allowed counted (through Prometheus)',
         async () => {
-          const r = await prometheusJson<{ data: { result: { value: [number, string] }[] } }>(
-            `/api/v1/query?query=${encodeURIComponent('currency_controller_auth_failures_total{reason="uuid_not_allowed"}')}`,
-          );
-          const v = Number(r.data.result[0]?.value[1] ?? 0);
-          return v > 0 ? v : undefined;
+          const v = await uuidRefusals();
+          return v > refusedBefore ? v : undefined;
         },
         { timeoutMs: 30_000, intervalMs: 1_000 },
       );

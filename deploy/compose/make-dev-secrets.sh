@@ -108,8 +108,9 @@ openssl rand -hex 32 > "$work/cli.token"
 
 # Bound node identities: node-fx and node-crypto may claim only their own UUID, by
 # certificate (URI SAN) and by token (a `TOKEN UUID` line). The scalable `node` service's
-# replicas share one certificate and one bare token: any UUID (the weaker choice; replicas
-# made by --scale have no identity of their own to bind).
+# replicas share one certificate and one bare token: any UUID that no token line binds (the
+# weaker choice; replicas made by --scale have no identity of their own to bind). They cannot
+# take node-fx's or node-crypto's UUID: a UUID bound in node.tokens is reserved for its token.
 for svc in "node-fx:$fx_uuid" "node-crypto:$crypto_uuid"; do
   name="${svc%%:*}" uuid="${svc#*:}"
   issue "$name" "/OU=currency-node/CN=$name" \

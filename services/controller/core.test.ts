@@ -215,6 +215,7 @@ describe('identity', () => {
     victim.announce(['USD_HKD']);
     const refused: string[] = [];
     const onlyA: NodeAdmission = {
+      bound: true,
       mayClaim: (u) => u === 'a',
       refuseClaim: (u) => void refused.push(u),
     };
@@ -224,6 +225,47 @@ describe('identity', () => {
     expect(refused).toEqual([victim.uuid]);
     expect(victim.call.status).toBeUndefined();
     expect(t.core.connectedNodes().map((n) => n.uuid)).toEqual([victim.uuid]);
+  });
+
+  test('a stream whose credential is bound to its UUID is displaced only by a credential bound to it too', () => {
+    const t = setup();
+    const refused: string[] = [];
+    const admission = (bound: boolean): NodeAdmission => ({
+      bound,
+      mayClaim: () => true,
+      refuseClaim: (_u, because) => void refused.push(because),
+    });
+    const victim = t.node(undefined, admission(true));
+    victim.announce(['USD_HKD']);
+    const unbound = t.node(victim.uuid, admission(false));
+    unbound.announce(['USD_HKD']);
+    expect(unbound.call.status?.code).toBe(grpc.status.PERMISSION_DENIED);
+    expect(refused).toEqual(['a stream whose credential is bound to this UUID holds it']);
+    expect(victim.call.status).toBeUndefined();
+    // The node itself, restarted with its bound credential, takes its UUID back as always.
+    const restarted = t.node(victim.uuid, admission(true));
+    restarted.announce(['USD_HKD']);
+    expect(victim.call.status?.code).toBeDefined();
+    expect(restarted.call.status).toBeUndefined();
+    expect(t.core.connectedNodes()).toHaveLength(1);
+  });
+
+  test('an unbound stream that sent its first frame before the bound holder registered is refused at registration', () => {
+    const t = setup();
+    const refused: string[] = [];
+    const admission = (bound: boolean): NodeAdmission => ({
+      bound,
+      mayClaim: () => true,
+      refuseClaim: (u) => void refused.push(u),
+    });
+    const early = t.node(undefined, admission(false));
+    const victim = t.node(early.uuid, admission(true));
+    early.price('USD_HKD', 7.8); // a first frame, before its known currencies
+    victim.announce(['USD_HKD']);
+    early.announce(['USD_HKD']);
+    expect(early.call.status?.code).toBe(grpc.status.PERMISSION_DENIED);
+    expect(refused).toEqual([early.uuid]);
+    expect(victim.call.status).toBeUndefined();
   });
 });
 
@@ -353,6 +395,29 @@ describe('node commands', () => {
     ]);
     expect(t.core.openStreamCount().pending).toBe(0);
   });
+
+  test.each([
+    ['unset', undefined],
+    ['empty', ''],
+  ])(
+    'a modify reply with from_uuid %s (the original node) is taken quietly: no UnknownCommandV1Notify, not counted, not routed to a waiting CLI',
+    async (_what, fromUuid) => {
+      const t = setup();
+      const a = t.node();
+      a.announce(['USD_HKD']);
+      const c = t.cli();
+      c.send('s1', 'NodeStatusV1Req', {}, [a.uuid]);
+      const before = a.call.written.length;
+      a.send('NodeStreamModifyStateV1Reply', {}, fromUuid);
+      expect(a.call.written.slice(before)).toEqual([]);
+      expect(await t.metric('currency_controller_unknown_commands_total', { peer: 'node' })).toBe(
+        0,
+      );
+      // The status command still waits for the node's status reply.
+      expect(c.replies('s1').map((r) => r.name)).toEqual(['CliResponseCountV1Notify']);
+      expect(t.core.openStreamCount().pending).toBe(1);
+    },
+  );
 
   test('the controller gives its own commands a from_uuid for a peer to echo', () => {
     const t = setup();

@@ -27,7 +27,7 @@ import type { CliSession } from './cli-session';
 import type { ControllerLimits } from './config';
 import { desiredStateOf } from './desired-state';
 import { WatchFanout } from './fanout';
-import { ANY_UUID, type NodeAdmission } from './identity';
+import { ANY_UUID, type NodeAdmission, claimRefusal } from './identity';
 import { checkAnnouncedPairs, checkNodeUuid } from './intake';
 import { PriceIntake } from './price-intake';
 import type { CloseReason } from './links/close-reasons';
@@ -253,14 +253,7 @@ export class ControllerCore {
     }
     if (session.uuid === undefined) {
       session.uuid = id.value;
-      if (!session.admission.mayClaim(id.value)) {
-        session.admission.refuseClaim(id.value);
-        session.link.close(
-          'uuid_not_allowed',
-          `this credential may not claim node UUID ${id.value}`,
-        );
-        return;
-      }
+      if (this.refusedClaim(session)) return;
     }
     if (f.fromUuid && this.router.has(f.fromUuid)) {
       this.cli.forwardReply(session, f);
@@ -311,6 +304,21 @@ export class ControllerCore {
       ),
   };
 
+  /** Refuses (logs, counts, closes) a claim its credential does not allow; true if refused. */
+  private refusedClaim(session: NodeSession): boolean {
+    const uuid = session.uuid!;
+    const holder = this.registry.get(uuid);
+    const because = claimRefusal(
+      uuid,
+      session.admission,
+      holder === session ? undefined : holder?.admission,
+    );
+    if (because === undefined) return false;
+    session.admission.refuseClaim(uuid, because);
+    session.link.close('uuid_not_allowed', `node UUID ${uuid} refused: ${because}`);
+    return true;
+  }
+
   private register(session: NodeSession, announced: string[]): void {
     const uuid = session.uuid!;
     const { limits } = this.deps;
@@ -341,6 +349,8 @@ export class ControllerCore {
       change = this.assignment.updatePairs(uuid, pairs);
       this.observer.nodeChangedPairs(session, [...pairs]);
     } else {
+      // The holder may have registered since this stream's first frame.
+      if (this.refusedClaim(session)) return;
       const displaced = this.registry.register(session);
       if (displaced) {
         // The newer stream wins (a restarted node must be able to take over its half-dead

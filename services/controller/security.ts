@@ -147,18 +147,24 @@ export function createSecurity(
 
   function admission(uuids: ReadonlySet<string> | undefined, peer: string): NodeAdmission {
     return {
-      mayClaim: (uuid) => uuids === undefined || uuids.has(uuid.toLowerCase()),
-      refuseClaim(uuid) {
+      bound: uuids !== undefined,
+      // An unbound credential may not take a UUID that a token line binds to another token.
+      mayClaim: (uuid) =>
+        uuids === undefined
+          ? !(tokens?.node.current().reserves(uuid.toLowerCase()) ?? false)
+          : uuids.has(uuid.toLowerCase()),
+      refuseClaim(uuid, because) {
         failures.inc({ service: 'node', reason: 'uuid_not_allowed' });
         log.warn(
           {
             peer_kind: 'node',
             reason: 'uuid_not_allowed',
             node_uuid: uuid,
-            allowed: [...(uuids ?? [])],
+            allowed: uuids === undefined ? 'any unbound UUID' : [...uuids],
             peer,
+            because,
           },
-          'node UUID claim refused: the credential is bound to other UUIDs',
+          `node UUID claim refused: ${because}`,
         );
       },
     };

@@ -68,10 +68,16 @@ const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
  */
 export class TokenSet {
   private readonly entries: { digest: Buffer; uuids?: readonly string[] }[];
+  private readonly boundUuids: ReadonlySet<string>;
   constructor(tokens: readonly (string | TokenEntry)[]) {
     this.entries = tokens.map((t) =>
       typeof t === 'string' ? { digest: digest(t) } : { digest: digest(t.token), uuids: t.uuids },
     );
+    this.boundUuids = new Set(this.entries.flatMap((e) => e.uuids ?? []));
+  }
+  /** A token line binds this (lower-case) UUID: only a credential bound to it may claim it. */
+  reserves(uuid: string): boolean {
+    return this.boundUuids.has(uuid);
   }
   get size(): number {
     return this.entries.length;

@@ -171,6 +171,37 @@ describe('TLS, mutual TLS with certificate roles, generated tokens', () => {
     }
   });
 
+  test('security.auth.nodeTokensKey: the controller reads the node tokens file (bound lines) from its own key; node pods still get only the token they send', () => {
+    const bound = render({
+      values: {
+        security: {
+          ...TLS_AND_TOKENS.security,
+          auth: { ...TLS_AND_TOKENS.security.auth, nodeTokensKey: 'node-tokens' },
+        },
+      },
+    });
+    const d = one(bound, 'Deployment', CONTROLLER);
+    expect(secretVolumes(d).auth).toEqual({
+      secret: 'my-tokens',
+      mode: 0o440,
+      keys: ['node-tokens', 'cli-token'],
+    });
+    expect(securityEnv(d.spec.template.spec.containers[0]).CONTROLLER_NODE_TOKENS_FILE).toBe(
+      '/etc/currency-nodes/auth/node-tokens',
+    );
+    for (const n of nodeDeployments(bound))
+      expect(secretVolumes(n).auth).toEqual({
+        secret: 'my-tokens',
+        mode: 0o440,
+        keys: ['node-token'],
+      });
+    expect(() =>
+      render({
+        values: { security: { auth: { enabled: true, nodeTokensKey: '../etc/passwd' } } },
+      }),
+    ).toThrow(/nodeTokensKey/);
+  });
+
   test('the CLI pod and the helm test pod get only the CA, the CLI certificate and the CLI token', () => {
     for (const o of [one(objs, 'Deployment', CLI), one(objs, 'Pod', TEST_POD)]) {
       const c = podSpec(o).containers[0];

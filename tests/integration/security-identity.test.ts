@@ -22,6 +22,7 @@ jest.setTimeout(60_000);
 
 const TOKEN_A = 'node-a-secret-0123456789abcdef';
 const TOKEN_B = 'node-b-secret-0123456789abcdef';
+const TOKEN_BARE = 'node-any-secret-0123456789abcdef';
 const CLI_TOKEN = 'cli-secret-0123456789abcdef';
 const UUID_A = randomUUID();
 const UUID_B = randomUUID();
@@ -33,6 +34,7 @@ let server: CertFiles;
 let certA: CertFiles;
 let certB: CertFiles;
 let plainCert: CertFiles;
+let roleCert: CertFiles;
 let cliCert: CertFiles;
 
 type TestController = Awaited<ReturnType<typeof startTestController>>;
@@ -80,10 +82,11 @@ beforeAll(() => {
   certA = issueNodeCert('node-a', UUID_A);
   certB = issueNodeCert('node-b', UUID_B);
   plainCert = ca.issue('no-role');
+  roleCert = ca.issue('any-node', { ou: 'currency-node' });
   cliCert = ca.issue('ops', { ou: 'currency-cli' });
   writeFileSync(
     certs.path('node.tokens'),
-    `# bound identities\n${TOKEN_A} ${UUID_A}\n${TOKEN_B} ${UUID_B}\n`,
+    `# bound identities\n${TOKEN_A} ${UUID_A}\n${TOKEN_B} ${UUID_B}\n# any UUID not bound above\n${TOKEN_BARE}\n`,
   );
   writeFileSync(certs.path('cli.tokens'), `${CLI_TOKEN}\n`);
   writeFileSync(certs.path('a.token'), `${TOKEN_A}\n`);
@@ -209,6 +212,75 @@ describe('a node credential bound to UUIDs', () => {
       NODE_TLS_CERT_FILE: certA.cert,
       NODE_TLS_KEY_FILE: certA.key,
     });
+    await waitFor('the attacker refused with PERMISSION_DENIED', () =>
+      refusedAs(attacker, 'PERMISSION_DENIED'),
+    );
+    expect(await notAllowed()).toBeGreaterThanOrEqual(1);
+    await expectUntouched(victim);
+  });
+});
+
+describe('a UUID bound to a credential is reserved for it', () => {
+  const attackerEnv = (over: Record<string, string>) => ({
+    NODE_CONTROLLER_ADDR: `localhost:${ctl!.controller.grpcPort}`,
+    NODE_CURRENCY_PAIRS: 'USD_HKD',
+    NODE_UUID: UUID_B,
+    NODE_NAME: 'evil',
+    METRICS_ADDR: '127.0.0.1:0',
+    NODE_TLS_CA_FILE: ca.cert,
+    ...over,
+  });
+
+  test('a bare token cannot claim a UUID the tokens file binds to another token, connected or not', async () => {
+    const c = await controller({ tls: mtls(), auth: tokenAuth() });
+    // B is not connected: its UUID is still not the bare token's to take.
+    const early = startProgram('node', attackerEnv({ NODE_TOKEN: TOKEN_BARE }));
+    await waitFor('the early attacker refused with PERMISSION_DENIED', () =>
+      refusedAs(early, 'PERMISSION_DENIED'),
+    );
+    expect(c.controller.core.connectedNodes()).toHaveLength(0);
+    early.signal('SIGKILL');
+    await early.exited;
+    const victim = await inProcessNode({
+      uuid: UUID_B,
+      tls: { caFile: ca.cert },
+      token: { token: TOKEN_B },
+    });
+    await waitFor('the victim registered', () =>
+      c.controller.core.connectedNodes().some((n) => n.uuid === UUID_B),
+    );
+    const attacker = startProgram('node', attackerEnv({ NODE_TOKEN: TOKEN_BARE }));
+    await waitFor('the attacker refused with PERMISSION_DENIED', () =>
+      refusedAs(attacker, 'PERMISSION_DENIED'),
+    );
+    expect(await notAllowed()).toBeGreaterThanOrEqual(2);
+    await expectUntouched(victim);
+    // The bare token still registers under a UUID nobody is bound to.
+    const free = await inProcessNode({
+      uuid: randomUUID(),
+      name: 'free',
+      tls: { caFile: ca.cert },
+      token: { token: TOKEN_BARE },
+    });
+    await waitFor('a free UUID registered with the bare token', () => free.isConnected());
+  });
+
+  test('a certificate without a UUID cannot displace a node registered with a certificate bound to its UUID', async () => {
+    const c = await controller({
+      tls: { ...mtls(), clientCaFile: ca.cert },
+      auth: { node: { tokens: [] }, cli: { tokens: [] }, clientCertRoles: true },
+    });
+    const victim = await inProcessNode({
+      uuid: UUID_B,
+      tls: { caFile: ca.cert, certFile: certB.cert, keyFile: certB.key },
+    });
+    await waitFor('the victim registered', () =>
+      c.controller.core.connectedNodes().some((n) => n.uuid === UUID_B),
+    );
+    const attacker = startProgram(
+      'node',
+      attackerEnv({ NODE_TLS_CERT_FILE: roleCert.cert, NODE_TLS_KEY_FILE: roleCert.key }),
+    );
     await waitFor('the attacker refused with PERMISSION_DENIED', () =>
       refusedAs(attacker, 'PERMISSION_DENIED'),
     );

@@ -320,7 +320,7 @@ basicAuth:
 {{- end }}
 {{- if .Values.security.auth.enabled }}
 - name: CONTROLLER_NODE_TOKENS_FILE
-  value: {{ printf "%s/node-token" (include "currency-nodes.authDir" .) | quote }}
+  value: {{ printf "%s/%s" (include "currency-nodes.authDir" .) .Values.security.auth.nodeTokensKey | quote }}
 - name: CONTROLLER_CLI_TOKENS_FILE
   value: {{ printf "%s/cli-token" (include "currency-nodes.authDir" .) | quote }}
 {{- if eq .Values.security.auth.require "both" }}
@@ -369,8 +369,9 @@ basicAuth:
     secretName: {{ include "currency-nodes.auth.secretName" . }}
     defaultMode: 288 # 0440
     items:
-      - key: node-token
-        path: node-token
+      {{- /* The node tokens file (bound lines); node pods get only node-token, the one they send. */}}
+      - key: {{ .Values.security.auth.nodeTokensKey }}
+        path: {{ .Values.security.auth.nodeTokensKey }}
       - key: cli-token
         path: cli-token
 {{- end }}
