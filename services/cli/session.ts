@@ -55,6 +55,11 @@ export interface NodeResult {
   /** Expected nodes the controller reported as failed (e.g. gone before answering). */
   failed: { nodeUuid: string; message: string }[];
   problem?: string;
+  /**
+   * The controller sent no CliResponseCountV1Notify (a controller that predates it, such as
+   * the original Go one): the CLI waited for exactly the nodes it named.
+   */
+  uncounted?: boolean;
 }
 
 type Listener = (frame: StreamToCli) => void;
@@ -210,10 +215,16 @@ export class CliSession {
             result.expected = r.value.message.nodeUuids;
             result.unknown = r.value.message.unknownNodeUuids;
             if (r.value.message.expectedResponses === 0) finish();
-          } else {
-            finish(describeUnexpected(frame, r.ok ? r.value : undefined));
+            return;
           }
-          return;
+          if (!frame.nodeUuid || !nodeUuids.includes(frame.nodeUuid)) {
+            finish(describeUnexpected(frame, r.ok ? r.value : undefined));
+            return;
+          }
+          // A named node answers first: this controller forwards without a count.
+          counted = true;
+          result.uncounted = true;
+          result.expected = [...new Set(nodeUuids)];
         }
         const from = frame.nodeUuid ?? '';
         if (r.ok && r.value.name === 'CliErrorV1Notify' && from === '') {

@@ -138,9 +138,17 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
 
   /**
    * NodeStreamModifyStateV1Req is a full desired state: whatever it does not start stops,
-   * also when a foreign controller lists only some of our pairs.
+   * also when a foreign controller lists only some of our pairs (our controller lists every
+   * pair, started or stopped; a request that leaves out a streaming pair is logged).
    */
-  const applyDesiredState = (states: CurrencyStreamStateV1[]) => {
+  const applyDesiredState = (states: CurrencyStreamStateV1[], fromUuid?: string) => {
+    const listed = new Set(states.map((s) => s.currencyPair));
+    const unlisted = streamer.pairs().filter((p) => !listed.has(p));
+    if (unlisted.length > 0)
+      log.warn(
+        { unlisted, from_uuid: fromUuid },
+        'NodeStreamModifyStateV1Req does not list pairs this node streams: stopping them (the request is a full desired state; a controller sending only changes does not follow the contract)',
+      );
     const wanted = new Map<string, CurrencyStreamStateV1>();
     for (const s of states) {
       if (s.streamState === StreamState.StreamStart && config.pairs.includes(s.currencyPair)) {
@@ -187,7 +195,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
 
   const handlers: Handlers<Ctx> = {
     NodeStreamModifyStateV1Req: (m, ctx) => {
-      applyDesiredState(m.streamStates);
+      applyDesiredState(m.streamStates, ctx.fromUuid);
       reply(ctx, pack('NodeStreamModifyStateV1Reply', {}));
     },
     NodeStatusV1Req: (_m, ctx) => {

@@ -5,13 +5,14 @@
  * disconnected.
  */
 import { randomUUID } from 'node:crypto';
+import { Writable } from 'node:stream';
 import { Registry } from 'prom-client';
 import { CurrencyStreamStateV1_StreamState as StreamState } from '../../services/gen/protobuf/currency_nodes';
 import type { NodeConfig } from '../../services/node/config';
 import { type RunningNode, startNode } from '../../services/node/node';
 import { marketPrice } from '../../services/node/prices';
 import { type MessageName, type MessageOf, pack } from '../../services/shared/any';
-import { silentLogger } from '../../services/shared/logger';
+import { createLogger, silentLogger } from '../../services/shared/logger';
 import { msFromTimestamp, timestampFromMs } from '../../services/shared/time';
 import { FakeController } from '../support/fake-controller';
 import { LeakWatch } from '../support/leaks';
@@ -167,17 +168,42 @@ test("a controller price dated ahead of the node's clock is never carried into t
   expect(received.some((r) => r.pair === 'USD_HKD')).toBe(false);
 });
 
-test('a partial request (as a foreign controller may send) is still a full state: unlisted pairs stop', async () => {
-  const n = await start();
+test('a partial request (as a foreign controller may send) is still a full state: unlisted pairs stop, and the node says so', async () => {
+  const lines: Record<string, unknown>[] = [];
+  const logger = createLogger({
+    service: 'currency-node',
+    level: 'info',
+    destination: new Writable({
+      write(chunk: Buffer, _enc, done) {
+        for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l));
+        done();
+      },
+    }),
+  });
+  registry = new Registry();
+  const n = await startNode(config(), {
+    logger,
+    registry,
+    defaultMetrics: false,
+    serveHttp: false,
+  });
+  node = n;
+  const partial = () => lines.filter((l) => String(l.msg).includes('does not list'));
   await waitFor('stream', () => fake.latestCall());
   fake.send(desired({ USD_HKD: {}, BTC_USD: {}, EUR_USD: {} }));
   await waitFor('three streaming', () => n.streamingPairs().length === 3);
+  // Our controller lists every pair (started or stopped): nothing to say.
+  fake.send(desired({ BTC_USD: {}, EUR_USD: {}, USD_HKD: undefined }));
+  await waitFor('two streaming', () => n.streamingPairs().length === 2);
   fake.send(desired({ BTC_USD: {} }, 'ctl-req-1')); // lists one pair only
   await waitFor('only BTC_USD', () => n.streamingPairs().join() === 'BTC_USD');
   const ack = await waitFor('ack', () =>
     framesOf('NodeStreamModifyStateV1Reply').find((x) => x.frame.fromUuid === 'ctl-req-1'),
   );
   expect(ack.frame.nodeUuid).toBe(n.uuid);
+  expect(partial()).toEqual([
+    expect.objectContaining({ level: 'warn', unlisted: ['EUR_USD'], from_uuid: 'ctl-req-1' }),
+  ]);
 });
 
 test('desired state is full: pairs it does not start are stopped, and pairs the node cannot reach are refused', async () => {

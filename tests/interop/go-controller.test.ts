@@ -80,6 +80,8 @@ test(`our node stays connected to a default grpc-go controller for ${HOLD_MS / 1
   );
   expect(go.events('node_connected')).toHaveLength(1);
   expect(go.events('node_disconnected')).toHaveLength(0);
+  // Nothing our node sent was a frame the original would answer with UnknownCommandV1Notify.
+  expect(go.events('node_unknown')).toEqual([]);
   expect(node.stdout() + node.stderr()).not.toMatch(PING_FAILURE);
   // Prices kept coming over the whole hold, not only at the start.
   expect(countAt(HOLD_MS) - countAt(HOLD_MS / 2)).toBeGreaterThan(10);
@@ -137,4 +139,55 @@ test('our CLI against a default grpc-go controller: controller nodes, and a watc
   watch.signal('SIGINT');
   expect(await watch.exited).toBe(0);
   expect(watch.stderr()).not.toMatch(PING_FAILURE);
+});
+
+test("our CLI's node commands through a controller that sends no response count (the original's way)", async () => {
+  const { peer: go, address } = await startGoController();
+  const { uuid } = await startOurNode(address, ['CHF_USD']);
+  await waitFor('our node registered', () => go.events('registered').length > 0);
+  const absent = randomUUID();
+
+  const started = Date.now();
+  const status = startProgram('cli', {}, [
+    '--controller',
+    address,
+    '--timeout',
+    '20',
+    '--json',
+    'node',
+    'status',
+    '--node-uuid',
+    uuid,
+  ]);
+  expect(await status.exited).toBe(0);
+  // The reply ends the wait, not the 20 s timeout (a generous bound).
+  expect(Date.now() - started).toBeLessThan(15_000);
+  const out = JSON.parse(status.stdout()) as {
+    expectedNodeUuids: string[];
+    replies: { nodeUuid: string; type: string; reply: { config: { uuid: string } } }[];
+  };
+  expect(out.expectedNodeUuids).toEqual([uuid]);
+  expect(out.replies.map((r) => [r.nodeUuid, r.type, r.reply.config.uuid])).toEqual([
+    [uuid, 'NodeStatusV1Reply', uuid],
+  ]);
+  expect(go.events('reply_routed')).toHaveLength(1);
+  expect(status.stderr()).toMatch(/no response count/i);
+
+  // A node the controller does not have never answers: named at the timeout, exit 1.
+  const missing = startProgram('cli', {}, [
+    '--controller',
+    address,
+    '--timeout',
+    '2',
+    'node',
+    'status',
+    '--node-uuid',
+    uuid,
+    '--node-uuid',
+    absent,
+  ]);
+  expect(await missing.exited).toBe(1);
+  expect(missing.stderr()).toContain(absent);
+  expect(missing.stdout()).toContain(uuid);
+  expect(go.events('node_unknown')).toEqual([]);
 });

@@ -1,11 +1,21 @@
 package main
 
 // controller mode: a grpc-go server with DEFAULT keepalive enforcement (one client ping
-// per 5 minutes allowed, GOAWAY too_many_pings beyond), playing the original Go controller.
-// Every node that announces pairs is sent one full-state NodeStreamModifyStateV1Req starting
-// all of them; prices are counted and reported. CLI streams get the controller commands the
-// original answers (nodes, version) and a V1 price watch; anything else is answered with
-// UnknownCommandV1Notify, as the original does.
+// per 5 minutes allowed, GOAWAY too_many_pings beyond), playing the original Go controller
+// as strictly as the seed describes it:
+//   - every node that announces pairs is sent one full-state NodeStreamModifyStateV1Req
+//     starting all of them (from_uuid: a fresh UUID); prices are counted and reported;
+//   - a CLI command naming nodes (node_uuids) is forwarded to each connected one with
+//     from_uuid = the CLI's uuid, and a node's reply carrying that from_uuid goes back to the
+//     CLI with node_uuid set. No CliResponseCountV1Notify (new in this project): the original
+//     never sends one;
+//   - a node frame the original does not take is answered with UnknownCommandV1Notify and
+//     reported as node_unknown: a reply without (or with a stale) from_uuid, and batched
+//     prices (NodePriceUpdatesV1Notify, an addition of ours a node may send only when the
+//     controller's response headers accept it; this peer sends no such header);
+//   - CLI streams get the controller commands the original answers (nodes, version), and a
+//     V1 price watch (an addition of ours, kept so that an idle CLI stream can be held open);
+//     anything else is answered with UnknownCommandV1Notify.
 
 import (
 	"flag"
@@ -22,6 +32,24 @@ import (
 	pb "currency-nodes/tools/interop-peer/gen/currencypb"
 )
 
+// nodeConn is one node stream; sends come from its own goroutine and from CLI goroutines.
+type nodeConn struct {
+	mu     sync.Mutex
+	stream pb.NodeCmdStream_NodeCommandStreamServer
+}
+
+func (n *nodeConn) send(m *pb.StreamToNode) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.stream.Send(m)
+}
+
+// cliRoute is where replies to a forwarded command go: the CLI stream's outbox and stream id.
+type cliRoute struct {
+	out      chan *pb.StreamToCli
+	streamID string
+}
+
 type goController struct {
 	pb.UnimplementedNodeCmdStreamServer
 	pb.UnimplementedCliCmdStreamServer
@@ -29,7 +57,9 @@ type goController struct {
 	mu          sync.Mutex
 	connections int
 	prices      int
-	nodes       map[string]bool // registered node UUIDs
+	nodes       map[string]*nodeConn // registered node UUIDs
+	starts      map[string]bool      // from_uuid of every start command sent
+	routes      map[string]cliRoute  // from_uuid (a CLI's uuid) -> where its replies go
 	watchers    map[chan *pb.StreamToCli]bool
 }
 
@@ -44,7 +74,12 @@ func runController(args []string) error {
 	}
 	// No keepalive options: grpc-go's defaults are what a stock peer enforces.
 	server := grpc.NewServer()
-	c := &goController{nodes: map[string]bool{}, watchers: map[chan *pb.StreamToCli]bool{}}
+	c := &goController{
+		nodes:    map[string]*nodeConn{},
+		starts:   map[string]bool{},
+		routes:   map[string]cliRoute{},
+		watchers: map[chan *pb.StreamToCli]bool{},
+	}
 	pb.RegisterNodeCmdStreamServer(server, c)
 	pb.RegisterCliCmdStreamServer(server, c)
 	emit("listening", map[string]any{"addr": lis.Addr().String()})
@@ -74,8 +109,10 @@ func (c *goController) NodeCommandStream(stream pb.NodeCmdStream_NodeCommandStre
 	c.mu.Unlock()
 	emit("node_connected", map[string]any{"connections": n, "name": name, "peer": addr})
 
+	conn := &nodeConn{stream: stream}
 	nodeUUID := ""
 	var err error
+recv:
 	for {
 		var frame *pb.StreamFromNode
 		frame, err = stream.Recv()
@@ -84,10 +121,20 @@ func (c *goController) NodeCommandStream(stream pb.NodeCmdStream_NodeCommandStre
 		}
 		nodeUUID = frame.GetNodeUuid()
 		msgName, msg, j := decoded(frame.GetResponse())
+		c.mu.Lock()
+		route, routed := c.routes[frame.GetFromUuid()]
+		isStart := c.starts[frame.GetFromUuid()]
+		c.mu.Unlock()
+		if routed && frame.FromUuid != nil {
+			// A reply to a command a CLI sent through this controller.
+			emit("reply_routed", map[string]any{"node_uuid": nodeUUID, "type": msgName, "from_uuid": frame.GetFromUuid()})
+			route.out <- &pb.StreamToCli{StreamId: route.streamID, NodeUuid: &nodeUUID, Response: frame.GetResponse()}
+			continue
+		}
 		switch m := msg.(type) {
 		case *pb.NodeKnownCurrenciesV1Notify:
 			c.mu.Lock()
-			c.nodes[nodeUUID] = true
+			c.nodes[nodeUUID] = conn
 			c.mu.Unlock()
 			emit("registered", map[string]any{"node_uuid": nodeUUID, "pairs": m.GetKnownCurrencyPairs()})
 			// A full desired state: every announced pair started.
@@ -98,31 +145,37 @@ func (c *goController) NodeCommandStream(stream pb.NodeCmdStream_NodeCommandStre
 				})
 			}
 			id := newUUID()
-			if err = stream.Send(&pb.StreamToNode{FromUuid: &id, Command: mustPack(req)}); err != nil {
-				break
+			c.mu.Lock()
+			c.starts[id] = true
+			c.mu.Unlock()
+			if err = conn.send(&pb.StreamToNode{FromUuid: &id, Command: mustPack(req)}); err != nil {
+				break recv
 			}
 			emit("start_sent", map[string]any{"node_uuid": nodeUUID, "from_uuid": id, "pairs": m.GetKnownCurrencyPairs()})
+			continue
 		case *pb.NodePriceUpdateV1Notify:
 			c.price(nodeUUID, m)
-		case *pb.NodePriceUpdatesV1Notify:
-			for _, u := range m.GetUpdates() {
-				c.price(nodeUUID, u)
-			}
+			continue
 		case *pb.NodeStreamModifyStateV1Reply:
-			emit("modify_reply", map[string]any{"node_uuid": nodeUUID, "from_uuid": frame.FromUuid})
-		default:
-			if frame.GetResponse() == nil {
+			if isStart {
+				emit("modify_reply", map[string]any{"node_uuid": nodeUUID, "from_uuid": frame.FromUuid})
 				continue
 			}
-			emit("node_unknown", map[string]any{"node_uuid": nodeUUID, "type": msgName, "message": j})
-			unknown := &pb.UnknownCommandV1Notify{Command: frame.GetResponse()}
-			if err = stream.Send(&pb.StreamToNode{Command: mustPack(unknown)}); err != nil {
-				break
-			}
+		}
+		if frame.GetResponse() == nil {
+			continue
+		}
+		// What the original does not take: a reply it cannot route, a message it does not know.
+		emit("node_unknown", map[string]any{"node_uuid": nodeUUID, "type": msgName, "from_uuid": frame.FromUuid, "message": j})
+		unknown := &pb.UnknownCommandV1Notify{Command: frame.GetResponse()}
+		if err = conn.send(&pb.StreamToNode{Command: mustPack(unknown)}); err != nil {
+			break recv
 		}
 	}
 	c.mu.Lock()
-	delete(c.nodes, nodeUUID)
+	if c.nodes[nodeUUID] == conn {
+		delete(c.nodes, nodeUUID)
+	}
 	c.mu.Unlock()
 	emit("node_disconnected", map[string]any{"node_uuid": nodeUUID, "error": err.Error()})
 	return nil
@@ -147,6 +200,15 @@ func (c *goController) CliCommandStream(stream pb.CliCmdStream_CliCommandStreamS
 	emit("cli_connected", nil)
 	var watch chan *pb.StreamToCli
 	watchID := ""
+	routed := make(chan *pb.StreamToCli, 1024) // node replies to commands this CLI forwarded
+	var cliUUIDs []string
+	defer func() {
+		c.mu.Lock()
+		for _, u := range cliUUIDs {
+			delete(c.routes, u)
+		}
+		c.mu.Unlock()
+	}()
 	watchPairs := map[string]bool{} // empty: every pair
 	defer func() {
 		if watch != nil {
@@ -172,6 +234,10 @@ func (c *goController) CliCommandStream(stream pb.CliCmdStream_CliCommandStreamS
 		case err := <-recvErr:
 			emit("cli_disconnected", map[string]any{"error": err.Error()})
 			return nil
+		case out := <-routed:
+			if err := stream.Send(out); err != nil {
+				return err
+			}
 		case out := <-watch:
 			u := &pb.NodePriceUpdateV1Notify{}
 			if out.GetResponse().UnmarshalTo(u) != nil || (len(watchPairs) > 0 && !watchPairs[u.GetCurrencyPair()]) {
@@ -183,7 +249,27 @@ func (c *goController) CliCommandStream(stream pb.CliCmdStream_CliCommandStreamS
 			}
 		case f := <-recv:
 			msgName, msg, _ := decoded(f.GetCommand())
-			emit("cli_command", map[string]any{"stream_id": f.GetStreamId(), "type": msgName})
+			emit("cli_command", map[string]any{"stream_id": f.GetStreamId(), "type": msgName, "node_uuids": f.GetNodeUuids()})
+			if len(f.GetNodeUuids()) > 0 {
+				// For nodes: forwarded as it is, replies come back as they arrive; no count.
+				from := f.GetCliUuid()
+				c.mu.Lock()
+				c.routes[from] = cliRoute{out: routed, streamID: f.GetStreamId()}
+				targets := map[string]*nodeConn{}
+				for _, u := range f.GetNodeUuids() {
+					if n := c.nodes[u]; n != nil {
+						targets[u] = n
+					}
+				}
+				c.mu.Unlock()
+				cliUUIDs = append(cliUUIDs, from)
+				for u, n := range targets {
+					if n.send(&pb.StreamToNode{FromUuid: &from, Command: f.GetCommand()}) == nil {
+						emit("cli_forwarded", map[string]any{"node_uuid": u, "type": msgName, "from_uuid": from})
+					}
+				}
+				continue
+			}
 			var reply *pb.StreamToCli
 			switch m := msg.(type) {
 			case *pb.ControllerListNodesV1Req:

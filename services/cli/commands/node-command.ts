@@ -77,6 +77,10 @@ export async function runNodeCommand<N extends MessageName>(
   } else {
     for (const x of r.replies) io.out(describe(x));
   }
+  if (r.uncounted)
+    io.err(
+      `${label}: the controller sent no response count (it predates CliResponseCountV1Notify): waited for the nodes named, unknown ones show as not answering\n`,
+    );
   for (const u of r.unknown) io.err(`${label}: unknown node ${u}: not connected\n`);
   for (const u of unmatched)
     io.err(`${label}: unknown node "${u}": no connected node has that name or UUID prefix\n`);
