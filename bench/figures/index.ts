@@ -8,12 +8,14 @@ import * as leaderFailover from './leader-failover';
 import * as reassignCurve from './reassign-curve';
 import * as scale from './scale';
 import * as silent from './silent';
+import * as silentController from './silent-controller';
 import * as startup from './startup';
 import * as watchLatency from './watch-latency';
 
 export const FIGURES: Figure[] = [
   failover,
   silent,
+  silentController,
   controllerRestart,
   ingest,
   watchLatency,

@@ -3,9 +3,12 @@
  * (dist/): server reflection lists and describes the services without the .proto files,
  * the standard health check answers, and CONTROLLER_REFLECTION=off turns reflection off.
  */
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { ProcessHarness } from '../support/process-harness';
 import { killAll } from '../support/processes';
-import { grpcurl } from './go-peer';
+import { grpcurl, interopTool } from './go-peer';
 
 jest.setTimeout(60_000);
 
@@ -79,6 +82,51 @@ describe('reflection on (the default)', () => {
     expect(reply.response['@type']).toBe(
       'type.googleapis.com/protobuf.ControllerAppVersionV1Reply',
     );
+  });
+});
+
+describe("docs/interop.md's grpcurl commands, as written", () => {
+  let h: ProcessHarness;
+  beforeAll(async () => {
+    h = await ProcessHarness.start();
+  });
+  afterAll(async () => {
+    await h.close();
+    await killAll();
+  });
+
+  /** The grpcurl commands of the doc's first `sh` block (continuation lines joined). */
+  function documented(): string[] {
+    const doc = readFileSync(join(__dirname, '..', '..', 'docs', 'interop.md'), 'utf8');
+    const block = /```sh\n([\s\S]*?)```/.exec(doc)![1]!;
+    return block
+      .replace(/\\\n\s*/g, ' ')
+      .replace(/\n(?=\s+")/g, ' ')
+      .split('\n')
+      .filter((l) => l.startsWith('grpcurl '));
+  }
+
+  test('every one runs against a controller and answers', async () => {
+    const commands = documented();
+    expect(commands.length).toBeGreaterThanOrEqual(6);
+    const bin = dirname(interopTool('grpcurl'));
+    for (const command of commands) {
+      const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+        execFile(
+          'bash',
+          ['--norc', '--noprofile', '-c', command.replaceAll('localhost:5160', h.address)],
+          { timeout: 20_000, env: { PATH: `${bin}:${process.env.PATH ?? ''}` } },
+          (error, stdout, stderr) =>
+            resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+        ),
+      );
+      expect({ command, code: r.code, stderr: r.stderr }).toEqual({ command, code: 0, stderr: '' });
+      expect(r.stdout.trim()).not.toBe('');
+      if (command.includes('Health/Check'))
+        expect(JSON.parse(r.stdout)).toEqual({ status: 'SERVING' });
+      if (command.includes('ControllerListNodesV1Req'))
+        expect(r.stdout).toContain('type.googleapis.com/protobuf.ControllerListNodesV1Reply');
+    }
   });
 });
 
