@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { configError } from '../../tests/support/fakes';
 import { loadControllerConfig } from './config';
 
@@ -100,6 +103,24 @@ describe('loadControllerConfig', () => {
       expect(e.message).toContain(says);
     },
   );
+
+  test('the metrics web config is re-read every CONTROLLER_CREDENTIALS_RELOAD_MS, like the other credentials', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cn-webcfg-'));
+    try {
+      const file = join(dir, 'web.yml');
+      writeFileSync(file, '');
+      const c = loadControllerConfig({
+        METRICS_WEB_CONFIG_FILE: file,
+        CONTROLLER_CREDENTIALS_RELOAD_MS: '750',
+      });
+      expect(c.metricsWebConfig).toEqual({ file, probesOpen: false, reloadMs: 750 });
+      expect(
+        loadControllerConfig({ METRICS_WEB_CONFIG_FILE: file }).metricsWebConfig?.reloadMs,
+      ).toBe(5000);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   test('a bad LOG_LEVEL message lists the levels that are allowed', () => {
     const e = configError(() => loadControllerConfig({ LOG_LEVEL: 'loud' }));

@@ -103,14 +103,17 @@ const int = (env: Env, name: Var) =>
 /** Raw environment -> validated, fully defaulted config; throws ConfigError naming the variable. */
 export function loadControllerConfig(env: Env): ControllerConfig {
   const d = CONTROLLER_DEFAULTS;
+  const security = loadSecurityConfig(env);
+  const webConfig = readMetricsWebConfig(env);
   return {
     listenAddr: readVar(env, 'CONTROLLER_LISTEN_ADDR', listenAddrSchema, d.CONTROLLER_LISTEN_ADDR),
     streamsPerPair: int(env, 'CONTROLLER_STREAMS_PER_PAIR'),
     metricsAddr: readVar(env, 'METRICS_ADDR', listenAddrSchema, d.METRICS_ADDR),
-    metricsWebConfig: readMetricsWebConfig(env),
+    // Re-read as often as the gRPC port's credentials.
+    metricsWebConfig: webConfig && { ...webConfig, reloadMs: security.credentialsReloadMs },
     logLevel: readVar(env, 'LOG_LEVEL', logLevelSchema, d.LOG_LEVEL),
     shutdownGraceMs: int(env, 'CONTROLLER_SHUTDOWN_GRACE_MS'),
-    security: loadSecurityConfig(env),
+    security,
     leader: loadLeaderElectionConfig(env),
     follow: loadFollowConfig(env),
     reflection: readVar(env, 'CONTROLLER_REFLECTION', onOff, d.CONTROLLER_REFLECTION) === 'on',

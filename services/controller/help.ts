@@ -29,7 +29,8 @@ const WITH_DEFAULTS: Meanings = {
   CONTROLLER_STALE_STREAM_MS: 'a streamer silent on a pair for this long loses it',
   CONTROLLER_FORGET_PAIR_AFTER_MS: 'a pair with no capable node for this long is forgotten',
   CONTROLLER_MAX_PRICE_SKEW_MS: 'a price dated further ahead of this clock is refused',
-  CONTROLLER_CREDENTIALS_RELOAD_MS: 'how often certificate, key, CA and token files are re-read',
+  CONTROLLER_CREDENTIALS_RELOAD_MS:
+    'how often certificate, key, CA, token and metrics web config files are re-read',
   CONTROLLER_REFLECTION: 'gRPC server reflection, on or off',
 };
 

@@ -220,6 +220,43 @@ describe('a node credential bound to UUIDs', () => {
   });
 });
 
+describe('a node certificate whose CN is its UUID', () => {
+  test('may claim that UUID only (certificate roles), and the victim keeps its stream', async () => {
+    const cnCert = ca.issue(UUID_A, { ou: 'currency-node' });
+    const c = await controller({
+      tls: { ...mtls(), clientCaFile: ca.cert },
+      auth: { node: { tokens: [] }, cli: { tokens: [] }, clientCertRoles: true },
+    });
+    const victim = await inProcessNode({
+      uuid: UUID_B,
+      tls: { caFile: ca.cert, certFile: certB.cert, keyFile: certB.key },
+    });
+    await waitFor('the victim registered', () =>
+      c.controller.core.connectedNodes().some((n) => n.uuid === UUID_B),
+    );
+    const attacker = startProgram('node', {
+      NODE_CONTROLLER_ADDR: `localhost:${c.controller.grpcPort}`,
+      NODE_CURRENCY_PAIRS: 'USD_HKD',
+      NODE_UUID: UUID_B,
+      NODE_NAME: 'evil',
+      METRICS_ADDR: '127.0.0.1:0',
+      NODE_TLS_CA_FILE: ca.cert,
+      NODE_TLS_CERT_FILE: cnCert.cert,
+      NODE_TLS_KEY_FILE: cnCert.key,
+    });
+    await waitFor('the attacker refused with PERMISSION_DENIED', () =>
+      refusedAs(attacker, 'PERMISSION_DENIED'),
+    );
+    await expectUntouched(victim);
+    const own = await inProcessNode({
+      uuid: UUID_A,
+      name: 'cn-node',
+      tls: { caFile: ca.cert, certFile: cnCert.cert, keyFile: cnCert.key },
+    });
+    await waitFor('the CN node registered under its own UUID', () => own.isConnected());
+  });
+});
+
 describe('a UUID bound to a credential is reserved for it', () => {
   const attackerEnv = (over: Record<string, string>) => ({
     NODE_CONTROLLER_ADDR: `localhost:${ctl!.controller.grpcPort}`,
@@ -340,6 +377,22 @@ describe('CONTROLLER_AUTH_REQUIRE=both', () => {
     );
     expect(cli.code).toBe(1);
     expect(cli.stderr).toContain('UNAUTHENTICATED');
+  });
+
+  test('with bound identities, the token and the certificate must both allow the UUID', async () => {
+    await both();
+    // Certificate bound to A, token bound to B: neither UUID is allowed by both.
+    const p = startProgram(
+      'node',
+      nodeEnv({
+        NODE_UUID: UUID_B,
+        NODE_TLS_CERT_FILE: certA.cert,
+        NODE_TLS_KEY_FILE: certA.key,
+        NODE_TOKEN: TOKEN_B,
+      }),
+    );
+    await waitFor('refused', () => refusedAs(p, 'PERMISSION_DENIED'));
+    expect(await notAllowed()).toBeGreaterThan(0);
   });
 
   test('both credentials together are let in, for a node and for a CLI', async () => {
