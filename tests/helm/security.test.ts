@@ -411,6 +411,34 @@ describe('the metrics port closed by a web config (security.metrics)', () => {
     expect(env(c(objs), 'CONTROLLER_AUTH_REQUIRE')).toBeUndefined();
   });
 
+  test('a protected port with a monitor but no scrape Secret is refused at render (its targets would be down)', () => {
+    expect(() =>
+      render({
+        values: { security: { metrics: { webConfigSecret: 'cn-metrics-web', tls: true } } },
+        apiVersions: MONITORING_API_VERSIONS,
+      }),
+    ).toThrow(/security\.metrics\.scrape\.secret/);
+    // Without the monitoring CRDs no monitor is rendered: nothing to refuse.
+    expect(() =>
+      render({ values: { security: { metrics: { webConfigSecret: 'cn-metrics-web' } } } }),
+    ).not.toThrow();
+  });
+
+  test('scrape annotations: "auto" leaves a protected port alone (annotation scrapers carry no credentials); "always" says https', () => {
+    const annotations = (mode: string) =>
+      render({
+        values: {
+          metrics: { scrapeAnnotations: mode },
+          security: { metrics: { webConfigSecret: 'cn-metrics-web', tls: true } },
+        },
+      })
+        .filter((o) => o.kind === 'Deployment' && o.metadata.name !== CLI)
+        .map((d) => d.spec.template.metadata.annotations ?? {});
+    for (const a of annotations('auto')) expect(a['prometheus.io/scrape']).toBeUndefined();
+    for (const a of annotations('always'))
+      expect(a).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/scheme': 'https' });
+  });
+
   test('without it the metrics port is plain HTTP: probes and monitors say http, no credentials', () => {
     const plain = render({ apiVersions: MONITORING_API_VERSIONS });
     const ep = one(plain, 'ServiceMonitor', CONTROLLER).spec.endpoints[0];

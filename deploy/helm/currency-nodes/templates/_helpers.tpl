@@ -195,10 +195,15 @@ pod). Call with (dict "root" $ "monitored" "<true or empty>").
 */}}
 {{- define "currency-nodes.scrapeAnnotations" -}}
 {{- $mode := .root.Values.metrics.scrapeAnnotations }}
-{{- if or (eq $mode "always") (and (eq $mode "auto") (not .monitored)) }}
+{{- /* An annotation scraper presents no credentials: "auto" leaves a protected port alone. */}}
+{{- $protected := ne .root.Values.security.metrics.webConfigSecret "" }}
+{{- if or (eq $mode "always") (and (eq $mode "auto") (not .monitored) (not $protected)) }}
 prometheus.io/scrape: "true"
 prometheus.io/port: "9464"
 prometheus.io/path: /metrics
+{{- if eq (include "currency-nodes.metrics.scheme" .root) "https" }}
+prometheus.io/scheme: https
+{{- end }}
 {{- end }}
 {{- end }}
 

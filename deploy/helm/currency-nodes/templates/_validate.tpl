@@ -24,6 +24,10 @@ is wrong. Included once, from controller-deployment.yaml.
 {{- if and .Values.otel.enabled (eq .Values.otel.tracesExporter "otlp") (not .Values.otel.endpoint) }}
 {{- fail "otel.endpoint: required when otel.enabled is true and otel.tracesExporter is otlp (e.g. http://otel-collector.observability:4317)" }}
 {{- end }}
+{{- $m := .Values.security.metrics }}
+{{- if and $m.webConfigSecret (not $m.scrape.secret) (or (include "currency-nodes.serviceMonitor.enabled" .) (include "currency-nodes.podMonitor.enabled" .)) }}
+{{- fail "security.metrics.scrape.secret: required when security.metrics.webConfigSecret protects the metrics port and a ServiceMonitor or PodMonitor is rendered (without the CA and credentials in it every target is down); or switch the monitors off" }}
+{{- end }}
 {{- if and .Values.tests.enabled (not .Values.nodeGroups) }}
 {{- fail "tests.enabled: the helm test expects nodes, but nodeGroups is empty; add a node group or set tests.enabled=false" }}
 {{- end }}
