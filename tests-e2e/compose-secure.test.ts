@@ -103,12 +103,17 @@ async function prometheusJson<T>(path: string): Promise<T> {
   return (await res.json()) as T;
 }
 
-/** currency_controller_auth_failures_total{reason="uuid_not_allowed"} as Prometheus last scraped it. */
-async function uuidRefusals(): Promise<number> {
+/**
+ * currency_controller_auth_failures_total{reason="uuid_not_allowed"} from a scrape taken
+ * after `afterS` (Unix seconds); undefined until Prometheus has one.
+ */
+async function uuidRefusalsScrapedAfter(afterS: number): Promise<number | undefined> {
+  const m = 'currency_controller_auth_failures_total{reason="uuid_not_allowed"}';
   const r = await prometheusJson<{ data: { result: { value: [number, string] }[] } }>(
-    `/api/v1/query?query=${encodeURIComponent('currency_controller_auth_failures_total{reason="uuid_not_allowed"}')}`,
+    `/api/v1/query?query=${encodeURIComponent(`${m} and timestamp(${m}) > ${afterS}`)}`,
   );
-  return Number(r.data.result[0]?.value[1] ?? 0);
+  const v = r.data.result[0]?.value[1];
+  return v === undefined ? undefined : Number(v);
 }
 
 async function containerIds(service: string): Promise<string[]> {
@@ -447,7 +452,13 @@ describe('docker compose -f compose.yaml -f compose.secure.yaml', () => {
       const r = await exec('cli', ['currency-cli', '--json', 'controller', 'nodes']);
       return (JSON.parse(r.stdout) as NodeInfo[]).find((n) => n.nodeUuid === CRYPTO_UUID);
     };
-    const refusedBefore = await uuidRefusals();
+    // A baseline scraped after this case began: a previous case's refusals are all in it.
+    const began = Date.now() / 1000;
+    const refusedBefore = await waitFor(
+      'a scrape of the refusal counter after this case began',
+      () => uuidRefusalsScrapedAfter(began),
+      { timeoutMs: 30_000, intervalMs: 1_000 },
+    );
     const before = await waitFor('node-crypto registered', holder, {
       timeoutMs: 30_000,
       intervalMs: 500,
@@ -471,7 +482,7 @@ describe('docker compose -f compose.yaml -f compose.secure.yaml', () => {
       const counted = await waitFor(
         'uuid_not_allowed counted (through Prometheus)',
         async () => {
-          const v = await uuidRefusals();
+          const v = (await uuidRefusalsScrapedAfter(began)) ?? 0;
           return v > refusedBefore ? v : undefined;
         },
         { timeoutMs: 30_000, intervalMs: 1_000 },

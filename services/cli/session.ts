@@ -244,7 +244,20 @@ export class CliSession {
         }
         if (result.replies.length + result.failed.length === result.expected.length) finish();
       });
-      finish = this.bounded<string | undefined>(sent.done, resolve, (why) => why);
+      finish = this.bounded<string | undefined>(
+        sent.done,
+        resolve,
+        (why) => why,
+        () => {
+          if (counted || nodeUuids.length === 0)
+            return `timed out after ${this.opts.timeoutMs / 1000} s`;
+          // Neither a count nor a reply: a controller that sends no count, and none of the
+          // named nodes answered. Name them, as with a count.
+          result.uncounted = true;
+          result.expected = [...new Set(nodeUuids)];
+          return undefined;
+        },
+      );
     });
     result.missing = result.expected.filter((u) => !answered(u));
     if (outcome) result.problem = outcome;
@@ -337,6 +350,7 @@ export class CliSession {
     cleanup: () => void,
     resolve: (v: T) => void,
     fail: (why: string) => T,
+    onTimeout: () => T = () => fail(`timed out after ${this.opts.timeoutMs / 1000} s`),
   ): (v: T) => void {
     let settled = false;
     const settle = (v: T) => {
@@ -347,10 +361,7 @@ export class CliSession {
       cleanup();
       resolve(v);
     };
-    const timer = this.opts.scheduler.setTimeout(
-      () => settle(fail(`timed out after ${this.opts.timeoutMs / 1000} s`)),
-      this.opts.timeoutMs,
-    );
+    const timer = this.opts.scheduler.setTimeout(() => settle(onTimeout()), this.opts.timeoutMs);
     const onClose = (why: string) => settle(fail(why));
     if (this.closedReason !== undefined) queueMicrotask(() => onClose(this.closedReason!));
     else this.onClosed.add(onClose);

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -132,6 +133,22 @@ describe('node UUIDs bound to credentials', () => {
     expect([bare.bound, bare.mayClaim(UUID_B)]).toEqual([false, true]);
     expect(bare.mayClaim(UUID_A)).toBe(false);
     expect(bare.mayClaim(UUID_A.toUpperCase())).toBe(false);
+    security.close();
+  });
+
+  test('a token given bare (inline) and bound in the file is unbound, and its own bound UUIDs are not barred to it', () => {
+    const tokensFile = join(dir, 'node-mixed.tokens');
+    writeFileSync(tokensFile, `${NODE_TOKEN} ${UUID_A}\n${NODE_TOKEN}-other ${UUID_B}\n`);
+    const { security } = gate({
+      auth: { ...tokens, node: { tokens: [NODE_TOKEN], file: tokensFile } },
+    });
+    const t = security.admit('node', fakeCall(`Bearer ${NODE_TOKEN}`).call)!;
+    expect(t.bound).toBe(false);
+    expect([t.mayClaim(UUID_A), t.mayClaim(UUID_B), t.mayClaim(randomUUID())]).toEqual([
+      true,
+      false,
+      true,
+    ]);
     security.close();
   });
 

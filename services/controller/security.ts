@@ -64,7 +64,7 @@ export function createSecurity(
   const log = deps.logger;
   const failures = new Counter({
     name: 'currency_controller_auth_failures_total',
-    help: 'Node and CLI streams refused for their credentials, by service (node, cli) and reason (missing, invalid, wrong_role, uuid_not_allowed: a node claimed a UUID its credential is not bound to).',
+    help: 'Node and CLI streams refused for their credentials, by service (node, cli) and reason (missing, invalid, wrong_role, uuid_not_allowed: a node claimed a UUID its credential is not bound to, or a bound UUID with an unbound credential).',
     labelNames: ['service', 'reason'],
     registers: [deps.registry],
   });
@@ -145,14 +145,18 @@ export function createSecurity(
       'peer authentication is on but TLS is off: tokens cross the network in plaintext; set CONTROLLER_TLS_CERT_FILE and CONTROLLER_TLS_KEY_FILE',
     );
 
-  function admission(uuids: ReadonlySet<string> | undefined, peer: string): NodeAdmission {
+  function admission(
+    uuids: ReadonlySet<string> | undefined,
+    own: ReadonlySet<string> | undefined,
+    peer: string,
+  ): NodeAdmission {
+    const reserved = (u: string) =>
+      (tokens?.node.current().reserves(u) ?? false) && !(own?.has(u) ?? false);
     return {
       bound: uuids !== undefined,
       // An unbound credential may not take a UUID that a token line binds to another token.
       mayClaim: (uuid) =>
-        uuids === undefined
-          ? !(tokens?.node.current().reserves(uuid.toLowerCase()) ?? false)
-          : uuids.has(uuid.toLowerCase()),
+        uuids === undefined ? !reserved(uuid.toLowerCase()) : uuids.has(uuid.toLowerCase()),
       refuseClaim(uuid, because) {
         failures.inc({ service: 'node', reason: 'uuid_not_allowed' });
         log.warn(
@@ -193,7 +197,9 @@ export function createSecurity(
           { peer_kind: service, via: decision.via, peer: call.getPeer(), bound: !!decision.uuids },
           'peer authenticated',
         );
-      return service === 'node' ? admission(decision.uuids, call.getPeer()) : true;
+      return service === 'node'
+        ? admission(decision.uuids, decision.ownTokenUuids, call.getPeer())
+        : true;
     }
     failures.inc({ service, reason: decision.reason });
     log.warn(

@@ -325,7 +325,8 @@ describe('node UUIDs bound to credentials', () => {
 
   test('the same token inline (bare) and bound in a file is unbound: the weaker line wins', () => {
     const set = new TokenSet([NODE_TOKEN, { token: NODE_TOKEN, uuids: [UUID_A] }]);
-    expect(set.lookup(NODE_TOKEN)).toEqual({});
+    // Unbound, but the UUID its own line names stays its own (not reserved against it).
+    expect(set.lookup(NODE_TOKEN)).toEqual({ own: new Set([UUID_A]) });
   });
 
   test('a node certificate with a SPIFFE URI SAN, or a UUID CN, is bound to it', () => {
@@ -408,10 +409,13 @@ describe('ReloadingTokens', () => {
     const f = file('node.tokens', `${NODE_TOKEN}\n`);
     const clock = manualClock();
     const r = new ReloadingTokens({ tokens: [], file: f }, { intervalMs: 1000, clock }).start();
-    expect(r.current().lookup(NODE_TOKEN)).toEqual({});
+    expect(r.current().lookup(NODE_TOKEN)).toEqual({ own: new Set() });
     writeFileSync(f, `${NODE_TOKEN} ${UUID_A}\n`);
     clock.fire();
-    expect(r.current().lookup(NODE_TOKEN)).toEqual({ uuids: new Set([UUID_A]) });
+    expect(r.current().lookup(NODE_TOKEN)).toEqual({
+      uuids: new Set([UUID_A]),
+      own: new Set([UUID_A]),
+    });
     r.close();
   });
 

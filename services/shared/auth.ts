@@ -142,6 +142,8 @@ export type AuthDecision =
       via: 'off' | 'token' | 'certificate' | 'token+certificate';
       /** The node UUIDs the presented node credentials may claim; absent: any. */
       uuids?: ReadonlySet<string>;
+      /** UUIDs token lines bind to the presented token itself (see TokenSet.lookup). */
+      ownTokenUuids?: ReadonlySet<string>;
     }
   | {
       ok: false;
@@ -179,6 +181,7 @@ export function authorize(
   if (!tokens && !clientCertRoles) return { ok: true, via: 'off' };
   const byToken = new Set<PeerRole>();
   let tokenUuids: ReadonlySet<string> | undefined;
+  let ownTokenUuids: ReadonlySet<string> | undefined;
   if (tokens && presented.authorization.length > 0) {
     if (presented.authorization.length > 1)
       return refuse('invalid', 'more than one authorization header');
@@ -193,6 +196,7 @@ export function authorize(
     if (asNode) byToken.add('node');
     if (asCli) byToken.add('cli');
     tokenUuids = asNode?.uuids;
+    ownTokenUuids = asNode?.own;
   }
   const byCert = new Set<PeerRole>(
     clientCertRoles ? PEER_ROLES.filter((r) => presented.certOus.includes(CERT_ROLE_OU[r])) : [],
@@ -210,7 +214,13 @@ export function authorize(
       undefined,
     );
     const via = hasToken && hasCert ? 'token+certificate' : hasToken ? 'token' : 'certificate';
-    return { ok: true, role: service, via, ...(uuids ? { uuids } : {}) };
+    return {
+      ok: true,
+      role: service,
+      via,
+      ...(uuids ? { uuids } : {}),
+      ...(service === 'node' && hasToken && ownTokenUuids?.size ? { ownTokenUuids } : {}),
+    };
   }
   // A credential of the other role where this role's was needed: the peer is known, not allowed.
   const other = [...(hasToken ? [] : byToken), ...(hasCert ? [] : byCert)][0];

@@ -75,7 +75,8 @@ export class TokenSet {
     );
     this.boundUuids = new Set(this.entries.flatMap((e) => e.uuids ?? []));
   }
-  /** A token line binds this (lower-case) UUID: only a credential bound to it may claim it. */
+  /** A token line binds this (lower-case) UUID: only a credential bound to it may claim it
+   * (and a token given both bare and bound to it, see `lookup`'s `own`). */
   reserves(uuid: string): boolean {
     return this.boundUuids.has(uuid);
   }
@@ -89,7 +90,7 @@ export class TokenSet {
    * undefined when the token is not in the set; else the UUIDs it may claim (`uuids`
    * absent: any). The same token given inline (unbound) and bound in a file is unbound.
    */
-  lookup(token: string): { uuids?: ReadonlySet<string> } | undefined {
+  lookup(token: string): { uuids?: ReadonlySet<string>; own: ReadonlySet<string> } | undefined {
     const d = digest(token);
     let found = false;
     let unbound = false;
@@ -101,7 +102,8 @@ export class TokenSet {
       else for (const u of e.uuids) uuids.add(u);
     }
     if (!found) return undefined;
-    return unbound ? {} : { uuids };
+    // `own`: the UUIDs lines bind to this very token, which its reservation never bars it from.
+    return unbound ? { own: uuids } : { uuids, own: uuids };
   }
 }
 

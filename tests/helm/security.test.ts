@@ -200,6 +200,10 @@ describe('TLS, mutual TLS with certificate roles, generated tokens', () => {
         values: { security: { auth: { enabled: true, nodeTokensKey: '../etc/passwd' } } },
       }),
     ).toThrow(/nodeTokensKey/);
+    // The generated Secret has no such key: the pod would never start.
+    expect(() =>
+      render({ values: { security: { auth: { enabled: true, nodeTokensKey: 'node-tokens' } } } }),
+    ).toThrow(/security\.auth\.nodeTokensKey: "node-tokens".*existingSecret/);
   });
 
   test('the CLI pod and the helm test pod get only the CA, the CLI certificate and the CLI token', () => {
@@ -418,9 +422,21 @@ describe('the metrics port closed by a web config (security.metrics)', () => {
         apiVersions: MONITORING_API_VERSIONS,
       }),
     ).toThrow(/security\.metrics\.scrape\.secret/);
-    // Without the monitoring CRDs no monitor is rendered: nothing to refuse.
+    // Without the monitoring CRDs no monitor is rendered: nothing to refuse; nor with a
+    // PodMonitor only and no node group (the PodMonitor is not rendered then).
     expect(() =>
       render({ values: { security: { metrics: { webConfigSecret: 'cn-metrics-web' } } } }),
+    ).not.toThrow();
+    expect(() =>
+      render({
+        values: {
+          nodeGroups: [],
+          tests: { enabled: false },
+          metrics: { serviceMonitor: { enabled: false } },
+          security: { metrics: { webConfigSecret: 'cn-metrics-web' } },
+        },
+        apiVersions: MONITORING_API_VERSIONS,
+      }),
     ).not.toThrow();
   });
 
@@ -434,7 +450,9 @@ describe('the metrics port closed by a web config (security.metrics)', () => {
       })
         .filter((o) => o.kind === 'Deployment' && o.metadata.name !== CLI)
         .map((d) => d.spec.template.metadata.annotations ?? {});
+    expect(annotations('auto').length).toBeGreaterThan(1);
     for (const a of annotations('auto')) expect(a['prometheus.io/scrape']).toBeUndefined();
+    expect(annotations('always').length).toBeGreaterThan(1);
     for (const a of annotations('always'))
       expect(a).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/scheme': 'https' });
   });

@@ -106,6 +106,7 @@ describe('alerting rules', () => {
         'CurrencyFailoverStorm',
         'CurrencyControllerDown',
         'CurrencyNodeReplaced',
+        'CurrencyNodeIdentityRefused',
         'CurrencyStaleStreams',
         'CurrencyNoLeader',
       ]),

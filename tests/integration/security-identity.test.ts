@@ -392,7 +392,19 @@ describe('CONTROLLER_AUTH_REQUIRE=both', () => {
       }),
     );
     await waitFor('refused', () => refusedAs(p, 'PERMISSION_DENIED'));
-    expect(await notAllowed()).toBeGreaterThan(0);
+    // Nor the certificate's UUID: the token is bound to another.
+    const q = startProgram(
+      'node',
+      nodeEnv({
+        NODE_UUID: UUID_A,
+        NODE_TLS_CERT_FILE: certA.cert,
+        NODE_TLS_KEY_FILE: certA.key,
+        NODE_TOKEN: TOKEN_B,
+      }),
+    );
+    await waitFor('refused', () => refusedAs(q, 'PERMISSION_DENIED'));
+    expect(await notAllowed()).toBeGreaterThanOrEqual(2);
+    expect(ctl!.controller.core.connectedNodes()).toEqual([]);
   });
 
   test('both credentials together are let in, for a node and for a CLI', async () => {

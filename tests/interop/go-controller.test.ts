@@ -189,5 +189,32 @@ test("our CLI's node commands through a controller that sends no response count 
   expect(await missing.exited).toBe(1);
   expect(missing.stderr()).toContain(absent);
   expect(missing.stdout()).toContain(uuid);
+
+  // Only absent nodes named: no count and no reply; still named at the timeout. Upper-case
+  // UUIDs go out canonical (lower case), so the reply of a named node is recognised.
+  const none = startProgram('cli', {}, [
+    '--controller',
+    address,
+    '--timeout',
+    '2',
+    'node',
+    'status',
+    '--node-uuid',
+    absent,
+  ]);
+  expect(await none.exited).toBe(1);
+  expect(none.stderr()).toContain(`no reply from ${absent}`);
+  const upper = startProgram('cli', {}, [
+    '--controller',
+    address,
+    '--timeout',
+    '20',
+    'node',
+    'status',
+    '--node-uuid',
+    uuid.toUpperCase(),
+  ]);
+  expect(await upper.exited).toBe(0);
+  expect(upper.stdout()).toContain(uuid);
   expect(go.events('node_unknown')).toEqual([]);
 });

@@ -18,6 +18,7 @@ package main
 //     anything else is answered with UnknownCommandV1Notify.
 
 import (
+	"errors"
 	"flag"
 	"net"
 	"os"
@@ -32,21 +33,37 @@ import (
 	pb "currency-nodes/tools/interop-peer/gen/currencypb"
 )
 
-// nodeConn is one node stream; sends come from its own goroutine and from CLI goroutines.
+// nodeConn is one node stream; sends come from its own goroutine and from CLI goroutines,
+// and none may follow the end of its handler (grpc-go forbids it).
 type nodeConn struct {
 	mu     sync.Mutex
 	stream pb.NodeCmdStream_NodeCommandStreamServer
+	closed bool
 }
 
 func (n *nodeConn) send(m *pb.StreamToNode) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if n.closed {
+		return errStreamEnded
+	}
 	return n.stream.Send(m)
 }
 
+func (n *nodeConn) close() {
+	n.mu.Lock()
+	n.closed = true
+	n.mu.Unlock()
+}
+
+var errStreamEnded = errors.New("node stream ended")
+
 // cliRoute is where replies to a forwarded command go: the CLI stream's outbox and stream id.
+// Keyed by the CLI's uuid, the from_uuid the original puts on forwarded commands: a CLI's
+// later node command on another stream_id takes the route over (as in the original).
 type cliRoute struct {
 	out      chan *pb.StreamToCli
+	done     <-chan struct{}
 	streamID string
 }
 
@@ -127,8 +144,15 @@ recv:
 		c.mu.Unlock()
 		if routed && frame.FromUuid != nil {
 			// A reply to a command a CLI sent through this controller.
-			emit("reply_routed", map[string]any{"node_uuid": nodeUUID, "type": msgName, "from_uuid": frame.GetFromUuid()})
-			route.out <- &pb.StreamToCli{StreamId: route.streamID, NodeUuid: &nodeUUID, Response: frame.GetResponse()}
+			out := &pb.StreamToCli{StreamId: route.streamID, NodeUuid: &nodeUUID, Response: frame.GetResponse()}
+			select {
+			case route.out <- out: // never blocks this node's stream on a slow or gone CLI
+				emit("reply_routed", map[string]any{"node_uuid": nodeUUID, "type": msgName, "from_uuid": frame.GetFromUuid()})
+			case <-route.done:
+				emit("reply_dropped", map[string]any{"node_uuid": nodeUUID, "type": msgName, "why": "cli gone"})
+			default:
+				emit("reply_dropped", map[string]any{"node_uuid": nodeUUID, "type": msgName, "why": "cli not reading"})
+			}
 			continue
 		}
 		switch m := msg.(type) {
@@ -158,6 +182,9 @@ recv:
 			continue
 		case *pb.NodeStreamModifyStateV1Reply:
 			if isStart {
+				c.mu.Lock()
+				delete(c.starts, frame.GetFromUuid())
+				c.mu.Unlock()
 				emit("modify_reply", map[string]any{"node_uuid": nodeUUID, "from_uuid": frame.FromUuid})
 				continue
 			}
@@ -172,6 +199,7 @@ recv:
 			break recv
 		}
 	}
+	conn.close()
 	c.mu.Lock()
 	if c.nodes[nodeUUID] == conn {
 		delete(c.nodes, nodeUUID)
@@ -205,7 +233,9 @@ func (c *goController) CliCommandStream(stream pb.CliCmdStream_CliCommandStreamS
 	defer func() {
 		c.mu.Lock()
 		for _, u := range cliUUIDs {
-			delete(c.routes, u)
+			if c.routes[u].out == routed { // another stream may have taken the route over
+				delete(c.routes, u)
+			}
 		}
 		c.mu.Unlock()
 	}()
@@ -254,7 +284,7 @@ func (c *goController) CliCommandStream(stream pb.CliCmdStream_CliCommandStreamS
 				// For nodes: forwarded as it is, replies come back as they arrive; no count.
 				from := f.GetCliUuid()
 				c.mu.Lock()
-				c.routes[from] = cliRoute{out: routed, streamID: f.GetStreamId()}
+				c.routes[from] = cliRoute{out: routed, done: stream.Context().Done(), streamID: f.GetStreamId()}
 				targets := map[string]*nodeConn{}
 				for _, u := range f.GetNodeUuids() {
 					if n := c.nodes[u]; n != nil {

@@ -20,7 +20,8 @@ async function resolveTargets(
   label: string,
   values: string[],
 ): Promise<{ uuids: string[]; unmatched: string[] } | number> {
-  if (values.every(isFullUuid)) return { uuids: values, unmatched: [] };
+  // Canonical (lower-case) on the wire: a controller compares them as strings.
+  if (values.every(isFullUuid)) return { uuids: values.map((v) => v.toLowerCase()), unmatched: [] };
   const list = await listNodes(session);
   if (!list.ok) {
     io.err(`${label}: could not look up node names: ${list.problem}\n`);

@@ -25,8 +25,12 @@ is wrong. Included once, from controller-deployment.yaml.
 {{- fail "otel.endpoint: required when otel.enabled is true and otel.tracesExporter is otlp (e.g. http://otel-collector.observability:4317)" }}
 {{- end }}
 {{- $m := .Values.security.metrics }}
-{{- if and $m.webConfigSecret (not $m.scrape.secret) (or (include "currency-nodes.serviceMonitor.enabled" .) (include "currency-nodes.podMonitor.enabled" .)) }}
+{{- if and $m.webConfigSecret (not $m.scrape.secret) (or (include "currency-nodes.serviceMonitor.enabled" .) (and (include "currency-nodes.podMonitor.enabled" .) .Values.nodeGroups)) }}
 {{- fail "security.metrics.scrape.secret: required when security.metrics.webConfigSecret protects the metrics port and a ServiceMonitor or PodMonitor is rendered (without the CA and credentials in it every target is down); or switch the monitors off" }}
+{{- end }}
+{{- $a := .Values.security.auth }}
+{{- if and $a.enabled (not $a.existingSecret) (ne $a.nodeTokensKey "node-token") }}
+{{- fail (printf "security.auth.nodeTokensKey: %q names a key of your own Secret; the Secret the chart generates has only node-token and cli-token: set security.auth.existingSecret too" $a.nodeTokensKey) }}
 {{- end }}
 {{- if and .Values.tests.enabled (not .Values.nodeGroups) }}
 {{- fail "tests.enabled: the helm test expects nodes, but nodeGroups is empty; add a node group or set tests.enabled=false" }}
