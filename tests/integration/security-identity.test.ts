@@ -155,30 +155,46 @@ async function expectUntouched(victim: RunningNode): Promise<void> {
   expect(held[0]!.name).toBe('victim');
 }
 
+/** The built node program's environment: it claims UUID_B as "evil" with `over`'s credentials. */
+const attackerEnv = (over: Record<string, string>) => ({
+  NODE_CONTROLLER_ADDR: `localhost:${ctl!.controller.grpcPort}`,
+  NODE_CURRENCY_PAIRS: 'USD_HKD',
+  NODE_UUID: UUID_B,
+  NODE_NAME: 'evil',
+  METRICS_ADDR: '127.0.0.1:0',
+  NODE_TLS_CA_FILE: ca.cert,
+  ...over,
+});
+
+/** Starts the node program (attackerEnv) and waits until the controller refuses it with `code`. */
+async function refused(over: Record<string, string>, code = 'PERMISSION_DENIED'): Promise<Program> {
+  const p = startProgram('node', attackerEnv(over));
+  await waitFor(`the node program refused with ${code}`, () => refusedAs(p, code));
+  return p;
+}
+
+/** The victim: an in-process node holding UUID_B with `over`'s credentials, registered. */
+async function victimNode(over: Partial<NodeConfig>): Promise<RunningNode> {
+  const v = await inProcessNode({ uuid: UUID_B, ...over });
+  await waitFor('the victim registered', () =>
+    ctl!.controller.core.connectedNodes().some((n) => n.uuid === UUID_B),
+  );
+  return v;
+}
+
+/** Mutual TLS with certificate roles, no tokens. */
+const certRoles = () =>
+  controller({
+    tls: { ...mtls(), clientCaFile: ca.cert },
+    auth: { node: { tokens: [] }, cli: { tokens: [] }, clientCertRoles: true },
+  });
+
 describe('a node credential bound to UUIDs', () => {
   test('a token bound to A cannot register as B, and B keeps its stream', async () => {
-    const c = await controller({ tls: mtls(), auth: tokenAuth() });
+    await controller({ tls: mtls(), auth: tokenAuth() });
     expect(await notAllowed()).toBe(0);
-    const victim = await inProcessNode({
-      uuid: UUID_B,
-      tls: { caFile: ca.cert },
-      token: { token: TOKEN_B },
-    });
-    await waitFor('the victim registered', () =>
-      c.controller.core.connectedNodes().some((n) => n.uuid === UUID_B),
-    );
-    const attacker = startProgram('node', {
-      NODE_CONTROLLER_ADDR: `localhost:${c.controller.grpcPort}`,
-      NODE_CURRENCY_PAIRS: 'USD_HKD',
-      NODE_UUID: UUID_B,
-      NODE_NAME: 'evil',
-      METRICS_ADDR: '127.0.0.1:0',
-      NODE_TLS_CA_FILE: ca.cert,
-      NODE_TOKEN_FILE: certs.path('a.token'),
-    });
-    await waitFor('the attacker refused with PERMISSION_DENIED', () =>
-      refusedAs(attacker, 'PERMISSION_DENIED'),
-    );
+    const victim = await victimNode({ tls: { caFile: ca.cert }, token: { token: TOKEN_B } });
+    await refused({ NODE_TOKEN_FILE: certs.path('a.token') });
     expect(await notAllowed()).toBeGreaterThanOrEqual(1);
     await expectUntouched(victim);
     // The same token registers fine under the UUID it is bound to.
@@ -191,30 +207,11 @@ describe('a node credential bound to UUIDs', () => {
   });
 
   test('a certificate with URI SAN A cannot claim B (certificate roles), and B keeps its stream', async () => {
-    const c = await controller({
-      tls: { ...mtls(), clientCaFile: ca.cert },
-      auth: { node: { tokens: [] }, cli: { tokens: [] }, clientCertRoles: true },
-    });
-    const victim = await inProcessNode({
-      uuid: UUID_B,
+    await certRoles();
+    const victim = await victimNode({
       tls: { caFile: ca.cert, certFile: certB.cert, keyFile: certB.key },
     });
-    await waitFor('the victim registered', () =>
-      c.controller.core.connectedNodes().some((n) => n.uuid === UUID_B),
-    );
-    const attacker = startProgram('node', {
-      NODE_CONTROLLER_ADDR: `localhost:${c.controller.grpcPort}`,
-      NODE_CURRENCY_PAIRS: 'USD_HKD',
-      NODE_UUID: UUID_B,
-      NODE_NAME: 'evil',
-      METRICS_ADDR: '127.0.0.1:0',
-      NODE_TLS_CA_FILE: ca.cert,
-      NODE_TLS_CERT_FILE: certA.cert,
-      NODE_TLS_KEY_FILE: certA.key,
-    });
-    await waitFor('the attacker refused with PERMISSION_DENIED', () =>
-      refusedAs(attacker, 'PERMISSION_DENIED'),
-    );
+    await refused({ NODE_TLS_CERT_FILE: certA.cert, NODE_TLS_KEY_FILE: certA.key });
     expect(await notAllowed()).toBeGreaterThanOrEqual(1);
     await expectUntouched(victim);
   });
@@ -223,30 +220,11 @@ describe('a node credential bound to UUIDs', () => {
 describe('a node certificate whose CN is its UUID', () => {
   test('may claim that UUID only (certificate roles), and the victim keeps its stream', async () => {
     const cnCert = ca.issue(UUID_A, { ou: 'currency-node' });
-    const c = await controller({
-      tls: { ...mtls(), clientCaFile: ca.cert },
-      auth: { node: { tokens: [] }, cli: { tokens: [] }, clientCertRoles: true },
-    });
-    const victim = await inProcessNode({
-      uuid: UUID_B,
+    await certRoles();
+    const victim = await victimNode({
       tls: { caFile: ca.cert, certFile: certB.cert, keyFile: certB.key },
     });
-    await waitFor('the victim registered', () =>
-      c.controller.core.connectedNodes().some((n) => n.uuid === UUID_B),
-    );
-    const attacker = startProgram('node', {
-      NODE_CONTROLLER_ADDR: `localhost:${c.controller.grpcPort}`,
-      NODE_CURRENCY_PAIRS: 'USD_HKD',
-      NODE_UUID: UUID_B,
-      NODE_NAME: 'evil',
-      METRICS_ADDR: '127.0.0.1:0',
-      NODE_TLS_CA_FILE: ca.cert,
-      NODE_TLS_CERT_FILE: cnCert.cert,
-      NODE_TLS_KEY_FILE: cnCert.key,
-    });
-    await waitFor('the attacker refused with PERMISSION_DENIED', () =>
-      refusedAs(attacker, 'PERMISSION_DENIED'),
-    );
+    await refused({ NODE_TLS_CERT_FILE: cnCert.cert, NODE_TLS_KEY_FILE: cnCert.key });
     await expectUntouched(victim);
     const own = await inProcessNode({
       uuid: UUID_A,
@@ -258,38 +236,15 @@ describe('a node certificate whose CN is its UUID', () => {
 });
 
 describe('a UUID bound to a credential is reserved for it', () => {
-  const attackerEnv = (over: Record<string, string>) => ({
-    NODE_CONTROLLER_ADDR: `localhost:${ctl!.controller.grpcPort}`,
-    NODE_CURRENCY_PAIRS: 'USD_HKD',
-    NODE_UUID: UUID_B,
-    NODE_NAME: 'evil',
-    METRICS_ADDR: '127.0.0.1:0',
-    NODE_TLS_CA_FILE: ca.cert,
-    ...over,
-  });
-
   test('a bare token cannot claim a UUID the tokens file binds to another token, connected or not', async () => {
     const c = await controller({ tls: mtls(), auth: tokenAuth() });
     // B is not connected: its UUID is still not the bare token's to take.
-    const early = startProgram('node', attackerEnv({ NODE_TOKEN: TOKEN_BARE }));
-    await waitFor('the early attacker refused with PERMISSION_DENIED', () =>
-      refusedAs(early, 'PERMISSION_DENIED'),
-    );
+    const early = await refused({ NODE_TOKEN: TOKEN_BARE });
     expect(c.controller.core.connectedNodes()).toHaveLength(0);
     early.signal('SIGKILL');
     await early.exited;
-    const victim = await inProcessNode({
-      uuid: UUID_B,
-      tls: { caFile: ca.cert },
-      token: { token: TOKEN_B },
-    });
-    await waitFor('the victim registered', () =>
-      c.controller.core.connectedNodes().some((n) => n.uuid === UUID_B),
-    );
-    const attacker = startProgram('node', attackerEnv({ NODE_TOKEN: TOKEN_BARE }));
-    await waitFor('the attacker refused with PERMISSION_DENIED', () =>
-      refusedAs(attacker, 'PERMISSION_DENIED'),
-    );
+    const victim = await victimNode({ tls: { caFile: ca.cert }, token: { token: TOKEN_B } });
+    await refused({ NODE_TOKEN: TOKEN_BARE });
     expect(await notAllowed()).toBeGreaterThanOrEqual(2);
     await expectUntouched(victim);
     // The bare token still registers under a UUID nobody is bound to.
@@ -303,24 +258,11 @@ describe('a UUID bound to a credential is reserved for it', () => {
   });
 
   test('a certificate without a UUID cannot displace a node registered with a certificate bound to its UUID', async () => {
-    const c = await controller({
-      tls: { ...mtls(), clientCaFile: ca.cert },
-      auth: { node: { tokens: [] }, cli: { tokens: [] }, clientCertRoles: true },
-    });
-    const victim = await inProcessNode({
-      uuid: UUID_B,
+    await certRoles();
+    const victim = await victimNode({
       tls: { caFile: ca.cert, certFile: certB.cert, keyFile: certB.key },
     });
-    await waitFor('the victim registered', () =>
-      c.controller.core.connectedNodes().some((n) => n.uuid === UUID_B),
-    );
-    const attacker = startProgram(
-      'node',
-      attackerEnv({ NODE_TLS_CERT_FILE: roleCert.cert, NODE_TLS_KEY_FILE: roleCert.key }),
-    );
-    await waitFor('the attacker refused with PERMISSION_DENIED', () =>
-      refusedAs(attacker, 'PERMISSION_DENIED'),
-    );
+    await refused({ NODE_TLS_CERT_FILE: roleCert.cert, NODE_TLS_KEY_FILE: roleCert.key });
     expect(await notAllowed()).toBeGreaterThanOrEqual(1);
     await expectUntouched(victim);
   });
@@ -332,36 +274,27 @@ describe('CONTROLLER_AUTH_REQUIRE=both', () => {
       tls: { ...mtls(), clientCaFile: ca.cert },
       auth: tokenAuth({ clientCertRoles: true, require: 'both' }),
     });
-  const nodeEnv = (over: Record<string, string>) => ({
-    NODE_CONTROLLER_ADDR: `localhost:${ctl!.controller.grpcPort}`,
-    NODE_CURRENCY_PAIRS: 'USD_HKD',
-    NODE_UUID: UUID_A,
-    METRICS_ADDR: '127.0.0.1:0',
-    NODE_TLS_CA_FILE: ca.cert,
-    ...over,
-  });
 
   test('a role certificate without a token is refused', async () => {
     await both();
-    const p = startProgram(
-      'node',
-      nodeEnv({ NODE_TLS_CERT_FILE: certA.cert, NODE_TLS_KEY_FILE: certA.key }),
+    await refused(
+      { NODE_UUID: UUID_A, NODE_TLS_CERT_FILE: certA.cert, NODE_TLS_KEY_FILE: certA.key },
+      'UNAUTHENTICATED',
     );
-    await waitFor('refused', () => refusedAs(p, 'UNAUTHENTICATED'));
     expect(await ctl!.metric(FAILURES, { service: 'node', reason: 'missing' })).toBeGreaterThan(0);
   });
 
   test('a token without a role certificate is refused', async () => {
     await both();
-    const p = startProgram(
-      'node',
-      nodeEnv({
+    await refused(
+      {
+        NODE_UUID: UUID_A,
         NODE_TLS_CERT_FILE: plainCert.cert,
         NODE_TLS_KEY_FILE: plainCert.key,
         NODE_TOKEN: TOKEN_A,
-      }),
+      },
+      'UNAUTHENTICATED',
     );
-    await waitFor('refused', () => refusedAs(p, 'UNAUTHENTICATED'));
     const cli = await runProgram(
       'cli',
       ['--controller', `localhost:${ctl!.controller.grpcPort}`, '--timeout', '3'].concat([
@@ -382,27 +315,14 @@ describe('CONTROLLER_AUTH_REQUIRE=both', () => {
   test('with bound identities, the token and the certificate must both allow the UUID', async () => {
     await both();
     // Certificate bound to A, token bound to B: neither UUID is allowed by both.
-    const p = startProgram(
-      'node',
-      nodeEnv({
-        NODE_UUID: UUID_B,
-        NODE_TLS_CERT_FILE: certA.cert,
-        NODE_TLS_KEY_FILE: certA.key,
-        NODE_TOKEN: TOKEN_B,
-      }),
-    );
-    await waitFor('refused', () => refusedAs(p, 'PERMISSION_DENIED'));
+    const mixed = {
+      NODE_TLS_CERT_FILE: certA.cert,
+      NODE_TLS_KEY_FILE: certA.key,
+      NODE_TOKEN: TOKEN_B,
+    };
+    await refused({ ...mixed, NODE_UUID: UUID_B });
     // Nor the certificate's UUID: the token is bound to another.
-    const q = startProgram(
-      'node',
-      nodeEnv({
-        NODE_UUID: UUID_A,
-        NODE_TLS_CERT_FILE: certA.cert,
-        NODE_TLS_KEY_FILE: certA.key,
-        NODE_TOKEN: TOKEN_B,
-      }),
-    );
-    await waitFor('refused', () => refusedAs(q, 'PERMISSION_DENIED'));
+    await refused({ ...mixed, NODE_UUID: UUID_A });
     expect(await notAllowed()).toBeGreaterThanOrEqual(2);
     expect(ctl!.controller.core.connectedNodes()).toEqual([]);
   });
