@@ -1,6 +1,5 @@
-import { Writable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
-import { createLogger } from '../shared/logger';
+import { capturingLogger } from '../../tests/support/log-capture';
 import { ConnectFailureLog, connectFailureCause } from './connect-failures';
 
 test('causes are named from what grpc-js reports', () => {
@@ -35,16 +34,8 @@ test('causes are named from what grpc-js reports', () => {
 
 test('rate limit: the first failure, then at most one line per window, counting the rest', () => {
   let now = 0;
-  const lines: { msg: string; suppressed?: number }[] = [];
-  const log = createLogger({
+  const { logger: log, lines } = capturingLogger<{ msg: string; suppressed?: number }>('info', {
     service: 't',
-    level: 'info',
-    destination: new Writable({
-      write(chunk: Buffer, _e, done) {
-        lines.push(JSON.parse(chunk.toString()));
-        done();
-      },
-    }),
   });
   const f = new ConnectFailureLog(log, () => now, 30_000);
   for (; now < 95_000; now += 1000) f.failed({ cause: 'connection refused' });

@@ -1,14 +1,13 @@
 import { EventEmitter } from 'node:events';
-import { Writable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
 import { Registry } from 'prom-client';
-import { createLogger } from '../shared/logger';
 import {
   CLOSE_REASON_METADATA_KEY,
   CONTROLLER_ACCEPTS_METADATA_KEY,
   KEEPALIVE_PERMIT_METADATA_KEY,
 } from '../shared/wire';
 import { fakeScheduler } from '../../tests/support/fake-scheduler';
+import { capturingLogger } from '../../tests/support/log-capture';
 import { ControllerConnection, type NodeStream } from './connection';
 import { createNodeMetrics } from './metrics';
 
@@ -50,17 +49,7 @@ function setup(
   } = {},
 ) {
   const clock = fakeScheduler();
-  const lines: Record<string, unknown>[] = [];
-  const logger = createLogger({
-    service: 'test',
-    level: 'debug',
-    destination: new Writable({
-      write(chunk: Buffer, _enc, done) {
-        for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l));
-        done();
-      },
-    }),
-  });
+  const { logger, lines } = capturingLogger('debug', { service: 'test' });
   const registry = new Registry();
   const metrics = createNodeMetrics(registry, { defaultMetrics: false });
   const dials: { address: string; permitMs: number | undefined; call: FakeCall }[] = [];

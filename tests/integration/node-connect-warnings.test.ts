@@ -5,15 +5,14 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { Writable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
 import { Registry } from 'prom-client';
 import type { NodeConfig } from '../../services/node/config';
 import { type RunningNode, startNode } from '../../services/node/node';
-import { createLogger } from '../../services/shared/logger';
 import { type CertDir, makeCertDir } from '../support/certs';
 import { FakeController } from '../support/fake-controller';
 import { LeakWatch } from '../support/leaks';
+import { capturingLogger } from '../support/log-capture';
 import { waitFor } from '../support/wait';
 
 jest.setTimeout(30_000);
@@ -42,16 +41,7 @@ function config(port: number, over: Partial<NodeConfig> = {}): NodeConfig {
 }
 
 async function start(port: number, over: Partial<NodeConfig> = {}): Promise<RunningNode> {
-  const logger = createLogger({
-    service: 'currency-node',
-    level: 'info',
-    destination: new Writable({
-      write(chunk: Buffer, _enc, done) {
-        for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l));
-        done();
-      },
-    }),
-  });
+  const { logger } = capturingLogger('info', { into: lines });
   node = await startNode(config(port, over), {
     logger,
     registry: new Registry(),

@@ -5,15 +5,14 @@
  * programmatic config) before reconnecting, so two nodes sharing a UUID settle.
  */
 import { randomUUID } from 'node:crypto';
-import { Writable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
 import { Registry } from 'prom-client';
 import type { NodeConfig } from '../../services/node/config';
 import { type RunningNode, startNode } from '../../services/node/node';
 import { pack } from '../../services/shared/any';
-import { createLogger } from '../../services/shared/logger';
 import { FakeController } from '../support/fake-controller';
 import { LeakWatch } from '../support/leaks';
+import { capturingLogger } from '../support/log-capture';
 import { waitFor } from '../support/wait';
 
 jest.setTimeout(30_000);
@@ -49,16 +48,7 @@ function config(over: Partial<NodeConfig> = {}): NodeConfig {
 }
 
 async function start(): Promise<RunningNode> {
-  const logger = createLogger({
-    service: 'currency-node',
-    level: 'debug',
-    destination: new Writable({
-      write(chunk: Buffer, _enc, done) {
-        for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l));
-        done();
-      },
-    }),
-  });
+  const { logger } = capturingLogger('debug', { into: lines });
   node = await startNode(config(), {
     logger,
     registry: new Registry(),

@@ -5,17 +5,17 @@
  * disconnected.
  */
 import { randomUUID } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { Registry } from 'prom-client';
 import { CurrencyStreamStateV1_StreamState as StreamState } from '../../services/gen/protobuf/currency_nodes';
 import type { NodeConfig } from '../../services/node/config';
 import { type RunningNode, startNode } from '../../services/node/node';
 import { marketPrice } from '../../services/node/prices';
 import { type MessageName, type MessageOf, pack } from '../../services/shared/any';
-import { createLogger, silentLogger } from '../../services/shared/logger';
+import { silentLogger } from '../../services/shared/logger';
 import { msFromTimestamp, timestampFromMs } from '../../services/shared/time';
 import { FakeController } from '../support/fake-controller';
 import { LeakWatch } from '../support/leaks';
+import { capturingLogger } from '../support/log-capture';
 import { as } from '../support/raw-peers';
 import { waitFor } from '../support/wait';
 
@@ -169,17 +169,7 @@ test("a controller price dated ahead of the node's clock is never carried into t
 });
 
 test('a partial request (as a foreign controller may send) is still a full state: unlisted pairs stop, and the node says so', async () => {
-  const lines: Record<string, unknown>[] = [];
-  const logger = createLogger({
-    service: 'currency-node',
-    level: 'info',
-    destination: new Writable({
-      write(chunk: Buffer, _enc, done) {
-        for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l));
-        done();
-      },
-    }),
-  });
+  const { logger, lines } = capturingLogger('info');
   registry = new Registry();
   const n = await startNode(config(), {
     logger,
