@@ -147,22 +147,21 @@ test("our CLI's node commands through a controller that sends no response count 
   await waitFor('our node registered', () => go.events('registered').length > 0);
   const absent = randomUUID();
 
+  /** `currency-cli node status` for these nodes through the Go controller. */
+  const status = (timeoutS: number, uuids: string[], json = false) =>
+    startProgram('cli', {}, [
+      ...['--controller', address, '--timeout', String(timeoutS)],
+      ...(json ? ['--json'] : []),
+      ...['node', 'status'],
+      ...uuids.flatMap((u) => ['--node-uuid', u]),
+    ]);
+
   const started = Date.now();
-  const status = startProgram('cli', {}, [
-    '--controller',
-    address,
-    '--timeout',
-    '20',
-    '--json',
-    'node',
-    'status',
-    '--node-uuid',
-    uuid,
-  ]);
-  expect(await status.exited).toBe(0);
+  const one = status(20, [uuid], true);
+  expect(await one.exited).toBe(0);
   // The reply ends the wait, not the 20 s timeout (a generous bound).
   expect(Date.now() - started).toBeLessThan(15_000);
-  const out = JSON.parse(status.stdout()) as {
+  const out = JSON.parse(one.stdout()) as {
     expectedNodeUuids: string[];
     replies: { nodeUuid: string; type: string; reply: { config: { uuid: string } } }[];
   };
@@ -171,49 +170,20 @@ test("our CLI's node commands through a controller that sends no response count 
     [uuid, 'NodeStatusV1Reply', uuid],
   ]);
   expect(go.events('reply_routed')).toHaveLength(1);
-  expect(status.stderr()).toMatch(/no response count/i);
+  expect(one.stderr()).toMatch(/no response count/i);
 
   // A node the controller does not have never answers: named at the timeout, exit 1.
-  const missing = startProgram('cli', {}, [
-    '--controller',
-    address,
-    '--timeout',
-    '2',
-    'node',
-    'status',
-    '--node-uuid',
-    uuid,
-    '--node-uuid',
-    absent,
-  ]);
+  const missing = status(2, [uuid, absent]);
   expect(await missing.exited).toBe(1);
   expect(missing.stderr()).toContain(absent);
   expect(missing.stdout()).toContain(uuid);
 
   // Only absent nodes named: no count and no reply; still named at the timeout. Upper-case
   // UUIDs go out canonical (lower case), so the reply of a named node is recognised.
-  const none = startProgram('cli', {}, [
-    '--controller',
-    address,
-    '--timeout',
-    '2',
-    'node',
-    'status',
-    '--node-uuid',
-    absent,
-  ]);
+  const none = status(2, [absent]);
   expect(await none.exited).toBe(1);
   expect(none.stderr()).toContain(`no reply from ${absent}`);
-  const upper = startProgram('cli', {}, [
-    '--controller',
-    address,
-    '--timeout',
-    '20',
-    'node',
-    'status',
-    '--node-uuid',
-    uuid.toUpperCase(),
-  ]);
+  const upper = status(20, [uuid.toUpperCase()]);
   expect(await upper.exited).toBe(0);
   expect(upper.stdout()).toContain(uuid);
   expect(go.events('node_unknown')).toEqual([]);
