@@ -185,6 +185,17 @@ describe('prices', () => {
   });
 });
 
+/** Node admissions whose refused claims are recorded (uuid and why). */
+function recordingAdmission() {
+  const refused: { uuid: string; because: string }[] = [];
+  const admission = (bound: boolean, mayClaim = (_u: string) => true): NodeAdmission => ({
+    bound,
+    mayClaim,
+    refuseClaim: (uuid, because) => void refused.push({ uuid, because }),
+  });
+  return { refused, admission };
+}
+
 describe('identity', () => {
   test('a second stream claiming a connected UUID wins; the old one is ended with ABORTED and the replaced trailer, and counted', async () => {
     const t = setup();
@@ -213,34 +224,29 @@ describe('identity', () => {
     const t = setup();
     const victim = t.node();
     victim.announce(['USD_HKD']);
-    const refused: string[] = [];
-    const onlyA: NodeAdmission = {
-      bound: true,
-      mayClaim: (u) => u === 'a',
-      refuseClaim: (u) => void refused.push(u),
-    };
-    const evil = t.node(victim.uuid, onlyA);
+    const { refused, admission } = recordingAdmission();
+    const evil = t.node(
+      victim.uuid,
+      admission(true, (u) => u === 'a'),
+    );
     evil.announce(['USD_HKD']);
     expect(evil.call.status?.code).toBe(grpc.status.PERMISSION_DENIED);
-    expect(refused).toEqual([victim.uuid]);
+    expect(refused.map((r) => r.uuid)).toEqual([victim.uuid]);
     expect(victim.call.status).toBeUndefined();
     expect(t.core.connectedNodes().map((n) => n.uuid)).toEqual([victim.uuid]);
   });
 
   test('a stream whose credential is bound to its UUID is displaced only by a credential bound to it too', () => {
     const t = setup();
-    const refused: string[] = [];
-    const admission = (bound: boolean): NodeAdmission => ({
-      bound,
-      mayClaim: () => true,
-      refuseClaim: (_u, because) => void refused.push(because),
-    });
+    const { refused, admission } = recordingAdmission();
     const victim = t.node(undefined, admission(true));
     victim.announce(['USD_HKD']);
     const unbound = t.node(victim.uuid, admission(false));
     unbound.announce(['USD_HKD']);
     expect(unbound.call.status?.code).toBe(grpc.status.PERMISSION_DENIED);
-    expect(refused).toEqual(['a stream whose credential is bound to this UUID holds it']);
+    expect(refused.map((r) => r.because)).toEqual([
+      'a stream whose credential is bound to this UUID holds it',
+    ]);
     expect(victim.call.status).toBeUndefined();
     // The node itself, restarted with its bound credential, takes its UUID back as always.
     const restarted = t.node(victim.uuid, admission(true));
@@ -252,19 +258,14 @@ describe('identity', () => {
 
   test('an unbound stream that sent its first frame before the bound holder registered is refused at registration', () => {
     const t = setup();
-    const refused: string[] = [];
-    const admission = (bound: boolean): NodeAdmission => ({
-      bound,
-      mayClaim: () => true,
-      refuseClaim: (u) => void refused.push(u),
-    });
+    const { refused, admission } = recordingAdmission();
     const early = t.node(undefined, admission(false));
     const victim = t.node(early.uuid, admission(true));
     early.price('USD_HKD', 7.8); // a first frame, before its known currencies
     victim.announce(['USD_HKD']);
     early.announce(['USD_HKD']);
     expect(early.call.status?.code).toBe(grpc.status.PERMISSION_DENIED);
-    expect(refused).toEqual([early.uuid]);
+    expect(refused.map((r) => r.uuid)).toEqual([early.uuid]);
     expect(victim.call.status).toBeUndefined();
   });
 });

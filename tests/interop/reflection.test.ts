@@ -12,18 +12,24 @@ import { grpcurl, interopTool } from './go-peer';
 
 jest.setTimeout(60_000);
 
-describe('reflection on (the default)', () => {
-  let h: ProcessHarness;
+/** A controller program (dist/) for the enclosing describe block; call the result for it. */
+function controllerFor(extraControllerEnv: Record<string, string> = {}): () => ProcessHarness {
+  let h: ProcessHarness | undefined;
   beforeAll(async () => {
-    h = await ProcessHarness.start();
+    h = await ProcessHarness.start({ extraControllerEnv });
   });
   afterAll(async () => {
-    await h.close();
+    await h?.close();
     await killAll();
   });
+  return () => h!;
+}
+
+describe('reflection on (the default)', () => {
+  const h = controllerFor();
 
   test('grpcurl list shows both services and grpc.health.v1.Health', async () => {
-    const r = await grpcurl([h.address, 'list']);
+    const r = await grpcurl([h().address, 'list']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const services = r.stdout.trim().split('\n');
@@ -37,31 +43,31 @@ describe('reflection on (the default)', () => {
   });
 
   test('grpcurl describe shows the services and the messages with their field numbers', async () => {
-    const svc = await grpcurl([h.address, 'describe', 'protobuf.NodeCmdStream']);
+    const svc = await grpcurl([h().address, 'describe', 'protobuf.NodeCmdStream']);
     expect(svc.code).toBe(0);
     expect(svc.stdout).toMatch(
       /rpc NodeCommandStream \( stream \.protobuf\.StreamFromNode \) returns \( stream \.protobuf\.StreamToNode \)/,
     );
-    const msg = await grpcurl([h.address, 'describe', 'protobuf.StreamFromCli']);
+    const msg = await grpcurl([h().address, 'describe', 'protobuf.StreamFromCli']);
     expect(msg.code).toBe(0);
     expect(msg.stdout).toContain('string stream_id = 1;');
     expect(msg.stdout).toContain('.google.protobuf.Any command = 4;');
     expect(msg.stdout).toContain('map<string, string> trace_context = 15;');
-    const from = await grpcurl([h.address, 'describe', 'protobuf.StreamFromNode']);
+    const from = await grpcurl([h().address, 'describe', 'protobuf.StreamFromNode']);
     expect(from.stdout).toContain('optional string from_uuid = 2;');
-    const state = await grpcurl([h.address, 'describe', 'protobuf.CurrencyStreamStateV1']);
+    const state = await grpcurl([h().address, 'describe', 'protobuf.CurrencyStreamStateV1']);
     expect(state.code).toBe(0);
     expect(state.stdout).toContain('StreamStart = 1;');
   });
 
   test('a health Check through reflection answers SERVING', async () => {
-    const whole = await grpcurl(['-d', '{}', h.address, 'grpc.health.v1.Health/Check']);
+    const whole = await grpcurl(['-d', '{}', h().address, 'grpc.health.v1.Health/Check']);
     expect(whole.code).toBe(0);
     expect(JSON.parse(whole.stdout)).toEqual({ status: 'SERVING' });
     const node = await grpcurl([
       '-d',
       '{"service":"protobuf.NodeCmdStream"}',
-      h.address,
+      h().address,
       'grpc.health.v1.Health/Check',
     ]);
     expect(node.code).toBe(0);
@@ -74,7 +80,7 @@ describe('reflection on (the default)', () => {
       cli_uuid: '00000000-0000-4000-8000-000000000001',
       command: { '@type': 'type.googleapis.com/protobuf.ControllerAppVersionV1Req' },
     });
-    const r = await grpcurl(['-d', frame, h.address, 'protobuf.CliCmdStream/CliCommandStream']);
+    const r = await grpcurl(['-d', frame, h().address, 'protobuf.CliCmdStream/CliCommandStream']);
     expect(r.code).toBe(0);
     // grpcurl prints the .proto's field names.
     const reply = JSON.parse(r.stdout) as { stream_id: string; response: { '@type': string } };
@@ -86,14 +92,7 @@ describe('reflection on (the default)', () => {
 });
 
 describe("docs/interop.md's grpcurl commands, as written", () => {
-  let h: ProcessHarness;
-  beforeAll(async () => {
-    h = await ProcessHarness.start();
-  });
-  afterAll(async () => {
-    await h.close();
-    await killAll();
-  });
+  const h = controllerFor();
 
   /** The grpcurl commands of the doc's first `sh` block (continuation lines joined). */
   function documented(): string[] {
@@ -114,7 +113,7 @@ describe("docs/interop.md's grpcurl commands, as written", () => {
       const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
         execFile(
           'bash',
-          ['--norc', '--noprofile', '-c', command.replaceAll('localhost:5160', h.address)],
+          ['--norc', '--noprofile', '-c', command.replaceAll('localhost:5160', h().address)],
           { timeout: 20_000, env: { PATH: `${bin}:${process.env.PATH ?? ''}` } },
           (error, stdout, stderr) =>
             resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
@@ -131,17 +130,10 @@ describe("docs/interop.md's grpcurl commands, as written", () => {
 });
 
 describe('CONTROLLER_REFLECTION=off', () => {
-  let h: ProcessHarness;
-  beforeAll(async () => {
-    h = await ProcessHarness.start({ extraControllerEnv: { CONTROLLER_REFLECTION: 'off' } });
-  });
-  afterAll(async () => {
-    await h.close();
-    await killAll();
-  });
+  const h = controllerFor({ CONTROLLER_REFLECTION: 'off' });
 
   test('grpcurl list fails, saying the server does not support reflection', async () => {
-    const r = await grpcurl([h.address, 'list']);
+    const r = await grpcurl([h().address, 'list']);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/does not support the reflection API/);
   });
@@ -154,7 +146,7 @@ describe('CONTROLLER_REFLECTION=off', () => {
       'grpc/health/v1/health.proto',
       '-d',
       '{}',
-      h.address,
+      h().address,
       'grpc.health.v1.Health/Check',
     ]);
     expect(r.code).toBe(0);
