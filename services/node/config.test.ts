@@ -29,6 +29,17 @@ describe('loadNodeConfig defaults', () => {
       reconnectInitialMs: 100,
       reconnectMaxMs: 2000,
       priceSpanSampleRatio: 0.01,
+      upstream: {
+        kind: 'simulated',
+        url: '',
+        symbolTemplate: '{base}{quote}',
+        symbols: {},
+        pricePath: '',
+        timeoutMs: 3000,
+        maxRps: 10,
+        failAfterMs: 10000,
+        maxBodyBytes: 1048576,
+      },
     });
   });
 
@@ -234,5 +245,29 @@ describe('loadNodeConfig security', () => {
     [{ NODE_TLS_CA_FILE: '/nonexistent/ca.pem' }, 'NODE_TLS_CA_FILE'],
   ])('%j stops the node naming %s', (env, variable) => {
     expect(configError({ ...PAIRS, ...env }).variable).toBe(variable);
+  });
+});
+
+describe('NODE_NAME is for people: any Unicode, no control characters', () => {
+  test.each(['Zürich-1', '東京', 'edge 1'])('%p is kept as it is', (name) => {
+    expect(loadNodeConfig({ ...PAIRS, NODE_NAME: name }).name).toBe(name);
+  });
+
+  test('surrounding white space is trimmed (a header value cannot carry it)', () => {
+    expect(loadNodeConfig({ ...PAIRS, NODE_NAME: '  edge-1\u00a0 ' }).name).toBe('edge-1');
+  });
+
+  test.each([
+    ['a tab', 'edge\t1'],
+    ['a newline', 'edge\n1'],
+    ['a carriage return', 'edge\r1'],
+    ['ESC', 'edge\u001b[2J'],
+    ['NUL', 'edge\u00001'],
+    ['DEL', 'edge\u007f1'],
+    ['a C1 control (CSI)', 'edge\u009b1'],
+  ])('%s stops the node naming NODE_NAME', (_what, name) => {
+    const e = configError({ ...PAIRS, NODE_NAME: name });
+    expect(e.variable).toBe('NODE_NAME');
+    expect(e.message).toContain('control character');
   });
 });

@@ -18,6 +18,7 @@ import {
 import { type ClientTokenConfig, readClientTokenFromEnv } from '../shared/auth';
 import { type ClientTlsConfig, readClientTlsFromEnv } from '../shared/tls';
 import { type MetricsWebConfigSettings, readMetricsWebConfig } from '../shared/web-config';
+import { type UpstreamConfig, loadUpstreamConfig } from './upstream/config';
 
 export interface IntervalRange {
   minMs: number;
@@ -42,6 +43,8 @@ export interface NodeConfig {
   tls?: ClientTlsConfig;
   /** Bearer token (NODE_TOKEN or NODE_TOKEN_FILE, read again on every connect). */
   token?: ClientTokenConfig;
+  /** Where prices come from (NODE_UPSTREAM_*, upstream/config.ts); unset: simulated. */
+  upstream?: UpstreamConfig;
   /**
    * Programmatic only (tests shorten them; no variable, so an operator cannot turn the
    * duplicate-UUID wait into a flap): the wait after being displaced by a newer stream
@@ -105,7 +108,11 @@ export function loadNodeConfig(env: Env): NodeConfig {
     name: readVar(
       env,
       'NODE_NAME',
-      z.string().max(256, 'must be at most 256 characters'),
+      z
+        .string()
+        .trim()
+        .max(256, 'must be at most 256 characters')
+        .regex(/^\P{Cc}*$/u, 'must not contain control characters (tab, newline, C0, C1, DEL)'),
       hostname(),
     ),
     priceIntervalMs: readVar(env, 'NODE_PRICE_INTERVAL_MS', intervalSchema, '2000-10000'),
@@ -125,5 +132,6 @@ export function loadNodeConfig(env: Env): NodeConfig {
     ),
     tls: readClientTlsFromEnv(env, 'NODE'),
     token: readClientTokenFromEnv(env, 'NODE'),
+    upstream: loadUpstreamConfig(env, pairs),
   };
 }

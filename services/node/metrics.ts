@@ -1,4 +1,4 @@
-import { Counter, Gauge, type Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry, collectDefaultMetrics } from 'prom-client';
 
 /** The node's metrics, on a registry per instance. */
 export function createNodeMetrics(registry: Registry, opts: { defaultMetrics: boolean }) {
@@ -50,6 +50,35 @@ export function createNodeMetrics(registry: Registry, opts: { defaultMetrics: bo
     malformedFrames: new Counter({
       name: 'currency_node_malformed_frames_total',
       help: 'Frames from the controller that could not be decoded.',
+      registers,
+    }),
+    upstreamRequests: new Counter({
+      name: 'currency_node_upstream_requests_total',
+      help: 'Upstream reads (HTTP requests, WebSocket price messages, simulated reads), by outcome: ok, or why no price came (http_status, rate_limited, timeout, network, redirect, too_large, invalid_json, no_price, bad_price, bad_time, stale, future).',
+      labelNames: ['outcome'],
+      registers,
+    }),
+    upstreamLatency: new Histogram({
+      name: 'currency_node_upstream_request_duration_seconds',
+      help: 'Time of one upstream HTTP request, or of one WebSocket connect.',
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    upstreamPriceAge: new Gauge({
+      name: 'currency_node_upstream_price_age_seconds',
+      help: "Age of the latest valid upstream price of a pair when it arrived (its own time against the node's clock; 0 when the upstream gives no time).",
+      labelNames: ['pair'],
+      registers,
+    }),
+    upstreamWithdrawn: new Gauge({
+      name: 'currency_node_upstream_withdrawn_pairs',
+      help: 'Pairs this node has withdrawn because their upstream gives no valid price.',
+      registers,
+    }),
+    upstreamWithdrawals: new Counter({
+      name: 'currency_node_upstream_withdrawals_total',
+      help: 'Times a pair was withdrawn because its upstream gave no valid price for NODE_UPSTREAM_FAIL_AFTER_MS.',
+      labelNames: ['pair'],
       registers,
     }),
     info: new Gauge({

@@ -36,8 +36,10 @@ import { type Frame, NODE_NAME_METADATA_KEY, createNodeClient } from '../shared/
 import { ControllerConnection, type Dialer, type Link } from './connection';
 import { NODE_TIMING_DEFAULTS, type NodeConfig } from './config';
 import { type NodeMetrics, createNodeMetrics } from './metrics';
-import { type MarketFeed, simulatedMarket } from './prices';
-import { PairStreamer, type PriceUpdate } from './streamer';
+import { PriceSupply } from './price-supply';
+import type { MarketFeed } from './prices';
+import type { PriceUpdate } from './streamer';
+import { READ_OUTCOMES } from './upstream/types';
 
 const TRACER = 'currency-node';
 const NODE_SERVICE = 'protobuf.NodeCmdStream';
@@ -80,7 +82,13 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
   metrics.info.set({ version, node_uuid: config.uuid, node_name: config.name }, 1);
   metrics.connected.set(0);
   metrics.pairsStreaming.set(0);
-  for (const pair of config.pairs) metrics.priceUpdatesSent.inc({ pair }, 0);
+  // Counters start at 0 so that Prometheus sees a first increment (a series that appears
+  // at 1 counts as no increase).
+  for (const pair of config.pairs) {
+    metrics.priceUpdatesSent.inc({ pair }, 0);
+    metrics.upstreamWithdrawals.inc({ pair }, 0);
+  }
+  for (const outcome of READ_OUTCOMES) metrics.upstreamRequests.inc({ outcome }, 0);
   let shutdownRequested = false;
 
   const write = (msg: StreamFromNode) => connection.link()?.write(msg);
@@ -92,21 +100,33 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
 
   // ---------------------------------------------------------------- streaming
 
-  const streamer = new PairStreamer({
+  const announcement = (): StreamFromNode => ({
+    nodeUuid: config.uuid,
+    response: pack('NodeKnownCurrenciesV1Notify', { knownCurrencyPairs: supply.knownPairs() }),
+    traceContext: {},
+  });
+
+  const supply = new PriceSupply({
+    config,
     scheduler,
     random,
-    market: deps.market ?? simulatedMarket(() => scheduler.now()),
-    intervalMs: config.priceIntervalMs,
-    spanSampleRatio: config.priceSpanSampleRatio,
     log,
+    metrics,
+    market: deps.market,
+    // A withdrawn or restored pair: the controller learns the new set at once (it
+    // replaces this node's known set); while disconnected, the next registration carries it.
+    onKnownChanged: () => {
+      if (connection.link()) write(announcement());
+      metrics.pairsStreaming.set(streamer.pairs().length);
+    },
     sink: {
       ready: () => connection.link() !== undefined,
       backedUp: () => connection.link()?.backedUp() ?? false,
       takesBatches: () => connection.link()?.acceptsPriceBatches ?? false,
       dropped: (n) => metrics.priceUpdatesDropped.inc(n),
-      sendOne: (u, traced) => {
+      sendOne: (u, traced, parent) => {
         const span = traced
-          ? startCommandSpan(TRACER, 'node price update', SpanKind.PRODUCER, undefined, {
+          ? startCommandSpan(TRACER, 'node price update', SpanKind.PRODUCER, parent, {
               ...rpcAttributes(NODE_SERVICE, 'NodePriceUpdateV1Notify'),
               'currency.pair': u.currencyPair,
               'currency.node_uuid': config.uuid,
@@ -131,8 +151,10 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
     },
   });
 
+  const streamer = supply.streamer;
+
   const stopAllPairs = () => {
-    streamer.stopAll();
+    supply.stopAll();
     metrics.pairsStreaming.set(0);
   };
 
@@ -160,13 +182,17 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
         );
       }
     }
-    for (const pair of streamer.pairs()) if (!wanted.has(pair)) streamer.stop(pair);
-    // Every node reads one market, so the controller's latest price needs no carrying
-    // over; its stamp does: no price is sent stamped at or before it (streamer.ts).
+    for (const pair of streamer.pairs()) if (!wanted.has(pair)) supply.stop(pair);
+    // Every node of a pair reads one market, so the controller's latest price needs no
+    // carrying over; its stamp does: no price is sent stamped at or before it (streamer.ts).
     for (const s of wanted.values()) {
       const theirsMs =
         s.latestPrice !== undefined ? msFromTimestamp(s.latestPriceUpdatedAt) : undefined;
-      streamer.start(s.currencyPair, theirsMs);
+      if (!supply.start(s.currencyPair, theirsMs))
+        log.info(
+          { pair: s.currencyPair },
+          'asked to stream a pair this node has withdrawn (its upstream fails); not started',
+        );
     }
     metrics.pairsStreaming.set(streamer.pairs().length);
   };
@@ -287,7 +313,14 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
       ...channel.options,
     });
     const md = new grpc.Metadata();
-    md.set(NODE_NAME_METADATA_KEY, config.name);
+    // Text headers carry printable ASCII only: any other name goes as UTF-8 in `-bin` (which
+    // our controller prefers), plus a percent-encoded copy for controllers that predate it.
+    const plainName = /^(?:[!-~](?:[ -~]*[!-~])?)?$/.test(config.name);
+    if (plainName) md.set(NODE_NAME_METADATA_KEY, config.name);
+    else {
+      md.set(`${NODE_NAME_METADATA_KEY}-bin`, Buffer.from(config.name, 'utf8'));
+      md.set(NODE_NAME_METADATA_KEY, encodeURIComponent(config.name));
+    }
     return { call: client.nodeCommandStream(withToken(md, token)), close: () => client.close() };
   };
 
@@ -299,11 +332,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
     displacedJitterMs: config.displacedJitterMs ?? NODE_TIMING_DEFAULTS.displacedJitterMs,
     headerWaitMs: config.headerWaitMs ?? NODE_TIMING_DEFAULTS.headerWaitMs,
     stopGraceMs: 1000,
-    announce: () => ({
-      nodeUuid: config.uuid,
-      response: pack('NodeKnownCurrenciesV1Notify', { knownCurrencyPairs: config.pairs }),
-      traceContext: {},
-    }),
+    announce: announcement,
     dial,
     scheduler,
     random,
@@ -344,6 +373,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
   const stop = () =>
     (stopping ??= (async () => {
       stopAllPairs();
+      await supply.close();
       await connection.stop();
       metrics.connected.set(0);
       await http?.close();

@@ -1,12 +1,18 @@
 /**
- * The pairs a node streams: one timer per pair, prices read from the market feed and
- * stamped with the node's own clock, and the updates that fall due in one event-loop turn
- * handed over together so they can travel as one frame.
+ * The pairs a node streams: one timer per pair, quotes taken from the upstream
+ * (upstream/), and the updates that fall due in one event-loop turn handed over together
+ * so they can travel as one frame.
+ *
+ * Pull upstreams (simulated, http) are read once per NODE_PRICE_INTERVAL_MS per pair, the
+ * first read at once; each valid answer is sent. A push upstream (websocket) sends each new
+ * price at once, and the latest again after an interval without a new one. A price is sent
+ * only as the upstream gave it, never invented.
  */
 import type { Logger } from '../shared/logger';
 import type { Random, Scheduler, TimerHandle } from '../shared/scheduler';
 import type { IntervalRange } from './config';
 import type { MarketFeed } from './prices';
+import type { Quote } from './upstream/types';
 
 export interface PriceUpdate {
   currencyPair: string;
@@ -22,16 +28,27 @@ export interface PriceSink {
   backedUp(): boolean;
   /** The controller takes several updates in one frame. */
   takesBatches(): boolean;
-  /** One update in a frame of its own; `traced` ones get a span. */
-  sendOne(update: PriceUpdate, traced: boolean): void;
+  /**
+   * One update in a frame of its own; `traced` ones get a span, a child of `parent` (the
+   * carrier of the upstream read that gave the price) when there is one.
+   */
+  sendOne(update: PriceUpdate, traced: boolean, parent?: Record<string, string>): void;
   sendBatch(updates: PriceUpdate[]): void;
   dropped(count: number): void;
+}
+
+/** How the streamer reads a pair: `pull` sources are read every interval, answering through offer(). */
+export interface QuoteSource {
+  pull: boolean;
+  read(pair: string): void;
 }
 
 export interface StreamerDeps {
   scheduler: Scheduler;
   random: Random;
-  market: MarketFeed;
+  /** The upstream; or `market`, read synchronously as a pull source (the simulated one). */
+  source?: QuoteSource;
+  market?: MarketFeed;
   intervalMs: IntervalRange;
   /** Share of updates that travel alone with a span (0..1). */
   spanSampleRatio: number;
@@ -44,6 +61,9 @@ interface PairStream {
   /** No price is sent stamped at or before this (the newest stamp known for the pair). */
   floorMs: number;
   waitingLogged: boolean;
+  /** Push sources: the latest quote, and whether it was sent since the last tick. */
+  latest?: Quote;
+  fresh: boolean;
 }
 
 export class PairStreamer {
@@ -52,8 +72,22 @@ export class PairStreamer {
   private readonly streams = new Map<string, PairStream>();
   private readonly batch = new Map<string, PriceUpdate>();
   private batchFlush: TimerHandle | undefined;
+  private readonly source: QuoteSource;
 
-  constructor(private readonly deps: StreamerDeps) {}
+  constructor(private readonly deps: StreamerDeps) {
+    const market = deps.market;
+    if (deps.source) this.source = deps.source;
+    else if (market)
+      this.source = {
+        pull: true,
+        read: (pair) => {
+          const price = market.latest(pair);
+          if (price !== undefined)
+            this.offer(pair, { price, atMs: deps.scheduler.now(), ownClock: true });
+        },
+      };
+    else throw new Error('PairStreamer needs a source or a market');
+  }
 
   pairs(): string[] {
     return [...this.streams.keys()].sort();
@@ -77,6 +111,7 @@ export class PairStreamer {
     const s: PairStream = {
       floorMs: Math.max(own, controllerLatestMs ?? 0),
       waitingLogged: false,
+      fresh: false,
     };
     this.streams.set(pair, s);
     this.deps.log.info({ pair }, 'streaming started');
@@ -103,31 +138,58 @@ export class PairStreamer {
     return minMs + Math.floor(this.deps.random() * (maxMs - minMs + 1));
   }
 
+  /**
+   * One interval: a pull source is read (its answer comes back through offer()); a push
+   * source's latest price is sent again if no new one came since the last tick.
+   */
   private tick(pair: string, s: PairStream): void {
-    const { scheduler, sink, log } = this.deps;
     s.timer = undefined;
-    if (!sink.ready()) return;
-    const now = scheduler.now();
-    let next = this.interval();
-    const price = now > s.floorMs ? this.deps.market.latest(pair) : undefined;
-    if (now <= s.floorMs) {
-      if (!s.waitingLogged) {
+    if (!this.deps.sink.ready()) return;
+    s.timer = this.deps.scheduler.setTimeout(() => this.tick(pair, s), this.interval());
+    if (this.source.pull) this.source.read(pair);
+    else if (s.latest && !s.fresh) this.send(pair, s.latest);
+    s.fresh = false;
+  }
+
+  /** A valid quote from the upstream for `pair`; sent if the pair streams. */
+  offer(pair: string, quote: Quote, parent?: Record<string, string>): void {
+    const s = this.streams.get(pair);
+    if (!s || !this.deps.sink.ready()) return;
+    const { scheduler, log } = this.deps;
+    // Our own clock's stamps: none at or before the newest stamp known for the pair (a
+    // controller's stamp ahead of our clock would only be refused as older).
+    if (quote.ownClock && quote.atMs <= s.floorMs) {
+      if (!s.waitingLogged && s.floorMs - quote.atMs > 0) {
         s.waitingLogged = true;
         log.warn(
-          { pair, ahead_ms: s.floorMs - now + 1 },
+          { pair, ahead_ms: s.floorMs - quote.atMs + 1 },
           "the newest price known for this pair is dated ahead of this node's clock; sending none until the clock passes it",
         );
       }
-      next = Math.min(next, s.floorMs - now + 1);
-    } else if (price !== undefined) {
-      s.floorMs = now;
-      this.lastPrices.set(pair, { price, updatedAtMs: now });
-      this.emit({ currencyPair: pair, price, updatedAtMs: now });
+      // Read again as soon as the clock has passed it, if that is before the next tick.
+      if (this.source.pull && s.timer) {
+        const waitMs = s.floorMs - scheduler.now() + 1;
+        if (waitMs < this.deps.intervalMs.minMs) {
+          scheduler.clearTimeout(s.timer);
+          s.timer = scheduler.setTimeout(() => this.tick(pair, s), Math.max(1, waitMs));
+        }
+      }
+      return;
     }
-    s.timer = scheduler.setTimeout(() => this.tick(pair, s), next);
+    if (quote.ownClock) s.floorMs = quote.atMs;
+    if (!this.source.pull) {
+      s.latest = quote;
+      s.fresh = true;
+    }
+    this.send(pair, quote, parent);
   }
 
-  private emit(update: PriceUpdate): void {
+  private send(pair: string, quote: Quote, parent?: Record<string, string>): void {
+    this.lastPrices.set(pair, { price: quote.price, updatedAtMs: quote.atMs });
+    this.emit({ currencyPair: pair, price: quote.price, updatedAtMs: quote.atMs }, parent);
+  }
+
+  private emit(update: PriceUpdate, parent?: Record<string, string>): void {
     const { sink, random, spanSampleRatio } = this.deps;
     if (sink.backedUp()) {
       sink.dropped(1);
@@ -135,9 +197,9 @@ export class PairStreamer {
     }
     // A sampled share of updates carries a span, continued by the controller; those
     // travel alone, so that the span covers exactly one update.
-    const traced = spanSampleRatio > 0 && random() < spanSampleRatio;
+    const traced = parent !== undefined || (spanSampleRatio > 0 && random() < spanSampleRatio);
     if (traced || !sink.takesBatches()) {
-      sink.sendOne(update, traced);
+      sink.sendOne(update, traced, parent);
       return;
     }
     this.batch.set(update.currencyPair, update);

@@ -31,6 +31,11 @@ export function injectContext(ctx: Context = context.active()): Record<string, s
   return carrier;
 }
 
+/** The carrier of `span`'s own context: what a frame sent as its child carries. */
+export function carrierOf(span: Span): Record<string, string> {
+  return injectContext(trace.setSpan(ROOT_CONTEXT, span));
+}
+
 /** RPC semantic-convention attributes for a command travelling on one of our streams. */
 export function rpcAttributes(service: string, command: string): Attributes {
   return {

@@ -1,0 +1,491 @@
+/**
+ * NODE_UPSTREAM=websocket: one WebSocket connection per node (the `ws` package), prices
+ * pushed by the upstream and routed to pairs by the symbol at NODE_UPSTREAM_SYMBOL_PATH.
+ *
+ * - The connection is opened when the first pair is followed and closed when none is.
+ *   Each (re)connect sends the headers file as it is then (a rotated key applies from the
+ *   next connect) and the subscribe message of every followed pair.
+ * - A failed connection (refused, reset, handshake timeout, a non-101 answer, closed
+ *   mid-stream, a message over the cap, silent for NODE_UPSTREAM_FAIL_AFTER_MS) is one
+ *   failure per followed pair, then a reconnect after a capped, jittered backoff that
+ *   starts again once a connection has delivered a valid quote.
+ * - Every timer goes through the injected scheduler; after close() no event fires.
+ * Details are safe to log: no header value, the URL without its query string.
+ */
+import * as tls from 'node:tls';
+import WebSocket from 'ws';
+import type { Logger } from '../../shared/logger';
+import type { Random, Scheduler, TimerHandle } from '../../shared/scheduler';
+import { type BackoffPolicy, backoffDelayMs } from '../backoff';
+import type { UpstreamConfig } from './config';
+import {
+  MAX_FUTURE_MS,
+  type PairVars,
+  extractQuote,
+  fillTemplate,
+  getPath,
+  jsonStringContent,
+  pairVars,
+} from './extract';
+import { HeadersFile } from './headers-file';
+import type { ReadOutcome, Upstream, UpstreamEvents } from './types';
+
+export interface WebSocketUpstreamDeps {
+  scheduler: Scheduler;
+  random: Random;
+  log: Logger;
+  backoff?: BackoffPolicy;
+}
+
+export const WEBSOCKET_BACKOFF: BackoffPolicy = { initialMs: 500, maxMs: 30_000 };
+/** The least time between two pings (a quiet server's socket is kept alive by the pongs). */
+const MIN_PING_MS = 1000;
+/** The same log line (by key) is written at most this often; the lines left out are counted. */
+const LOG_EVERY_MS = 30_000;
+
+type Failure = Exclude<ReadOutcome, 'ok'>;
+
+/** One connection attempt, from `new WebSocket` to its 'close' event. */
+interface Conn {
+  ws: WebSocket;
+  startedAtMs: number;
+  open: boolean;
+  /** Failed or ended on purpose: it reports nothing more and handles no message. */
+  done: boolean;
+  /** Delivered at least one valid quote (the backoff starts again after it). */
+  delivered: boolean;
+  /** Subscribe messages sent on this connection (a symbol shared by pairs is sent once). */
+  sent: Set<string>;
+  /** Header values sent on the handshake, kept out of every detail. */
+  secrets: string[];
+  lastTrafficMs: number;
+  /** Messages waiting for their turn (NODE_UPSTREAM_MAX_RPS spaces them), and when the next may go. */
+  outbox: string[];
+  nextSendMs: number;
+  pacer?: TimerHandle;
+  idleTimer?: TimerHandle;
+  pingTimer?: TimerHandle;
+  killTimer?: TimerHandle;
+  closed: Promise<void>;
+  markClosed: () => void;
+}
+
+/** `scheme://host/path` of a URL: what may be shown (a query string may hold a key). */
+export function safeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}${u.pathname}`;
+  } catch {
+    return '(invalid URL)';
+  }
+}
+
+function redact(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const s of secrets) if (s.length >= 3) out = out.split(s).join('[redacted]');
+  return out;
+}
+
+function textOf(data: WebSocket.RawData): string {
+  if (Buffer.isBuffer(data)) return data.toString('utf8');
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return Buffer.from(data).toString('utf8');
+}
+
+export function createWebSocketUpstream(
+  config: UpstreamConfig,
+  events: UpstreamEvents,
+  deps: WebSocketUpstreamDeps,
+): Upstream {
+  const { scheduler, random, log } = deps;
+  const policy = deps.backoff ?? WEBSOCKET_BACKOFF;
+  const shownUrl = safeUrl(config.url);
+  const pingEveryMs = Math.max(MIN_PING_MS, Math.floor(config.failAfterMs / 3));
+
+  const lastLogged = new Map<string, { atMs: number; suppressed: number }>();
+  /** Writes a line at most once per LOG_EVERY_MS per key (bounded: keys are a fixed few). */
+  const logLimited = (
+    level: 'debug' | 'info' | 'warn',
+    key: string,
+    fields: Record<string, unknown>,
+    msg: string,
+  ) => {
+    const now = scheduler.now();
+    const last = lastLogged.get(key);
+    if (last && now - last.atMs < LOG_EVERY_MS) {
+      last.suppressed++;
+      return;
+    }
+    const suppressed = last?.suppressed ?? 0;
+    lastLogged.set(key, { atMs: now, suppressed: 0 });
+    log[level]({ upstream: 'websocket', url: shownUrl, ...fields, suppressed }, msg);
+  };
+
+  const headersFile =
+    config.headersFile === undefined
+      ? undefined
+      : new HeadersFile(config.headersFile, scheduler.now, (problem) => {
+          if (problem === undefined)
+            log.info({ upstream: 'websocket' }, 'upstream headers file is readable again');
+          else log.warn({ upstream: 'websocket', problem }, 'upstream headers file');
+        });
+
+  const followed = new Map<string, PairVars>();
+  /** Every connection whose 'close' has not come yet (the current one and those ending). */
+  const live = new Set<Conn>();
+  let current: Conn | undefined;
+  let attempt = 0;
+  let reconnectTimer: TimerHandle | undefined;
+  let connectSoon: TimerHandle | undefined;
+  let closed = false;
+
+  const subscribeMessage = (vars: PairVars) =>
+    config.subscribe === undefined
+      ? undefined
+      : fillTemplate(config.subscribe, vars, jsonStringContent);
+  const unsubscribeMessage = (vars: PairVars) =>
+    config.unsubscribe === undefined
+      ? undefined
+      : fillTemplate(config.unsubscribe, vars, jsonStringContent);
+
+  // Subscribe and unsubscribe messages are spaced by NODE_UPSTREAM_MAX_RPS: feeds limit the
+  // messages a client may send per second (and some ban a client that sends more).
+  const spacingMs = 1000 / config.maxRps;
+  const sendNow = (conn: Conn, message: string) => {
+    conn.nextSendMs = scheduler.now() + spacingMs;
+    conn.ws.send(message, (err) => {
+      if (err)
+        logLimited('debug', 'send', { error: redact(err.message, conn.secrets) }, 'send failed');
+    });
+  };
+  const drain = (conn: Conn) => {
+    if (conn.pacer !== undefined || conn.outbox.length === 0 || conn.done) return;
+    conn.pacer = scheduler.setTimeout(
+      () => {
+        conn.pacer = undefined;
+        const message = conn.outbox.shift();
+        if (message === undefined || conn.done) return;
+        sendNow(conn, message);
+        drain(conn);
+      },
+      Math.max(0, conn.nextSendMs - scheduler.now()),
+    );
+  };
+  const send = (conn: Conn, message: string) => {
+    if (conn.outbox.length === 0 && conn.pacer === undefined && scheduler.now() >= conn.nextSendMs)
+      sendNow(conn, message);
+    else {
+      conn.outbox.push(message);
+      drain(conn);
+    }
+  };
+
+  const subscribe = (conn: Conn, vars: PairVars) => {
+    const message = subscribeMessage(vars);
+    if (message === undefined || conn.sent.has(message)) return;
+    conn.sent.add(message);
+    send(conn, message);
+  };
+
+  const failAll = (outcome: Failure, detail: string) => {
+    if (closed) return;
+    for (const pair of followed.keys()) events.failure(pair, outcome, detail);
+  };
+
+  const clearConnTimers = (conn: Conn) => {
+    if (conn.idleTimer !== undefined) scheduler.clearTimeout(conn.idleTimer);
+    if (conn.pingTimer !== undefined) scheduler.clearTimeout(conn.pingTimer);
+    if (conn.pacer !== undefined) scheduler.clearTimeout(conn.pacer);
+    conn.idleTimer = undefined;
+    conn.pingTimer = undefined;
+    conn.pacer = undefined;
+    conn.outbox.length = 0;
+  };
+
+  /**
+   * Ends a connection that is no longer used: a graceful close (so the unsubscribe and
+   * the close frame reach the server) is cut short after the timeout; anything else is
+   * terminated at once.
+   */
+  const retire = (conn: Conn, graceful: boolean) => {
+    conn.done = true;
+    clearConnTimers(conn);
+    if (current === conn) current = undefined;
+    const state = conn.ws.readyState;
+    if (state === WebSocket.CLOSED) return;
+    if ((graceful && state === WebSocket.OPEN) || state === WebSocket.CLOSING) {
+      if (state === WebSocket.OPEN) conn.ws.close(1000, 'no pair followed');
+      if (conn.killTimer === undefined)
+        conn.killTimer = scheduler.setTimeout(() => {
+          conn.killTimer = undefined;
+          conn.ws.terminate();
+        }, config.timeoutMs);
+      return;
+    }
+    conn.ws.terminate();
+  };
+
+  const scheduleReconnect = () => {
+    if (closed || followed.size === 0 || current || reconnectTimer || connectSoon) return;
+    const delayMs = backoffDelayMs(attempt, policy, random);
+    attempt++;
+    reconnectTimer = scheduler.setTimeout(() => {
+      reconnectTimer = undefined;
+      connect();
+    }, delayMs);
+  };
+
+  /** The connection failed: once per attempt, a failure for every followed pair. */
+  const fail = (conn: Conn, outcome: Failure, detail: string) => {
+    if (conn.done) return;
+    const safe = redact(detail, conn.secrets);
+    retire(conn, false);
+    failAll(outcome, safe);
+    if (closed) return;
+    scheduleReconnect();
+    logLimited(
+      'warn',
+      `fail:${outcome}`,
+      { outcome, detail: safe, attempt },
+      'upstream connection failed; reconnecting',
+    );
+  };
+
+  const armIdle = (conn: Conn) => {
+    const dueMs = conn.lastTrafficMs + config.failAfterMs - scheduler.now();
+    conn.idleTimer = scheduler.setTimeout(
+      () => {
+        conn.idleTimer = undefined;
+        if (conn.done) return;
+        if (scheduler.now() - conn.lastTrafficMs >= config.failAfterMs)
+          fail(conn, 'timeout', `no message from ${shownUrl} for ${config.failAfterMs} ms`);
+        else armIdle(conn);
+      },
+      Math.max(1, dueMs),
+    );
+  };
+
+  const armPing = (conn: Conn) => {
+    conn.pingTimer = scheduler.setTimeout(() => {
+      conn.pingTimer = undefined;
+      if (conn.done || conn.ws.readyState !== WebSocket.OPEN) return;
+      try {
+        conn.ws.ping();
+      } catch {
+        // The socket is ending; its 'close' reports it.
+      }
+      armPing(conn);
+    }, pingEveryMs);
+  };
+
+  const onText = (conn: Conn, text: string) => {
+    let doc: unknown;
+    try {
+      doc = JSON.parse(text);
+    } catch {
+      logLimited('debug', 'invalid_json', { bytes: text.length }, 'upstream message is not JSON');
+      failAll('invalid_json', 'a message that is not JSON');
+      return;
+    }
+    let candidates: Iterable<[string, PairVars]> = followed;
+    if (config.symbolPath !== undefined) {
+      const raw = getPath(doc, config.symbolPath);
+      // No symbol: an acknowledgement or a heartbeat, not a price.
+      if (typeof raw !== 'string' && typeof raw !== 'number') return;
+      const symbol = String(raw).toLowerCase();
+      candidates = [...followed].filter(([, v]) => v.symbol.toLowerCase() === symbol);
+    }
+    const now = scheduler.now();
+    for (const [pair, vars] of candidates) {
+      const got = extractQuote(
+        doc,
+        {
+          pricePath: fillTemplate(config.pricePath, vars),
+          timePath: config.timePath && fillTemplate(config.timePath, vars),
+          maxAgeMs: config.maxAgeMs,
+          maxFutureMs: MAX_FUTURE_MS,
+        },
+        now,
+      );
+      if (closed || conn.done) return;
+      if (got.ok) {
+        if (!conn.delivered) {
+          conn.delivered = true;
+          attempt = 0;
+        }
+        events.quote(pair, got.quote);
+      } else {
+        events.failure(pair, got.outcome, got.detail);
+      }
+    }
+  };
+
+  const connect = () => {
+    if (closed || followed.size === 0 || current) return;
+    const headers = { ...(headersFile?.current() ?? {}) };
+    const secrets = Object.values(headers);
+    let markClosed!: () => void;
+    const closedPromise = new Promise<void>((resolve) => (markClosed = resolve));
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(config.url, {
+        headers,
+        ...(config.ca !== undefined ? { ca: [...tls.rootCertificates, config.ca] } : {}),
+        handshakeTimeout: config.timeoutMs,
+        maxPayload: config.maxBodyBytes,
+        followRedirects: false,
+      });
+    } catch (err) {
+      const detail = redact(`${shownUrl}: ${(err as Error).message}`, secrets);
+      failAll('network', detail);
+      scheduleReconnect();
+      logLimited('warn', 'fail:network', { outcome: 'network', detail }, 'upstream connect failed');
+      return;
+    }
+    const conn: Conn = {
+      ws,
+      startedAtMs: scheduler.now(),
+      open: false,
+      done: false,
+      delivered: false,
+      sent: new Set(),
+      secrets,
+      lastTrafficMs: scheduler.now(),
+      outbox: [],
+      nextSendMs: 0,
+      closed: closedPromise,
+      markClosed,
+    };
+    current = conn;
+    live.add(conn);
+
+    ws.on('open', () => {
+      if (conn.done || closed) return;
+      conn.open = true;
+      conn.lastTrafficMs = scheduler.now();
+      events.latency?.((scheduler.now() - conn.startedAtMs) / 1000);
+      logLimited('info', 'open', {}, 'upstream connected');
+      armIdle(conn);
+      armPing(conn);
+      for (const vars of followed.values()) subscribe(conn, vars);
+    });
+    const traffic = () => {
+      conn.lastTrafficMs = scheduler.now();
+    };
+    ws.on('pong', traffic);
+    ws.on('ping', traffic);
+    ws.on('message', (data, isBinary) => {
+      if (conn.done || closed) return;
+      traffic();
+      if (isBinary) {
+        logLimited('debug', 'binary', {}, 'upstream sent a binary message');
+        failAll('invalid_json', 'a binary message; expected JSON text');
+        return;
+      }
+      onText(conn, textOf(data));
+    });
+    ws.on('unexpected-response', (_req, res) => {
+      const status = res.statusCode ?? 0;
+      const redirect = status >= 300 && status < 400 ? ' (redirects are not followed)' : '';
+      fail(
+        conn,
+        'http_status',
+        `${shownUrl} answered HTTP ${status} instead of switching to WebSocket${redirect}`,
+      );
+      res.resume();
+    });
+    ws.on('error', (err: Error & { code?: string }) => {
+      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH')
+        fail(
+          conn,
+          'too_large',
+          `a message over ${config.maxBodyBytes} bytes; the connection was closed (1009)`,
+        );
+      else if (err.code === 'WS_ERR_INVALID_UTF8')
+        fail(conn, 'invalid_json', 'a text message that is not UTF-8; the connection was closed');
+      else if (err.message === 'Opening handshake has timed out')
+        fail(conn, 'timeout', `${shownUrl}: no handshake answer within ${config.timeoutMs} ms`);
+      else fail(conn, 'network', `${shownUrl}: ${err.message}`);
+    });
+    ws.on('close', (code) => {
+      if (conn.killTimer !== undefined) scheduler.clearTimeout(conn.killTimer);
+      conn.killTimer = undefined;
+      clearConnTimers(conn);
+      live.delete(conn);
+      if (!conn.done)
+        fail(
+          conn,
+          'network',
+          conn.open
+            ? `${shownUrl} closed the connection (code ${code})`
+            : `${shownUrl} closed the connection before the handshake completed`,
+        );
+      conn.markClosed();
+    });
+  };
+
+  return {
+    kind: 'websocket',
+
+    follow(pair: string): void {
+      if (closed || followed.has(pair)) return;
+      const vars = pairVars(pair, config.symbolTemplate, config.symbols);
+      followed.set(pair, vars);
+      if (current?.open && !current.done) subscribe(current, vars);
+      else if (!current && !reconnectTimer && !connectSoon)
+        // Not at once: no event may fire synchronously from follow().
+        connectSoon = scheduler.setImmediate(() => {
+          connectSoon = undefined;
+          connect();
+        });
+    },
+
+    unfollow(pair: string): void {
+      const vars = followed.get(pair);
+      if (closed || vars === undefined) return;
+      followed.delete(pair);
+      const conn = current;
+      if (conn?.open && !conn.done) {
+        const sub = subscribeMessage(vars);
+        const unsub = unsubscribeMessage(vars);
+        let shared = false;
+        for (const other of followed.values())
+          if (
+            (sub !== undefined && subscribeMessage(other) === sub) ||
+            (unsub !== undefined && unsubscribeMessage(other) === unsub)
+          )
+            shared = true;
+        if (!shared) {
+          if (unsub !== undefined) send(conn, unsub);
+          if (sub !== undefined) conn.sent.delete(sub);
+        }
+      }
+      if (followed.size > 0) return;
+      // None followed any more: no connection, and a later follow starts afresh.
+      attempt = 0;
+      if (reconnectTimer !== undefined) scheduler.clearTimeout(reconnectTimer);
+      if (connectSoon !== undefined) scheduler.clearImmediate(connectSoon);
+      reconnectTimer = connectSoon = undefined;
+      // Messages still waiting for their turn go now: the connection ends right after.
+      if (conn?.open && !conn.done) for (const m of conn.outbox.splice(0)) sendNow(conn, m);
+      if (conn) retire(conn, true);
+    },
+
+    async close(): Promise<void> {
+      closed = true;
+      if (reconnectTimer !== undefined) scheduler.clearTimeout(reconnectTimer);
+      if (connectSoon !== undefined) scheduler.clearImmediate(connectSoon);
+      reconnectTimer = connectSoon = undefined;
+      current = undefined;
+      const ending = [...live].map((conn) => {
+        conn.done = true;
+        clearConnTimers(conn);
+        if (conn.killTimer !== undefined) scheduler.clearTimeout(conn.killTimer);
+        conn.killTimer = undefined;
+        conn.ws.terminate();
+        return conn.closed;
+      });
+      await Promise.all(ending);
+    },
+  };
+}
