@@ -225,7 +225,11 @@ describe('a streaming node leaving', () => {
   test('removing an unknown node changes nothing', () => {
     const a = twoNodes();
     const change = a.removeNode('nobody', 'kicked');
-    expect(change).toEqual({ changedNodes: new Set(), reassignments: [] });
+    expect(change).toEqual({
+      changedNodes: new Set(),
+      reassignments: [],
+      primaryChanges: new Map(),
+    });
     expect(a.nodeCount()).toBe(2);
   });
 
@@ -319,8 +323,180 @@ describe('a node changing its pair set', () => {
     expect(a.updatePairs('ghost', ['USD_HKD'])).toEqual({
       changedNodes: new Set(),
       reassignments: [],
+      primaryChanges: new Map(),
     });
     expect(a.knownPairs()).toEqual([]);
+  });
+});
+
+describe('a node withdrawing a pair on its live stream (its upstream failed)', () => {
+  test('a streamed pair moves at once to another capable node, with reason withdrawn', () => {
+    const a = new Assignment(1, scriptedRandom(0));
+    a.addNode('B', ['OWN_B']);
+    a.addNode('A', ['USD_HKD', 'BTC_USD']);
+    a.updatePairs('B', ['OWN_B', 'USD_HKD'], 'withdrawn');
+    expect(a.streamersOf('USD_HKD')).toEqual(['A']);
+    const change = a.updatePairs('A', ['BTC_USD'], 'withdrawn');
+    expect(change.reassignments).toEqual([
+      { pair: 'USD_HKD', from: 'A', to: 'B', reason: 'withdrawn' },
+    ]);
+    expect(a.streamersOf('USD_HKD')).toEqual(['B']);
+    expect(a.capableCount('USD_HKD')).toBe(1);
+    expect([...change.changedNodes].sort()).toEqual(['A', 'B']);
+    expect(change.primaryChanges).toEqual(new Map([['USD_HKD', { from: 'A', to: 'B' }]]));
+  });
+
+  test('with no other capable node the pair stays known with no streamer', () => {
+    const a = new Assignment(1, scriptedRandom(0));
+    a.addNode('A', ['USD_HKD', 'BTC_USD']);
+    const change = a.updatePairs('A', ['BTC_USD'], 'withdrawn');
+    expect(change.reassignments).toEqual([{ pair: 'USD_HKD', from: 'A', reason: 'withdrawn' }]);
+    expect(a.knownPairs()).toEqual(['BTC_USD', 'USD_HKD']);
+    expect(a.streamersOf('USD_HKD')).toEqual([]);
+    expect(a.primaryOf('USD_HKD')).toBeUndefined();
+    expect(a.streamedPairCount()).toBe(1);
+    expect(change.primaryChanges).toEqual(new Map([['USD_HKD', { from: 'A', to: undefined }]]));
+  });
+
+  test('announcing the pair again makes the node capable again, and it streams a pair short of streamers', () => {
+    const a = new Assignment(1, scriptedRandom(0));
+    a.addNode('A', ['USD_HKD', 'BTC_USD']);
+    a.updatePairs('A', ['BTC_USD'], 'withdrawn');
+    const change = a.updatePairs('A', ['BTC_USD', 'USD_HKD'], 'withdrawn');
+    expect(a.capableCount('USD_HKD')).toBe(1);
+    expect(a.streamersOf('USD_HKD')).toEqual(['A']);
+    expect(change.reassignments).toEqual([]);
+    expect(change.changedNodes.has('A')).toBe(true);
+    expect(a.streamedPairCount()).toBe(2);
+  });
+
+  test('announcing it again while another node streams it only makes the node capable (a spare)', () => {
+    const a = new Assignment(1, scriptedRandom(0));
+    a.addNode('A', ['USD_HKD', 'BTC_USD']);
+    a.addNode('B', ['USD_HKD', 'BTC_USD']);
+    const streamer = a.streamersOf('USD_HKD')[0]!;
+    const other = streamer === 'A' ? 'B' : 'A';
+    a.updatePairs(
+      streamer,
+      a.knownPairsOf(streamer).filter((p) => p !== 'USD_HKD'),
+      'withdrawn',
+    );
+    expect(a.streamersOf('USD_HKD')).toEqual([other]);
+    a.updatePairs(streamer, [...a.knownPairsOf(streamer), 'USD_HKD'], 'withdrawn');
+    expect(a.capableCount('USD_HKD')).toBe(2);
+    expect(a.streamersOf('USD_HKD')).toEqual([other]);
+  });
+});
+
+describe('one market per pair: a primary streamer and hot standbys', () => {
+  test('with one streamer per pair the only streamer is primary', () => {
+    const a = new Assignment(1, scriptedRandom(0));
+    const change = a.addNode('A', ['USD_HKD']);
+    expect(a.primaryOf('USD_HKD')).toBe('A');
+    expect(a.isPrimary('A', 'USD_HKD')).toBe(true);
+    expect(change.primaryChanges).toEqual(new Map([['USD_HKD', { from: undefined, to: 'A' }]]));
+  });
+
+  test('the streamer assigned first is primary; one assigned later is a standby, listed after it', () => {
+    const a = new Assignment(2, scriptedRandom(0));
+    a.addNode('Z', ['USD_HKD']);
+    const change = a.addNode('A', ['USD_HKD']);
+    expect(a.streamersOf('USD_HKD')).toEqual(['Z', 'A']);
+    expect(a.pairs()).toEqual([{ pair: 'USD_HKD', streamers: ['Z', 'A'], capableNodes: 2 }]);
+    expect(a.primaryOf('USD_HKD')).toBe('Z');
+    expect(a.isPrimary('A', 'USD_HKD')).toBe(false);
+    expect(change.primaryChanges.size).toBe(0);
+  });
+
+  test('the primary leaving promotes the first standby in the same step; a new streamer joins behind it', () => {
+    const a = new Assignment(2, scriptedRandom(0));
+    a.addNode('A', ['USD_HKD']);
+    a.addNode('B', ['USD_HKD']);
+    a.addNode('C', ['USD_HKD']);
+    expect(a.streamersOf('USD_HKD')).toEqual(['A', 'B']);
+    const change = a.removeNode('A', 'node_left');
+    expect(a.streamersOf('USD_HKD')).toEqual(['B', 'C']);
+    expect(a.primaryOf('USD_HKD')).toBe('B');
+    expect(change.primaryChanges).toEqual(new Map([['USD_HKD', { from: 'A', to: 'B' }]]));
+  });
+
+  test('a standby leaving changes no primary', () => {
+    const a = new Assignment(2, scriptedRandom(0));
+    a.addNode('A', ['USD_HKD']);
+    a.addNode('B', ['USD_HKD']);
+    const change = a.removeNode('B', 'kicked');
+    expect(a.primaryOf('USD_HKD')).toBe('A');
+    expect(change.primaryChanges.size).toBe(0);
+  });
+
+  test('the primary withdrawing the pair promotes the standby', () => {
+    const a = new Assignment(2, scriptedRandom(0));
+    a.addNode('A', ['USD_HKD', 'BTC_USD']);
+    a.addNode('B', ['USD_HKD']);
+    const change = a.updatePairs('A', ['BTC_USD'], 'withdrawn');
+    expect(a.streamersOf('USD_HKD')).toEqual(['B']);
+    expect(change.primaryChanges.get('USD_HKD')).toEqual({ from: 'A', to: 'B' });
+    expect(change.reassignments).toEqual([{ pair: 'USD_HKD', from: 'A', reason: 'withdrawn' }]);
+  });
+
+  test('a primary moved away to balance load promotes the standby', () => {
+    const a = new Assignment(2, scriptedRandom(0));
+    a.addNode('A', ['P1_X', 'P2_X', 'P3_X']);
+    a.addNode('B', ['P1_X']);
+    expect(a.primaryOf('P1_X')).toBe('A');
+    const change = a.addNode('C', ['P1_X', 'P2_X', 'P3_X']);
+    for (const [pair, p] of change.primaryChanges) {
+      expect(a.primaryOf(pair)).toBe(p.to);
+      expect(a.streamersOf(pair)[0]).toBe(p.to);
+    }
+    expect(a.streamersOf('P1_X')[0]).toBe(a.primaryOf('P1_X'));
+  });
+
+  test('a quiet primary demoted while a spare node can take the pair: the standby is primary, the spare a standby', () => {
+    const a = new Assignment(2, scriptedRandom(0));
+    a.addNode('A', ['USD_HKD']);
+    a.addNode('B', ['USD_HKD']);
+    a.addNode('C', ['USD_HKD']);
+    const change = a.demote('A', 'USD_HKD');
+    expect(a.streamersOf('USD_HKD')).toEqual(['B', 'C']);
+    expect(change.reassignments).toEqual([
+      { pair: 'USD_HKD', from: 'A', to: 'C', reason: 'stale' },
+    ]);
+    expect(change.primaryChanges.get('USD_HKD')).toEqual({ from: 'A', to: 'B' });
+  });
+
+  test('a quiet primary with no spare node makes way for a live standby and keeps streaming behind it', () => {
+    const a = new Assignment(3, scriptedRandom(0));
+    a.addNode('A', ['USD_HKD']);
+    a.addNode('B', ['USD_HKD']);
+    a.addNode('C', ['USD_HKD']);
+    const change = a.demote('A', 'USD_HKD', (u) => u === 'C');
+    expect(a.streamersOf('USD_HKD')).toEqual(['C', 'A', 'B']);
+    expect(a.isStreaming('A', 'USD_HKD')).toBe(true);
+    expect(change.reassignments).toEqual([]);
+    expect(change.changedNodes.size).toBe(0);
+    expect(change.primaryChanges).toEqual(new Map([['USD_HKD', { from: 'A', to: 'C' }]]));
+  });
+
+  test('a quiet primary with no spare node and no live standby stays primary; a quiet standby changes nothing', () => {
+    const a = new Assignment(2, scriptedRandom(0));
+    a.addNode('A', ['USD_HKD']);
+    a.addNode('B', ['USD_HKD']);
+    const none = a.demote('A', 'USD_HKD', () => false);
+    expect(none.primaryChanges.size).toBe(0);
+    expect(a.streamersOf('USD_HKD')).toEqual(['A', 'B']);
+    const standby = a.demote('B', 'USD_HKD', () => true);
+    expect(standby.primaryChanges.size).toBe(0);
+    expect(standby.reassignments).toEqual([]);
+    expect(a.primaryOf('USD_HKD')).toBe('A');
+  });
+
+  test('a forgotten pair has no primary', () => {
+    const a = new Assignment(1, scriptedRandom(0));
+    a.addNode('A', ['USD_HKD']);
+    a.removeNode('A', 'node_left');
+    expect(a.forgetPair('USD_HKD')).toBe(true);
+    expect(a.primaryOf('USD_HKD')).toBeUndefined();
   });
 });
 
@@ -449,6 +625,10 @@ function checkState(a: Assignment, m: Model, n: number): void {
       must(capable.includes(s), () => `${pair} streamed by ${s}, not capable or not connected`);
       must(a.isStreaming(s, pair), () => `${s} listed for ${pair} but isStreaming is false`);
     }
+    must(
+      a.primaryOf(pair) === streamers[0],
+      () => `${pair} primary ${a.primaryOf(pair)}, first streamer ${streamers[0]}`,
+    );
     const view = a.pairs().find((p) => p.pair === pair)!;
     must(view.capableNodes === capable.length, () => `${pair} capableNodes ${view.capableNodes}`);
     if (streamers.length > 0) streamed++;
@@ -657,7 +837,7 @@ describe('invariants under seeded random operations', () => {
 
 describe('streamedPairCount (kept as streamers come and go, read on every change)', () => {
   test.each([1, 2])(
-    'equals a recount after every join, leave, update, demotion and forgotten pair (streamsPerPair %i)',
+    'equals a recount after every join, leave, update, demotion and forgotten pair, and the primary is the first streamer (streamsPerPair %i)',
     (n) => {
       const rnd = seededRandom(40 + n);
       const a = new Assignment(n, seededRandom(n));
@@ -690,6 +870,10 @@ describe('streamedPairCount (kept as streamers come and go, read on every change
           throw new Error(
             `op ${i}: streamedPairCount ${a.streamedPairCount()}, recount ${recount}`,
           );
+        // The primary is the first of the streamers, whatever moved (demotions included).
+        for (const p of pairs)
+          if (a.primaryOf(p) !== a.streamersOf(p)[0])
+            throw new Error(`op ${i}: ${p} primary ${a.primaryOf(p)}, ${a.streamersOf(p)}`);
       }
     },
   );

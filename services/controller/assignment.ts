@@ -8,10 +8,24 @@
  * capable nodes that carry the fewest streams; a pair whose streamer leaves moves at once.
  * A node that joins takes over pairs from nodes that carry at least two more streams than
  * it does, so load evens out as a group scales up.
+ *
+ * One market per pair: of a pair's streamers, the one assigned first is its _primary_ (its
+ * prices are the ones stored and forwarded); the others are hot standbys, in the order they
+ * were assigned. When the primary stops streaming the pair (it left, withdrew the pair, was
+ * moved away or demoted as stale), the next standby is primary in the same step; every
+ * change of a pair's primary is reported in `AssignmentChange.primaryChanges`.
  */
 import type { Random } from '../shared/scheduler';
 
-export type ReassignReason = 'node_left' | 'kicked' | 'rebalanced' | 'pairs_changed' | 'stale';
+export type ReassignReason =
+  'node_left' | 'kicked' | 'rebalanced' | 'pairs_changed' | 'withdrawn' | 'stale';
+
+/**
+ * Why a node's pair set changed: `withdrawn`, the node sent a new NodeKnownCurrenciesV1Notify
+ * on its live stream (its upstream for a pair failed, or answers again); `pairs_changed`, a
+ * newer stream of the same node replaced its old one with a different set.
+ */
+export type PairSetReason = 'withdrawn' | 'pairs_changed';
 
 /** A pair gained a streamer (`to`), lost one (`from`), or both (a move). */
 export interface Reassignment {
@@ -21,11 +35,19 @@ export interface Reassignment {
   reason: ReassignReason;
 }
 
+/** A pair's primary streamer changed: `from` was primary before the change, `to` is now. */
+export interface PrimaryChange {
+  from?: string;
+  to?: string;
+}
+
 export interface AssignmentChange {
   /** Nodes (still connected) whose streaming set changed: send each its full state. */
   changedNodes: Set<string>;
   /** Streams taken over because their node went away, or moved for balance. */
   reassignments: Reassignment[];
+  /** Pairs whose primary streamer is another one (or none, or a first one) after the change. */
+  primaryChanges: Map<string, PrimaryChange>;
 }
 
 interface NodeState {
@@ -42,7 +64,10 @@ export interface PairView {
 export class Assignment {
   private readonly nodes = new Map<string, NodeState>();
   private readonly capable = new Map<string, Set<string>>();
+  /** pair -> its streamers in the order they were assigned (a Set keeps insertion order). */
   private readonly streamers = new Map<string, Set<string>>();
+  /** pair -> its primary streamer, the first of `streamers` (one lookup per price update). */
+  private readonly primaries = new Map<string, string>();
   /** Pairs with at least one streamer, kept as streamers come and go (read per change). */
   private streamed = 0;
   /** Every pair any node has announced since the controller started. */
@@ -95,15 +120,29 @@ export class Assignment {
     return this.streamers.get(pair)?.size ?? 0;
   }
 
+  /** The pair's streamers, primary first, then the standbys in the order they were assigned. */
   streamersOf(pair: string): string[] {
     return [...(this.streamers.get(pair) ?? [])];
   }
 
-  /** Known pairs, sorted, each with its streamers and how many connected nodes can stream it. */
+  /** The streamer whose prices of `pair` are stored and forwarded; undefined with none. */
+  primaryOf(pair: string): string | undefined {
+    return this.primaries.get(pair);
+  }
+
+  /** Whether `uuid` is the primary streamer of `pair` (O(1), per price update). */
+  isPrimary(uuid: string, pair: string): boolean {
+    return this.primaries.get(pair) === uuid;
+  }
+
+  /**
+   * Known pairs, sorted, each with its streamers (primary first, as streamersOf) and how
+   * many connected nodes can stream it.
+   */
   pairs(): PairView[] {
     return this.knownPairs().map((pair) => ({
       pair,
-      streamers: this.streamersOf(pair).sort(),
+      streamers: this.streamersOf(pair),
       capableNodes: this.capable.get(pair)?.size ?? 0,
     }));
   }
@@ -136,7 +175,7 @@ export class Assignment {
     this.nodes.delete(uuid);
     for (const pair of node.known) this.capable.get(pair)?.delete(uuid);
     for (const pair of node.streaming) {
-      this.dropStreamer(pair, uuid);
+      this.dropStreamer(pair, uuid, change);
       const before = change.reassignments.length;
       this.fill(pair, change, reason);
       const took = change.reassignments.slice(before);
@@ -146,8 +185,18 @@ export class Assignment {
     return change;
   }
 
-  /** A connected node announced a different pair set. */
-  updatePairs(uuid: string, pairs: Iterable<string>): AssignmentChange {
+  /**
+   * A connected node announced a different pair set. A streamed pair it dropped moves at
+   * once to another capable node (`reason`: `withdrawn` when the node withdrew it on its
+   * live stream, `pairs_changed` when a newer stream of the node announced another set);
+   * with none, the pair keeps its other streamers, or none. A pair it (re)announces makes
+   * it capable again and is streamed by it if the pair is short of streamers.
+   */
+  updatePairs(
+    uuid: string,
+    pairs: Iterable<string>,
+    reason: PairSetReason = 'pairs_changed',
+  ): AssignmentChange {
     const change = emptyChange();
     const node = this.nodes.get(uuid);
     if (!node) return change;
@@ -158,13 +207,12 @@ export class Assignment {
       node.known.delete(pair);
       this.capable.get(pair)?.delete(uuid);
       if (node.streaming.delete(pair)) {
-        this.dropStreamer(pair, uuid);
+        this.dropStreamer(pair, uuid, change);
         change.changedNodes.add(uuid);
         const before = change.reassignments.length;
-        this.fill(pair, change, 'pairs_changed');
+        this.fill(pair, change, reason);
         const took = change.reassignments.slice(before);
-        if (took.length === 0)
-          change.reassignments.push({ pair, from: uuid, reason: 'pairs_changed' });
+        if (took.length === 0) change.reassignments.push({ pair, from: uuid, reason });
         for (const r of took) r.from = uuid;
       }
     }
@@ -180,18 +228,28 @@ export class Assignment {
 
   /**
    * A streamer of `pair` went quiet: the pair moves to another capable node that is not
-   * streaming it, if there is one (least loaded, random among equals); otherwise nothing
-   * changes, since a quiet streamer is still the only one that may recover.
+   * streaming it, if there is one (least loaded, random among equals); a quiet primary's
+   * next standby is primary at once. With no such node, a quiet primary makes way for the
+   * first standby that `live` says still sends prices (it becomes the last standby, and
+   * keeps streaming); otherwise nothing changes, since a quiet streamer is still the only
+   * one that may recover.
    */
-  demote(uuid: string, pair: string): AssignmentChange {
+  demote(
+    uuid: string,
+    pair: string,
+    live: (uuid: string) => boolean = () => true,
+  ): AssignmentChange {
     const change = emptyChange();
     const node = this.nodes.get(uuid);
     const streaming = this.streamers.get(pair);
     if (!node || !streaming?.has(uuid)) return change;
     const others = [...(this.capable.get(pair) ?? [])].filter((u) => !streaming.has(u));
-    if (others.length === 0) return change;
+    if (others.length === 0) {
+      if (this.isPrimary(uuid, pair)) this.handOver(pair, streaming, live, change);
+      return change;
+    }
     node.streaming.delete(pair);
-    this.dropStreamer(pair, uuid);
+    this.dropStreamer(pair, uuid, change);
     change.changedNodes.add(uuid);
     // Left out of this round's pick, so the quiet node cannot be handed the pair back.
     this.capable.get(pair)!.delete(uuid);
@@ -213,6 +271,7 @@ export class Assignment {
     this.capable.delete(pair);
     if ((this.streamers.get(pair)?.size ?? 0) > 0) this.streamed--;
     this.streamers.delete(pair);
+    this.primaries.delete(pair);
     return true;
   }
 
@@ -225,14 +284,59 @@ export class Assignment {
     const streaming = setOf(this.streamers, pair);
     if (!streaming.has(uuid)) {
       if (streaming.size === 0) this.streamed++;
+      // Added last: a standby, unless the pair had no streamer.
       streaming.add(uuid);
+      if (streaming.size === 1) this.primaryIs(pair, uuid, change);
     }
     change.changedNodes.add(uuid);
   }
 
-  private dropStreamer(pair: string, uuid: string): void {
+  private dropStreamer(pair: string, uuid: string, change: AssignmentChange): void {
     const streaming = this.streamers.get(pair);
-    if (streaming?.delete(uuid) && streaming.size === 0) this.streamed--;
+    if (!streaming?.delete(uuid)) return;
+    if (streaming.size === 0) this.streamed--;
+    if (this.primaries.get(pair) === uuid)
+      this.primaryIs(pair, streaming.values().next().value, change);
+  }
+
+  /**
+   * The quiet primary of `pair` goes to the back of its streamers, behind the first standby
+   * that still sends prices, which is primary now; no standby is live: nothing changes.
+   */
+  private handOver(
+    pair: string,
+    streaming: Set<string>,
+    live: (uuid: string) => boolean,
+    change: AssignmentChange,
+  ): void {
+    const quiet = this.primaries.get(pair)!;
+    let next: string | undefined;
+    for (const u of streaming) {
+      if (u !== quiet && live(u)) {
+        next = u;
+        break;
+      }
+    }
+    if (next === undefined) return;
+    // The quiet primary, and any quiet standby ahead of `next`, go to the back, in order.
+    for (const u of [...streaming]) {
+      if (u === next) break;
+      streaming.delete(u);
+      streaming.add(u);
+    }
+    this.primaryIs(pair, next, change);
+  }
+
+  /** Records `to` (or none) as the primary of `pair`, and the change if it is one. */
+  private primaryIs(pair: string, to: string | undefined, change: AssignmentChange): void {
+    const from = this.primaries.get(pair);
+    if (from === to) return;
+    if (to === undefined) this.primaries.delete(pair);
+    else this.primaries.set(pair, to);
+    const earlier = change.primaryChanges.get(pair);
+    if (!earlier) change.primaryChanges.set(pair, { from, to });
+    else if (earlier.from === to) change.primaryChanges.delete(pair);
+    else earlier.to = to;
   }
 
   /** Tops `pair` up to its target, least loaded first, random among equals. */
@@ -275,7 +379,7 @@ export class Assignment {
       }
       if (!best) return;
       this.nodes.get(best.donor)!.streaming.delete(best.pair);
-      this.dropStreamer(best.pair, best.donor);
+      this.dropStreamer(best.pair, best.donor, change);
       change.changedNodes.add(best.donor);
       this.start(uuid, best.pair, change);
       change.reassignments.push({
@@ -289,7 +393,7 @@ export class Assignment {
 }
 
 function emptyChange(): AssignmentChange {
-  return { changedNodes: new Set(), reassignments: [] };
+  return { changedNodes: new Set(), reassignments: [], primaryChanges: new Map() };
 }
 
 function setOf<K, V>(map: Map<K, Set<V>>, key: K): Set<V> {

@@ -13,12 +13,13 @@ import type {
 } from '../gen/protobuf/currency_nodes';
 import { CurrencyStreamStateV1_StreamState as StreamState } from '../gen/protobuf/currency_nodes';
 import { type MessageName, type MessageOf, pack, unpack } from '../shared/any';
-import { silentLogger } from '../shared/logger';
+import { type Logger, silentLogger } from '../shared/logger';
 import { seededRandom } from '../shared/scheduler';
 import { timestampFromMs } from '../shared/time';
 import { CLOSE_REASON_METADATA_KEY } from '../shared/wire';
 import { FakeCall } from '../../tests/support/fake-call';
 import { type FakeScheduler, fakeScheduler } from '../../tests/support/fake-scheduler';
+import { capturingLogger } from '../../tests/support/log-capture';
 import { loadControllerConfig, type ControllerLimits } from './config';
 import { ControllerCore } from './core';
 import type { NodeAdmission } from './identity';
@@ -27,7 +28,9 @@ import { createControllerMetrics } from './metrics';
 type NodeCall = FakeCall<StreamFromNode, StreamToNode>;
 type CliCall = FakeCall<StreamFromCli, StreamToCli>;
 
-function setup(opts: { streamsPerPair?: number; limits?: Partial<ControllerLimits> } = {}) {
+function setup(
+  opts: { streamsPerPair?: number; limits?: Partial<ControllerLimits>; logger?: Logger } = {},
+) {
   const scheduler = fakeScheduler();
   const registry = new Registry();
   const metrics = createControllerMetrics(registry, { defaultMetrics: false });
@@ -35,7 +38,7 @@ function setup(opts: { streamsPerPair?: number; limits?: Partial<ControllerLimit
   const core = new ControllerCore({
     scheduler,
     random: seededRandom(7),
-    logger: silentLogger(),
+    logger: opts.logger ?? silentLogger(),
     metrics,
     appVersion: 'test',
     streamsPerPair: opts.streamsPerPair ?? 1,
@@ -122,6 +125,18 @@ const streamingPairs = (n: { started(): { currencyPair: string }[] }) =>
     .map((s) => s.currencyPair)
     .sort();
 
+/** Every price a V2 (batched) watch on stream `streamId` was sent, with its node. */
+const watched = (w: ReturnType<ReturnType<typeof setup>['cli']>, streamId = 'w') =>
+  w
+    .replies(streamId)
+    .filter((r) => r.name === 'ControllerPriceUpdatesV1Notify')
+    .flatMap((b) =>
+      (b.message as MessageOf<'ControllerPriceUpdatesV1Notify'>).prices.map((p) => ({
+        price: p.price,
+        nodeUuid: p.nodeUuid,
+      })),
+    );
+
 describe('prices', () => {
   test('a price not finite and positive, or dated beyond the allowed skew, is refused and counted; no CLI command sees it', async () => {
     const t = setup({ limits: { maxPriceSkewMs: 5000 } });
@@ -182,6 +197,226 @@ describe('prices', () => {
         latestPriceUpdatedAt: timestampFromMs(s + 1),
       }),
     ]);
+  });
+});
+
+describe('a node withdrawing a pair whose upstream failed (a new NodeKnownCurrenciesV1Notify on its live stream)', () => {
+  test('the pair moves at once to another capable node: a failover, reassignment reason withdrawn', async () => {
+    const t = setup();
+    const a = t.node();
+    a.announce(['USD_HKD', 'A_X']);
+    const b = t.node();
+    b.announce(['USD_HKD', 'B_X']);
+    expect(streamingPairs(a)).toEqual(['A_X', 'USD_HKD']);
+    const capable = () => t.metric('currency_controller_pair_capable_nodes', { pair: 'USD_HKD' });
+    expect(await capable()).toBe(2);
+    a.announce(['A_X']);
+    expect(streamingPairs(a)).toEqual(['A_X']);
+    expect(streamingPairs(b)).toEqual(['B_X', 'USD_HKD']);
+    expect(await capable()).toBe(1);
+    expect(await t.metric('currency_controller_failovers_total', { pair: 'USD_HKD' })).toBe(1);
+    const moved = (reason: string) =>
+      t.metric('currency_controller_stream_reassignments_total', { reason });
+    expect(await moved('withdrawn')).toBe(1);
+    expect(await moved('pairs_changed')).toBe(0);
+    expect(await t.metric('currency_controller_pairs_unstreamed')).toBe(0);
+    // One streamer per pair: nothing to compare, the deviation is 0.
+    expect(await t.metric('currency_controller_price_deviation_ratio', { pair: 'USD_HKD' })).toBe(
+      0,
+    );
+  });
+
+  test('with no other capable node the pair stays known with no streamer (pairs_unstreamed, logged); announced again, the node streams it again from the latest price', async () => {
+    const { logger, lines } = capturingLogger<{ msg: string; pair?: string; reason?: string }>(
+      'info',
+      { service: 'currency-controller' },
+    );
+    const t = setup({ logger });
+    const a = t.node();
+    a.announce(['USD_HKD', 'A_X']);
+    const s = t.scheduler.now();
+    a.price('USD_HKD', 7.8, s);
+    a.announce(['A_X']);
+    expect(t.core.assignment.knownPairs()).toEqual(['A_X', 'USD_HKD']);
+    expect(streamingPairs(a)).toEqual(['A_X']);
+    expect(await t.metric('currency_controller_pairs_unstreamed')).toBe(1);
+    expect(await t.metric('currency_controller_pair_streamers', { pair: 'USD_HKD' })).toBe(0);
+    expect(await t.metric('currency_controller_pair_capable_nodes', { pair: 'USD_HKD' })).toBe(0);
+    expect(await t.metric('currency_controller_failovers_total', { pair: 'USD_HKD' })).toBe(0);
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        pair: 'USD_HKD',
+        reason: 'withdrawn',
+        msg: expect.stringContaining('the pair is unstreamed'),
+      }),
+    );
+    expect(lines).toContainEqual(
+      expect.objectContaining({ msg: 'node changed its pairs', withdrawn: ['USD_HKD'] }),
+    );
+    t.scheduler.advance(5_000);
+    a.announce(['A_X', 'USD_HKD']);
+    expect(t.core.assignment.capableCount('USD_HKD')).toBe(1);
+    expect(a.started()).toContainEqual(
+      expect.objectContaining({
+        currencyPair: 'USD_HKD',
+        latestPrice: 7.8,
+        latestPriceUpdatedAt: timestampFromMs(s),
+      }),
+    );
+    expect(await t.metric('currency_controller_pairs_unstreamed')).toBe(0);
+    expect(await t.metric('currency_controller_pair_streamers', { pair: 'USD_HKD' })).toBe(1);
+    expect(await t.metric('currency_controller_pair_capable_nodes', { pair: 'USD_HKD' })).toBe(1);
+  });
+
+  test('a pair given back a moment after it was withdrawn is watched for progress afresh, not judged by its old price', () => {
+    const t = setup({ limits: { staleStreamMs: 30_000 } });
+    const a = t.node();
+    a.announce(['USD_HKD']);
+    const b = t.node();
+    b.announce(['B_X']);
+    t.scheduler.advance(25_000); // a sends nothing: its upstream is failing
+    a.announce([]);
+    a.announce(['USD_HKD']);
+    b.announce(['B_X', 'USD_HKD']); // another node could take it now
+    t.scheduler.advance(10_000);
+    expect(streamingPairs(a)).toEqual(['USD_HKD']);
+  });
+
+  test('a newer stream of the node announcing another set moves the dropped pairs with reason pairs_changed (no failover)', async () => {
+    const t = setup();
+    const uuid = randomUUID();
+    const first = t.node(uuid);
+    first.announce(['USD_HKD', 'A_X']);
+    const b = t.node();
+    b.announce(['USD_HKD', 'B_X']);
+    const second = t.node(uuid);
+    second.announce(['A_X']);
+    expect(streamingPairs(b)).toEqual(['B_X', 'USD_HKD']);
+    expect(
+      await t.metric('currency_controller_stream_reassignments_total', { reason: 'pairs_changed' }),
+    ).toBe(1);
+    expect(
+      await t.metric('currency_controller_stream_reassignments_total', { reason: 'withdrawn' }),
+    ).toBe(0);
+    expect(await t.metric('currency_controller_failovers_total', { pair: 'USD_HKD' })).toBe(0);
+  });
+});
+
+describe('one market per pair (CONTROLLER_STREAMS_PER_PAIR 2): a primary streamer and a hot standby', () => {
+  /** a streams USD_HKD first (primary), b second (standby); `w` watches USD_HKD. */
+  function primaryAndStandby(limits: Partial<ControllerLimits> = {}) {
+    const t = setup({ streamsPerPair: 2, limits: { staleStreamMs: 30_000, ...limits } });
+    const a = t.node();
+    a.announce(['USD_HKD', 'A_X']);
+    const b = t.node();
+    b.announce(['USD_HKD']);
+    expect(t.core.assignment.streamersOf('USD_HKD')).toEqual([a.uuid, b.uuid]);
+    const w = t.cli();
+    w.send('w', 'ControllerWatchPricesV2Req', { currencyPairs: ['USD_HKD'] });
+    return { t, a, b, w };
+  }
+
+  test("only the primary's prices are stored, counted and forwarded to watchers; the standby's are not", async () => {
+    const { t, a, b, w } = primaryAndStandby();
+    const s = t.scheduler.now();
+    b.price('USD_HKD', 101, s + 1);
+    expect(t.core.prices.get('USD_HKD')).toBeUndefined();
+    a.price('USD_HKD', 100, s);
+    b.price('USD_HKD', 101.5, s + 2);
+    a.price('USD_HKD', 100.5, s + 3);
+    t.scheduler.flush();
+    expect(watched(w)).toEqual([
+      { price: 100, nodeUuid: a.uuid },
+      { price: 100.5, nodeUuid: a.uuid },
+    ]);
+    expect(t.core.prices.get('USD_HKD')).toMatchObject({ price: 100.5, nodeUuid: a.uuid });
+    expect(await t.metric('currency_controller_price_updates_total', { pair: 'USD_HKD' })).toBe(2);
+    expect(await t.metric('currency_controller_prices_superseded_total')).toBe(0);
+    // `controller prices` shows the primary's; `controller streams` lists the primary first.
+    const c = t.cli();
+    c.send('p', 'ControllerPricesV1Req', {});
+    c.send('s', 'ControllerStreamsV1Req', {});
+    const prices = c.replies('p')[0]!.message as MessageOf<'ControllerPricesV1Reply'>;
+    expect(prices.prices).toEqual([expect.objectContaining({ price: 100.5, nodeUuid: a.uuid })]);
+    const streams = c.replies('s')[0]!.message as MessageOf<'ControllerStreamsV1Reply'>;
+    expect(streams.pairs).toEqual([
+      expect.objectContaining({ currencyPair: 'A_X' }),
+      expect.objectContaining({ currencyPair: 'USD_HKD', nodeUuids: [a.uuid, b.uuid] }),
+    ]);
+  });
+
+  test("a standby's prices prove it alive: it keeps the pair while the primary streams", () => {
+    const { t, a, b } = primaryAndStandby();
+    for (let i = 0; i < 6; i++) {
+      t.scheduler.advance(10_000);
+      a.price('USD_HKD', 100 + i);
+      b.price('USD_HKD', 101 + i);
+    }
+    expect(t.core.assignment.streamersOf('USD_HKD')).toEqual([a.uuid, b.uuid]);
+  });
+
+  test.each(['leaves', 'withdraws the pair', 'goes stale'])(
+    'when the primary %s, the standby is primary at once and its latest price is the next one watchers see',
+    (how) => {
+      const { t, a, b, w } = primaryAndStandby();
+      a.price('USD_HKD', 100);
+      t.scheduler.advance(5_000);
+      b.price('USD_HKD', 101);
+      t.scheduler.flush();
+      expect(watched(w)).toEqual([{ price: 100, nodeUuid: a.uuid }]);
+      if (how === 'leaves') a.call.peerEnds();
+      else if (how === 'withdraws the pair') a.announce(['A_X']);
+      // a's last price is 30 s old, b's 25 s: a is quiet, b is not.
+      else t.scheduler.advance(25_000);
+      expect(t.core.assignment.primaryOf('USD_HKD')).toBe(b.uuid);
+      t.scheduler.flush();
+      expect(watched(w)).toEqual([
+        { price: 100, nodeUuid: a.uuid },
+        { price: 101, nodeUuid: b.uuid },
+      ]);
+      expect(t.core.prices.get('USD_HKD')).toMatchObject({ price: 101, nodeUuid: b.uuid });
+      // From now on b's prices are the pair's; a's, if it still streams, are a standby's.
+      t.scheduler.advance(1_000);
+      b.price('USD_HKD', 101.5);
+      if (how === 'goes stale') a.price('USD_HKD', 99);
+      t.scheduler.flush();
+      expect(watched(w).slice(2)).toEqual([{ price: 101.5, nodeUuid: b.uuid }]);
+    },
+  );
+
+  test('a standby whose latest price is not newer than the latest held is promoted without a price', () => {
+    const { t, a, b, w } = primaryAndStandby();
+    const s = t.scheduler.now();
+    b.price('USD_HKD', 101, s);
+    a.price('USD_HKD', 100, s + 1);
+    a.call.peerEnds();
+    t.scheduler.flush();
+    expect(t.core.assignment.primaryOf('USD_HKD')).toBe(b.uuid);
+    expect(watched(w)).toEqual([{ price: 100, nodeUuid: a.uuid }]);
+  });
+
+  test('currency_controller_price_deviation_ratio is the gap between the streamers’ latest prices, over recent ones only', async () => {
+    const { t, a, b } = primaryAndStandby({ forgetPairAfterMs: 60_000 });
+    const deviation = () =>
+      t.metric('currency_controller_price_deviation_ratio', { pair: 'USD_HKD' });
+    a.price('USD_HKD', 100);
+    expect(await deviation()).toBe(0); // one streamer so far
+    b.price('USD_HKD', 101);
+    expect(await deviation()).toBeCloseTo(0.01, 12);
+    b.price('USD_HKD', 99);
+    expect(await deviation()).toBeCloseTo(1 / 99, 12);
+    // b's price ages past CONTROLLER_STALE_STREAM_MS while a keeps sending: one left.
+    for (let i = 0; i < 4; i++) {
+      t.scheduler.advance(10_000);
+      a.price('USD_HKD', 100);
+    }
+    expect(await deviation()).toBe(0);
+    // The pair forgotten, its series goes.
+    a.call.peerEnds();
+    b.call.peerEnds();
+    t.scheduler.advance(62_000);
+    expect(t.core.assignment.isKnown('USD_HKD')).toBe(false);
+    expect(await deviation()).toBeUndefined();
   });
 });
 
@@ -292,6 +527,7 @@ describe('bounds', () => {
     a.call.peerEnds();
     t.scheduler.advance(30_000);
     expect(t.core.assignment.knownPairs()).toEqual(['BTC_USD', 'USD_HKD']);
+    expect(await t.metric('currency_controller_pair_capable_nodes', { pair: 'USD_HKD' })).toBe(0);
     t.scheduler.advance(32_000);
     expect(t.core.assignment.knownPairs()).toEqual(['BTC_USD']);
     expect(t.core.prices.get('USD_HKD')).toBeUndefined();
@@ -301,6 +537,10 @@ describe('bounds', () => {
     expect(
       await t.metric('currency_controller_failovers_total', { pair: 'USD_HKD' }),
     ).toBeUndefined();
+    expect(
+      await t.metric('currency_controller_pair_capable_nodes', { pair: 'USD_HKD' }),
+    ).toBeUndefined();
+    expect(await t.metric('currency_controller_pair_capable_nodes', { pair: 'BTC_USD' })).toBe(1);
     expect(await t.metric('currency_controller_pairs_forgotten_total')).toBe(1);
     expect(await t.metric('currency_controller_pairs_known')).toBe(1);
   });
@@ -344,6 +584,25 @@ describe('progress', () => {
     expect(
       await t.metric('currency_controller_stream_reassignments_total', { reason: 'stale' }),
     ).toBe(1);
+  });
+
+  test('a price not newer than the latest held still proves its streamer alive: it keeps the pair', async () => {
+    const t = setup({ limits: { staleStreamMs: 30_000 } });
+    const a = t.node();
+    a.announce(['USD_HKD']);
+    const b = t.node();
+    b.announce(['USD_HKD']);
+    const [streamer, spare] = streamingPairs(a).length === 1 ? [a, b] : [b, a];
+    const s = t.scheduler.now();
+    streamer.price('USD_HKD', 7.8, s);
+    for (let i = 0; i < 6; i++) {
+      t.scheduler.advance(10_000);
+      streamer.price('USD_HKD', 7.8, s); // the upstream repeats its last quote
+    }
+    expect(streamingPairs(streamer)).toEqual(['USD_HKD']);
+    expect(streamingPairs(spare)).toEqual([]);
+    expect(await t.metric('currency_controller_prices_superseded_total')).toBe(6);
+    expect(await t.metric('currency_controller_stale_streams_total', { pair: 'USD_HKD' })).toBe(0);
   });
 
   test('a quiet streamer with no other capable node keeps its pair', () => {

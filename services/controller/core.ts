@@ -5,7 +5,8 @@
  * grpc-js here is the call handed to a link.
  *
  * Data flow of one price update: NodeLink 'data' -> onNodeFrame (UUID checked, unpacked)
- * -> PriceIntake.take (intake.checkPrice, streamer check, PriceStore.offer) -> WatchFanout.deliver.
+ * -> PriceIntake.take (intake.checkPrice, streamer check, primary check, PriceStore.offer)
+ * -> WatchFanout.deliver.
  */
 import type { StreamFromNode } from '../gen/protobuf/currency_nodes';
 import { type Handlers, dispatch, pack, unpack } from '../shared/any';
@@ -112,6 +113,9 @@ export class ControllerCore {
       quiet: (uuid, pair, quietMs) => this.quiet(uuid, pair, quietMs),
       forget: (pair, idleMs) => this.forget(pair, idleMs),
     });
+    this.observer.readAtScrape((pair) =>
+      this.prices.deviation(pair, deps.scheduler.now(), deps.limits.staleStreamMs),
+    );
     this.intake = new PriceIntake({
       ...deps,
       assignment: this.assignment,
@@ -346,8 +350,13 @@ export class ControllerCore {
     }
     let change: AssignmentChange;
     if (this.registry.isHolder(session)) {
-      change = this.assignment.updatePairs(uuid, pairs);
-      this.observer.nodeChangedPairs(session, [...pairs]);
+      // A new set on the live stream: the node withdraws the pairs it left out (their
+      // upstream failed) and offers again the ones it added (the upstream answers again).
+      const before = this.assignment.knownPairsOf(uuid);
+      const withdrawn = before.filter((p) => !pairs.has(p));
+      const restored = [...pairs].filter((p) => !before.includes(p)).sort();
+      change = this.assignment.updatePairs(uuid, pairs, 'withdrawn');
+      this.observer.nodeChangedPairs(session, [...pairs], withdrawn, restored);
     } else {
       // The holder may have registered since this stream's first frame.
       if (this.refusedClaim(session)) return;
@@ -360,7 +369,7 @@ export class ControllerCore {
           'replaced',
           `replaced by a newer stream with the same node UUID ${uuid} from ${session.link.peer}`,
         );
-        change = this.assignment.updatePairs(uuid, pairs);
+        change = this.assignment.updatePairs(uuid, pairs, 'pairs_changed');
         for (const pair of this.assignment.streamingPairsOf(uuid)) this.upkeep.mark(uuid, pair);
       } else {
         change = this.assignment.addNode(uuid, pairs);
@@ -385,13 +394,24 @@ export class ControllerCore {
 
   // ------------------------------------------------------------------ assignment
 
-  /** Sends every changed node its full desired state and records what moved. */
+  /**
+   * Sends every changed node its full desired state, hands each pair whose primary changed
+   * to its new primary (with the latest price it sent as a standby), and records what moved.
+   */
   private apply(change: AssignmentChange): void {
+    for (const r of change.reassignments) {
+      if (r.from === undefined) continue;
+      // r.from streams r.pair no more: if it is given the pair again it starts afresh.
+      this.upkeep.unmark(r.from, r.pair);
+      this.prices.dropStreamer(r.pair, r.from);
+    }
     for (const uuid of change.changedNodes) {
       this.registry.entryChanged(uuid);
       for (const pair of this.assignment.streamingPairsOf(uuid)) this.upkeep.markIfNew(uuid, pair);
       this.sendDesiredState(uuid);
     }
+    for (const [pair, p] of change.primaryChanges)
+      if (p.to !== undefined) this.intake.promoted(pair, p.to);
     this.observer.changeApplied(change);
   }
 
@@ -426,16 +446,30 @@ export class ControllerCore {
 
   // ------------------------------------------------------------------ upkeep
 
-  /** A quiet streamer loses `pair` to another capable node, if there is one. */
+  /**
+   * A quiet streamer loses `pair` to another capable node, if there is one; else a quiet
+   * primary makes way for a standby that still sends prices, and keeps streaming (true only
+   * if the pair moved away from it).
+   */
   private quiet(uuid: string, pair: string, quietMs: number): boolean {
-    const change = this.assignment.demote(uuid, pair);
-    if (change.reassignments.length === 0) return false; // no one else can take it
-    this.deps.logger.warn(
-      { pair, node_uuid: uuid, quiet_ms: quietMs },
-      'streamer sent no price; the pair moves to another node',
-    );
-    this.apply(change);
-    return true;
+    const now = this.deps.scheduler.now();
+    const change = this.assignment.demote(uuid, pair, (u) => this.upkeep.isLive(u, pair, now));
+    if (change.reassignments.length > 0) {
+      this.deps.logger.warn(
+        { pair, node_uuid: uuid, quiet_ms: quietMs },
+        'streamer sent no price; the pair moves to another node',
+      );
+      this.apply(change);
+      return true;
+    }
+    if (change.primaryChanges.size > 0) {
+      this.deps.logger.warn(
+        { pair, node_uuid: uuid, quiet_ms: quietMs },
+        'primary streamer sent no price; a standby is primary now (no other node can take the pair)',
+      );
+      this.apply(change);
+    }
+    return false; // it still streams the pair: watched on
   }
 
   private forget(pair: string, idleMs: number): void {

@@ -10,6 +10,10 @@ export function createControllerMetrics(registry: Registry, opts: { defaultMetri
   // counter whenever it is read: prom-client's label lookup on every one of 100,000+
   // updates a second was a tenth of the controller's CPU.
   const pendingPriceUpdates = new Map<string, number>();
+  // Per-pair gauges worked out when read, from the controller's state: the deviation between
+  // a pair's streamers (an update only overwrites each streamer's latest price), and the
+  // capable nodes of every known pair (which change with every node and pair set).
+  const readAtScrape: { capable?: PairValues; deviation?: PairValues } = {};
   const metrics = {
     connectedNodes: new Gauge({
       name: 'currency_controller_connected_nodes',
@@ -49,13 +53,13 @@ export function createControllerMetrics(registry: Registry, opts: { defaultMetri
     }),
     failovers: new Counter({
       name: 'currency_controller_failovers_total',
-      help: 'Times a pair moved to another node because its streaming node went away or went quiet.',
+      help: 'Times a pair moved to another node because its streaming node went away, withdrew the pair (its upstream failed) or went quiet.',
       labelNames: ['pair'],
       registers,
     }),
     priceUpdates: new Counter({
       name: 'currency_controller_price_updates_total',
-      help: 'Price updates received from streaming nodes.',
+      help: "Price updates stored and forwarded, from the primary streamer of each pair (a standby streamer's are not counted).",
       labelNames: ['pair'],
       registers,
       collect() {
@@ -66,6 +70,28 @@ export function createControllerMetrics(registry: Registry, opts: { defaultMetri
     /** Counts `n` price updates of `pair` into priceUpdates (added when it is read). */
     countPriceUpdates(pair: string, n = 1): void {
       pendingPriceUpdates.set(pair, (pendingPriceUpdates.get(pair) ?? 0) + n);
+    },
+    priceDeviation: new Gauge({
+      name: 'currency_controller_price_deviation_ratio',
+      help: "Relative gap between the latest prices of a pair's streamers, (max - min) / min, over those received within CONTROLLER_STALE_STREAM_MS; 0 with fewer than two.",
+      labelNames: ['pair'],
+      registers,
+      collect() {
+        readAtScrape.deviation?.((pair, ratio) => this.set({ pair }, ratio));
+      },
+    }),
+    pairCapableNodes: new Gauge({
+      name: 'currency_controller_pair_capable_nodes',
+      help: 'Connected nodes that offer each known pair (announced it and have not withdrawn it); 0 when none does.',
+      labelNames: ['pair'],
+      registers,
+      collect() {
+        readAtScrape.capable?.((pair, n) => this.set({ pair }, n));
+      },
+    }),
+    /** Where the per-pair gauges worked out when read (pairCapableNodes, priceDeviation) get their values. */
+    readAtScrapeFrom(sources: { capable: PairValues; deviation: PairValues }): void {
+      Object.assign(readAtScrape, sources);
     },
     staleStreams: new Counter({
       name: 'currency_controller_stale_streams_total',
@@ -96,7 +122,7 @@ export function createControllerMetrics(registry: Registry, opts: { defaultMetri
     }),
     reassignments: new Counter({
       name: 'currency_controller_stream_reassignments_total',
-      help: 'Streams given to another node, by reason (node_left, kicked, rebalanced, pairs_changed, stale).',
+      help: 'Streams given to another node, by reason (node_left, kicked, rebalanced, pairs_changed, withdrawn, stale).',
       labelNames: ['reason'],
       registers,
     }),
@@ -178,7 +204,14 @@ export function createControllerMetrics(registry: Registry, opts: { defaultMetri
   };
   // Every labelled counter with a fixed label set starts at 0, so that rate() and
   // increase() in dashboards and alerts see its first event.
-  for (const reason of ['node_left', 'kicked', 'rebalanced', 'pairs_changed', 'stale']) {
+  for (const reason of [
+    'node_left',
+    'kicked',
+    'rebalanced',
+    'pairs_changed',
+    'withdrawn',
+    'stale',
+  ]) {
     metrics.reassignments.inc({ reason }, 0);
   }
   for (const reason of DISCONNECT_LABELS) metrics.nodeDisconnects.inc({ reason }, 0);
@@ -195,6 +228,9 @@ export function createControllerMetrics(registry: Registry, opts: { defaultMetri
 }
 
 export type ControllerMetrics = ReturnType<typeof createControllerMetrics>;
+
+/** Calls `set` with the value of each pair a per-pair gauge has. */
+type PairValues = (set: (pair: string, value: number) => void) => void;
 
 /** Registers a metric built with `registers: []` (exemplars, see commandDuration), in place. */
 function registeredAfter<T extends string>(registry: Registry, metric: Histogram<T>): Histogram<T> {

@@ -11,6 +11,14 @@ import type { PriceRefusal } from './intake';
 import { CLOSE_RULES, type CloseReason } from './links/close-reasons';
 import type { ControllerMetrics } from './metrics';
 
+/** Reasons a pair moves because its streamer failed it: each move is a failover. */
+const FAILOVER_REASONS: ReadonlySet<string> = new Set([
+  'node_left',
+  'kicked',
+  'withdrawn',
+  'stale',
+]);
+
 export interface NodeFacts {
   uuid?: string;
   name: string;
@@ -31,8 +39,18 @@ export class Observer {
     this.log.info({ node_uuid: n.uuid, node_name: n.name, peer: n.peer, pairs }, 'node registered');
   }
 
-  nodeChangedPairs(n: NodeFacts, pairs: string[]): void {
-    this.log.info({ node_uuid: n.uuid, pairs }, 'node changed its pairs');
+  /**
+   * A registered node sent another NodeKnownCurrenciesV1Notify on its live stream: pairs it
+   * no longer offers (its upstream for them failed) are withdrawn, pairs it offers again
+   * (the upstream answers) are restored.
+   */
+  nodeChangedPairs(
+    n: NodeFacts,
+    pairs: string[],
+    withdrawn: string[] = [],
+    restored: string[] = [],
+  ): void {
+    this.log.info({ node_uuid: n.uuid, pairs, withdrawn, restored }, 'node changed its pairs');
   }
 
   nodeReplaced(n: NodeFacts, old: NodeFacts): void {
@@ -77,19 +95,22 @@ export class Observer {
     this.metrics.rejected.inc({ reason: 'max_pending' });
   }
 
-  /** Counts what moved, logs failovers, and refreshes the gauges of the touched pairs. */
+  /** Counts what moved, logs failovers and handovers, and refreshes the touched pairs' gauges. */
   changeApplied(change: AssignmentChange): void {
     const m = this.metrics;
     for (const r of change.reassignments) {
       if (r.to === undefined) {
+        const left = this.assignment.streamerCount(r.pair);
         this.log.warn(
-          { pair: r.pair, from: r.from, reason: r.reason },
-          'pair lost a streamer and no capable node can take it',
+          { pair: r.pair, from: r.from, reason: r.reason, streamers: left },
+          left === 0
+            ? 'pair lost its last streamer and no other capable node can take it: the pair is unstreamed'
+            : 'pair lost a streamer and no other capable node can take it',
         );
         continue;
       }
       m.reassignments.inc({ reason: r.reason });
-      if (r.from !== undefined && ['node_left', 'kicked', 'stale'].includes(r.reason)) {
+      if (r.from !== undefined && FAILOVER_REASONS.has(r.reason)) {
         m.failovers.inc({ pair: r.pair });
         if (r.reason === 'stale') m.staleStreams.inc({ pair: r.pair });
         this.log.info(
@@ -97,6 +118,10 @@ export class Observer {
           'pair failed over',
         );
       }
+    }
+    for (const [pair, p] of change.primaryChanges) {
+      if (p.from !== undefined && p.to !== undefined)
+        this.log.info({ pair, from: p.from, to: p.to }, 'standby streamer promoted to primary');
     }
     const touched = new Set<string>();
     for (const r of change.reassignments) touched.add(r.pair);
@@ -125,6 +150,23 @@ export class Observer {
     }
   }
 
+  /**
+   * The per-pair gauges read at each scrape, for every known pair:
+   * currency_controller_pair_capable_nodes, and currency_controller_price_deviation_ratio
+   * (`deviation` of the pair: 0 with fewer than two streamers' recent prices).
+   */
+  readAtScrape(deviation: (pair: string) => number): void {
+    const a = this.assignment;
+    this.metrics.readAtScrapeFrom({
+      capable: (set) => {
+        for (const pair of a.knownPairs()) set(pair, a.capableCount(pair));
+      },
+      deviation: (set) => {
+        for (const pair of a.knownPairs()) set(pair, deviation(pair));
+      },
+    });
+  }
+
   connections(nodes: number, clis: number): void {
     this.metrics.connectedNodes.set(nodes);
     this.metrics.connectedClis.set(clis);
@@ -133,7 +175,14 @@ export class Observer {
   pairForgotten(pair: string, idleMs: number): void {
     const m = this.metrics;
     m.pairsForgotten.inc();
-    for (const metric of [m.pairStreamers, m.failovers, m.staleStreams, m.priceUpdates])
+    for (const metric of [
+      m.pairStreamers,
+      m.failovers,
+      m.staleStreams,
+      m.priceUpdates,
+      m.priceDeviation,
+      m.pairCapableNodes,
+    ])
       metric.remove({ pair });
     this.seriesFromZero.delete(pair);
     this.log.info({ pair, idle_ms: idleMs }, 'pair forgotten: no capable node');

@@ -1,7 +1,11 @@
 /**
  * Price intake: every update a node sends is checked (intake.checkPrice), taken only from
- * a node that streams its pair, stored only if newer than the latest held, and then sent
- * to the watchers. A sampled update carries the node's span context, continued here.
+ * a node that streams its pair, and proves that streamer alive (even when it is not newer
+ * than the latest held). One market per pair: only the pair's primary streamer's updates
+ * are stored, if newer than the latest held, and sent to the watchers; a hot standby's
+ * (CONTROLLER_STREAMS_PER_PAIR of 2 or more) are only kept as its latest price, for the
+ * deviation gauge and for its promotion (`promoted`). A sampled update carries the node's
+ * span context, continued here.
  */
 import type { MessageOf } from '../shared/any';
 import type { Scheduler } from '../shared/scheduler';
@@ -33,7 +37,25 @@ export interface PriceIntakeDeps {
 }
 
 export class PriceIntake {
-  constructor(private readonly deps: PriceIntakeDeps) {}
+  /** Whether pairs may have standbys (CONTROLLER_STREAMS_PER_PAIR >= 2); else every streamer is primary. */
+  private readonly standbys: boolean;
+
+  constructor(private readonly deps: PriceIntakeDeps) {
+    this.standbys = deps.assignment.streamsPerPair > 1;
+  }
+
+  /**
+   * `uuid` is the primary streamer of `pair` now: the latest price it sent as a standby
+   * is offered at once (stored and sent to watchers if newer than the latest held), so the
+   * handover has no gap.
+   */
+  promoted(pair: string, uuid: string): void {
+    const d = this.deps;
+    const p = d.prices.seenFrom(pair, uuid);
+    if (!p || !d.prices.offer(p)) return;
+    d.observer.pricesAccepted(pair);
+    d.fanout.deliver(uuid, pair, p.price, p.updatedAtMs);
+  }
 
   /** One frame's updates (one, or a NodePriceUpdatesV1Notify batch). */
   take(session: NodeSession, updates: PriceUpdate[], traceContext: Record<string, string>): void {
@@ -72,7 +94,8 @@ export class PriceIntake {
   /**
    * Each update is taken exactly as a single NodePriceUpdateV1Notify would be: from a node
    * not streaming its pair it is ignored (in flight when the pair moved); a refused one is
-   * counted and skipped, and the rest still count.
+   * counted and skipped, and the rest still count. A valid one marks its streamer alive
+   * whether or not it is stored.
    */
   private takeAll(session: NodeSession, updates: PriceUpdate[]): void {
     const d = this.deps;
@@ -88,8 +111,12 @@ export class PriceIntake {
         (refused ??= []).push(c);
         continue;
       }
-      d.upkeep.mark(uuid, m.currencyPair, now);
       const pair = m.currencyPair;
+      d.upkeep.mark(uuid, pair, now);
+      if (this.standbys) {
+        d.prices.note(pair, uuid, m.price, c.updatedAtMs, now);
+        if (!d.assignment.isPrimary(uuid, pair)) continue;
+      }
       if (!d.prices.offer({ pair, price: m.price, updatedAtMs: c.updatedAtMs, nodeUuid: uuid })) {
         d.observer.priceSuperseded();
         continue;

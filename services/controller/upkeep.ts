@@ -44,6 +44,21 @@ export class Upkeep {
     if (!this.progress.get(pair)?.has(uuid)) this.mark(uuid, pair);
   }
 
+  /**
+   * `uuid` no longer streams `pair`: its progress goes, so that if it is given the pair
+   * again (a withdrawn pair announced again a moment later) it starts afresh.
+   */
+  unmark(uuid: string, pair: string): void {
+    const byNode = this.progress.get(pair);
+    if (byNode?.delete(uuid) && byNode.size === 0) this.progress.delete(pair);
+  }
+
+  /** Whether `uuid` sent a valid price for `pair` (or started it) within CONTROLLER_STALE_STREAM_MS. */
+  isLive(uuid: string, pair: string, now = this.scheduler.now()): boolean {
+    const last = this.progress.get(pair)?.get(uuid);
+    return last !== undefined && now - last < this.limits.staleStreamMs;
+  }
+
   stop(): void {
     if (this.timer) this.scheduler.clearTimeout(this.timer);
     this.timer = undefined;
