@@ -20,6 +20,7 @@ import {
   substituteVariables,
   variableQuery,
 } from '../tests/support/observability-promql';
+import { loadUpstreamConfig } from '../services/node/upstream/config';
 import { waitFor } from '../tests/support/wait';
 import {
   COMPOSE_DIR,
@@ -413,6 +414,7 @@ describe('the compose file', () => {
     logging?: { driver?: string; options?: Record<string, string> };
     profiles?: string[];
     command?: string[];
+    entrypoint?: string[];
     build?: { args?: Record<string, string> };
     deploy?: { resources?: { limits?: { memory?: string } } };
     volumes?: { source: string; target: string }[];
@@ -516,6 +518,47 @@ describe('the compose file', () => {
       };
     };
     expect(collector.service.telemetry.metrics.readers[0].pull.exporter.prometheus.port).toBe(8888);
+  });
+
+  it('passes NODE_UPSTREAM_* through (simulated by default) and runs market and node-upstream in the upstream profile', async () => {
+    const { services } = await config();
+    expect(services.market).toBeUndefined();
+    expect(services['node-upstream']).toBeUndefined();
+    for (const name of ['node', 'node-fx', 'node-crypto']) {
+      const env = services[name].environment ?? {};
+      expect(env.NODE_UPSTREAM).toBe('simulated');
+      expect(loadUpstreamConfig(env, env.NODE_CURRENCY_PAIRS!.split(',')).kind).toBe('simulated');
+    }
+    // Passed through from the shell, as compose interpolates it.
+    const http = await config({
+      NODE_UPSTREAM: 'http',
+      NODE_UPSTREAM_URL: 'https://prices.test/v1/{symbol}',
+      NODE_UPSTREAM_PRICE_PATH: 'data.price',
+    });
+    const fx = http.services['node-fx'].environment ?? {};
+    expect(loadUpstreamConfig(fx, fx.NODE_CURRENCY_PAIRS!.split(','))).toMatchObject({
+      kind: 'http',
+      url: 'https://prices.test/v1/{symbol}',
+      pricePath: 'data.price',
+    });
+
+    const { services: up } = await config({ COMPOSE_PROFILES: 'observability,upstream' });
+    expect(up.market.profiles).toEqual(['upstream']);
+    expect(up.market.restart).toBe('unless-stopped');
+    expect(up.market.image).toBe(up.node.image);
+    expect(up.market.entrypoint).toEqual(['node', 'dist/services/market/main.js']);
+    const n = up['node-upstream'];
+    expect(n.profiles).toEqual(['upstream']);
+    expect(n.restart).toBe('on-failure');
+    expect(n.depends_on?.market.condition).toBe('service_healthy');
+    expect(n.depends_on?.controller.condition).toBe('service_healthy');
+    const env = n.environment ?? {};
+    expect(loadUpstreamConfig(env, env.NODE_CURRENCY_PAIRS!.split(','))).toMatchObject({
+      kind: 'http',
+      url: 'http://market:8080/v1/quote/{symbol}?client=node-upstream',
+      pricePath: 'price',
+      timePath: 'time',
+    });
   });
 
   it('provisions Grafana with the Prometheus data source and the dashboards of deploy/observability', async () => {
