@@ -9,7 +9,10 @@
  *     through its HTTP API: each must parse, each panel query must return data, and each
  *     alert condition must hold exactly when the scenario says it should. Two releases run
  *     side by side, labelled with two namespaces as Kubernetes would: every panel runs with
- *     a concrete namespace and never sees the other release's series.
+ *     a concrete namespace and never sees the other release's series. One node reads its
+ *     prices over HTTP from the test market (services/market) instead of the simulated
+ *     upstream, and the market fails one of its pairs, so the upstream panels show real
+ *     requests, failures and a withdrawal.
  * Grafana itself is not run (there is none to install here); see deploy/observability/README.md.
  *
  * Needs `npm run build` and `bash scripts/setup/prometheus.sh` (prometheus + promtool).
@@ -17,7 +20,9 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { type MarketServer, startMarketServer } from '../../services/market/server';
 import {
+  type GrafanaPanel,
   type LoadedDashboard,
   PROMETHEUS_SYNTHETIC_METRICS,
   RULES_DIR,
@@ -53,6 +58,7 @@ import {
   startProcess,
   stopAll,
   waitFor,
+  type PromVectorSample,
 } from '../support/observability-stack';
 import {
   UNDECODABLE_FRAME,
@@ -73,6 +79,10 @@ const OTHER_PAIRS = ['AUD_NZD', 'NZD_CAD'];
 /** How every selector of every dashboard query starts. */
 const SCOPE = 'cluster=~"$cluster", namespace="$namespace"';
 const PENDING_METRICS = new Set(['currency_controller_leader']);
+/** The node that reads the test market over HTTP (the others use the simulated upstream). */
+const UPSTREAM_NODE = 'obs-node-1';
+/** Its NODE_UPSTREAM_FAIL_AFTER_MS: short, so the failed pair is withdrawn within the scenario. */
+const UPSTREAM_FAIL_AFTER_MS = 1500;
 
 describe('alerting rules', () => {
   it('pass promtool check rules', async () => {
@@ -367,14 +377,128 @@ describe('dashboards', () => {
       'currency-nodes-overview.json Command latency p50 / p99 by command',
     ]);
   });
+
+  it('lay panels out without overlaps, each row above its own panels', () => {
+    type Box = { x: number; y: number; w: number; h: number };
+    const box = (p: GrafanaPanel): Box => ({
+      x: p.gridPos?.x ?? 0,
+      y: p.gridPos?.y ?? 0,
+      w: p.gridPos?.w ?? 0,
+      h: p.gridPos?.h ?? 0,
+    });
+    const overlap = (a: Box, b: Box) =>
+      a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
+    for (const { file, dashboard } of loaded) {
+      // The top level is one grid; the panels of a collapsed row are another, shown in its place.
+      const grids = [
+        dashboard.panels ?? [],
+        ...(dashboard.panels ?? [])
+          .filter((p) => (p.panels ?? []).length > 0)
+          .map((p) => p.panels!),
+      ];
+      const overlaps: string[] = [];
+      for (const grid of grids) {
+        grid.forEach((a, i) =>
+          grid.slice(i + 1).forEach((b) => {
+            if (overlap(box(a), box(b))) overlaps.push(`#${a.id} ${a.title} / #${b.id} ${b.title}`);
+          }),
+        );
+      }
+      expect({ file, overlaps }).toEqual({ file, overlaps: [] });
+      // Grafana places panels by gridPos alone; the list follows the grid too, so that a
+      // reader (and rowPanels below) finds a row's panels after it.
+      const top = dashboard.panels ?? [];
+      const outOfOrder = top
+        .slice(1)
+        .filter((p, i) => box(p).y < box(top[i]).y)
+        .map((p) => `#${p.id} ${p.title}`);
+      expect({ file, outOfOrder }).toEqual({ file, outOfOrder: [] });
+    }
+  });
+
+  /** The non-row panels under the row titled `title` (up to the next row). */
+  const rowPanels = (file: string, title: string): GrafanaPanel[] => {
+    const panels = loaded.find((l) => l.file === file)!.dashboard.panels ?? [];
+    const start = panels.findIndex((p) => p.type === 'row' && p.title === title);
+    if (start < 0) return [];
+    const end = panels.findIndex((p, i) => i > start && p.type === 'row');
+    return panels.slice(start + 1, end < 0 ? undefined : end);
+  };
+  type WithFieldConfig = GrafanaPanel & {
+    fieldConfig?: { defaults?: { unit?: string; custom?: { stacking?: { mode?: string } } } };
+  };
+
+  it('show the upstream panels on the node dashboard, per selected node like its other panels', () => {
+    const panels = rowPanels('currency-nodes-node.json', 'Upstreams') as WithFieldConfig[];
+    expect(panels.map((p) => p.title)).toEqual([
+      'Upstream reads by outcome',
+      'Failed upstream reads (ratio)',
+      'Upstream request latency p50 / p99',
+      'Upstream price age per pair (top 10)',
+      'Withdrawn pairs',
+      'Withdrawals per pair',
+    ]);
+    const exprs = panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr ?? ''));
+    for (const name of [
+      'currency_node_upstream_requests_total',
+      'currency_node_upstream_request_duration_seconds_bucket',
+      'currency_node_upstream_price_age_seconds',
+      'currency_node_upstream_withdrawn_pairs',
+      'currency_node_upstream_withdrawals_total',
+    ]) {
+      expect({ name, used: exprs.some((e) => e.includes(name)) }).toEqual({ name, used: true });
+    }
+    // Every query names its nodes by node_name and follows the node variable.
+    const join =
+      '* on (cluster, namespace, instance) group_left (node_name) max by (cluster, namespace, instance, node_name) (currency_node_info{cluster=~"$cluster", namespace="$namespace", job=~"$node_job", node_name=~"$node"})';
+    for (const e of exprs) expect({ e, joined: e.includes(join) }).toEqual({ e, joined: true });
+    const all = exprs.join('\n');
+    expect(all).toContain(
+      'histogram_quantile(0.5, sum by (node_name, le) (rate(currency_node_upstream_request_duration_seconds_bucket{',
+    );
+    expect(all).toContain(
+      'histogram_quantile(0.99, sum by (node_name, le) (rate(currency_node_upstream_request_duration_seconds_bucket{',
+    );
+    expect(all).toContain(
+      'topk(10, max by (node_name, pair) (currency_node_upstream_price_age_seconds{',
+    );
+    const byTitle = new Map(panels.map((p) => [p.title, p]));
+    expect(
+      byTitle.get('Upstream reads by outcome')?.fieldConfig?.defaults?.custom?.stacking?.mode,
+    ).toBe('normal');
+    expect(byTitle.get('Failed upstream reads (ratio)')?.fieldConfig?.defaults?.unit).toBe(
+      'percentunit',
+    );
+  });
+
+  it("show withdrawn pairs, the nodes offering each pair and the streamers' price deviation on the overview", () => {
+    const panels = rowPanels('currency-nodes-overview.json', 'Upstreams');
+    const exprs = panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr ?? '')).join('\n');
+    for (const name of [
+      'currency_node_upstream_withdrawn_pairs',
+      'currency_controller_pair_capable_nodes',
+      'currency_controller_price_deviation_ratio',
+      'currency_node_upstream_requests_total',
+    ]) {
+      expect({ name, used: exprs.includes(name) }).toEqual({ name, used: true });
+    }
+    expect(exprs).toContain('topk(10, max by (pair) (currency_controller_price_deviation_ratio{');
+    expect(exprs).toContain('bottomk(10, max by (pair) (currency_controller_pair_capable_nodes{');
+    // Unstreamed pairs and the reassignment reasons (withdrawn among them) stay where they were.
+    const overview = panelQueries(loaded.filter((l) => l.file === 'currency-nodes-overview.json'));
+    expect(overview.map((q) => q.panel.replace(/^#\d+ /, ''))).toEqual(
+      expect.arrayContaining(['Pairs unstreamed', 'Stream reassignments by reason']),
+    );
+  });
 });
 
 /**
  * The scenario: a controller and three nodes announcing the same pairs; Prometheus scrapes
  * them every second with the rules loaded. CLI commands run (ok outcomes, latency samples),
- * an unknown command and an undecodable frame are sent, one streaming node is SIGKILLed
- * (failovers, a node disconnect, node_left reassignments) and another one is kicked (it
- * reconnects). Then every expression is run. A second release (a controller and one node with
+ * an unknown command and an undecodable frame are sent, the test market fails one pair of the
+ * node that reads it over HTTP (upstream failures, a withdrawal, a withdrawn reassignment),
+ * another streaming node is SIGKILLed (failovers, a node disconnect, node_left
+ * reassignments) and the upstream node is kicked (it reconnects). Then every expression is run. A second release (a controller and one node with
  * other pairs) runs beside it, its targets labelled with another namespace.
  */
 describe('against a real Prometheus scraping the real programs', () => {
@@ -385,6 +509,15 @@ describe('against a real Prometheus scraping the real programs', () => {
   const nodes: { name: string; uuid: string; metricsAddr: string; proc: Proc }[] = [];
   let killed: (typeof nodes)[number];
   let kicked: (typeof nodes)[number];
+  /** The test market the upstream node reads, and the pair it fails for that node. */
+  let market: MarketServer | undefined;
+  let upstreamNode: (typeof nodes)[number];
+  let failedPair = '';
+  /** What the withdrawal panels say right after the withdrawal (their windows are short). */
+  let afterWithdrawal: { withdrawals: PromVectorSample[]; reassignments: PromVectorSample[] } = {
+    withdrawals: [],
+    reassignments: [],
+  };
   let controller: Proc;
   const other: { name: string; metricsAddr: string; controllerMetricsAddr: string } = {
     name: 'obs-b-node-1',
@@ -447,11 +580,26 @@ describe('against a real Prometheus scraping the real programs', () => {
         throw new WaitAborted(`controller exited: ${controller.output()}`);
       return (await httpGet(`http://${controllerMetricsAddr}/readyz`, 1_000)).status === 200;
     });
+    market = await startMarketServer();
     for (const [i, port] of nodePorts.entries()) {
       const uuid = randomUUID();
       const name = `obs-node-${i + 1}`;
       const metricsAddr = `127.0.0.1:${port}`;
+      // One node reads the test market over HTTP, the others the simulated upstream.
+      const upstream: Record<string, string> =
+        name === UPSTREAM_NODE
+          ? {
+              NODE_UPSTREAM: 'http',
+              NODE_UPSTREAM_URL: `${market.url}/v1/quote/{symbol}?client=${name}`,
+              NODE_UPSTREAM_PRICE_PATH: 'price',
+              NODE_UPSTREAM_TIME_PATH: 'time',
+              NODE_UPSTREAM_TIMEOUT_MS: '1000',
+              NODE_UPSTREAM_MAX_RPS: '50',
+              NODE_UPSTREAM_FAIL_AFTER_MS: String(UPSTREAM_FAIL_AFTER_MS),
+            }
+          : {};
       const proc = startProcess(name, process.execPath, [programPath('node')], {
+        ...upstream,
         NODE_CONTROLLER_ADDR: controllerAddr,
         NODE_CURRENCY_PAIRS: PAIRS.join(','),
         NODE_PRICE_INTERVAL_MS: '200-400',
@@ -555,14 +703,53 @@ describe('against a real Prometheus scraping the real programs', () => {
     expect(replies).toBeGreaterThanOrEqual(1);
     await sendRawCliFrames(controllerAddr, [UNDECODABLE_FRAME]);
 
-    // Failover: SIGKILL a node that streams at least one pair (the others know every pair).
+    // Upstream failure: the market answers 500 to the HTTP node for one pair it streams.
+    // After NODE_UPSTREAM_FAIL_AFTER_MS the node withdraws the pair (it stays connected and
+    // keeps probing it) and the controller moves the pair to another node (reason withdrawn).
+    // This node is the one kicked later and the one the node dashboard shows.
+    upstreamNode = nodes.find((n) => n.name === UPSTREAM_NODE)!;
+    kicked = upstreamNode;
+    const streamed = await waitFor('the upstream node to stream a pair', async () => {
+      const pairs = JSON.parse(await cli('--json', 'controller', 'streams')) as {
+        currencyPair: string;
+        nodeUuids: string[];
+      }[];
+      return pairs.find((p) => p.nodeUuids.includes(upstreamNode.uuid));
+    });
+    failedPair = streamed.currencyPair;
+    market!.setFault({ symbol: failedPair, client: UPSTREAM_NODE, mode: 'http_500' });
+    await waitFor(
+      'Prometheus to see the pair withdrawn and streamed by another node',
+      async () =>
+        (await scalar(
+          `currency_node_upstream_withdrawn_pairs{instance="${upstreamNode.metricsAddr}"}`,
+        )) === 1 &&
+        (await scalar(
+          `currency_controller_pair_streamers{namespace="${NS}", pair="${failedPair}"}`,
+        )) === 1 &&
+        (await scalar(
+          `currency_controller_pair_capable_nodes{namespace="${NS}", pair="${failedPair}"}`,
+        )) ===
+          nodes.length - 1,
+      { timeoutMs: 20_000 },
+    );
+    mark('withdrawal seen');
+    await sleep(2_500);
+    afterWithdrawal = {
+      withdrawals: await panelSeries('currency-nodes-node.json Withdrawals per pair A'),
+      reassignments: await panelSeries(
+        'currency-nodes-overview.json Stream reassignments by reason A',
+      ),
+    };
+
+    // Failover: SIGKILL a node that streams at least one pair (the third node knows every
+    // pair; the upstream node all but the failed one).
     const streaming = await Promise.all(
       nodes.map((n) => nodeMetric(n, 'currency_node_pairs_streaming')),
     );
-    const idx = streaming.findIndex((s) => s > 0);
+    const idx = streaming.findIndex((s, i) => s > 0 && nodes[i] !== upstreamNode);
     expect(idx).toBeGreaterThanOrEqual(0);
     killed = nodes[idx];
-    kicked = nodes.find((n) => n !== killed)!;
     await killProcess(killed.proc, 'SIGKILL');
     await waitFor(
       'Prometheus to see the failover and the killed node down',
@@ -614,6 +801,7 @@ describe('against a real Prometheus scraping the real programs', () => {
 
   afterAll(async () => {
     await stopAll();
+    await market?.close();
     tmp?.remove();
     expect(runningCount()).toBe(0);
     process.stdout.write(
@@ -648,6 +836,18 @@ describe('against a real Prometheus scraping the real programs', () => {
     if (result.length === 0) throw new Error(`panel query ${key} returned no data`);
     return result.reduce((sum, sample) => sum + Number(sample.value[1]), 0);
   };
+
+  /** A panel query by "file title refId", variables substituted: its series. */
+  const panelSeries = async (key: string, namespace = NS): Promise<PromVectorSample[]> => {
+    const q = panelQueries(loadDashboards()).find(
+      (x) => `${x.file} ${x.panel.replace(/^#\d+ /, '')} ${x.refId}` === key,
+    );
+    if (!q) throw new Error(`no panel query ${key}`);
+    return prom.vector(substituteVariables(q.expr, variableValues(namespace)));
+  };
+  /** label value -> sample value, for the series of one panel query. */
+  const byLabel = (samples: PromVectorSample[], label: string): Record<string, number> =>
+    Object.fromEntries(samples.map((s) => [s.metric[label] ?? '', Number(s.value[1])]));
 
   it('expose every metric name the dashboards and the rules use', () => {
     const used = new Map<string, string[]>();
@@ -775,6 +975,91 @@ describe('against a real Prometheus scraping the real programs', () => {
       ([k, v]) => !(v >= (k === 'failoversInRange' ? 1 : 0.9)),
     );
     expect(tooLow).toEqual([]);
+  });
+
+  it("show the upstream node's reads, failures, latency and price age on the node dashboard", async () => {
+    const node = (title: string, ref = 'A') =>
+      panelSeries(`currency-nodes-node.json ${title} ${ref}`);
+    // $node is the upstream node: ok reads of its pairs, and the 500s of the failed pair,
+    // which it keeps probing while it is withdrawn.
+    // (Outcomes the node creates at 0 up front, if it does, have no reads.)
+    const outcomes = byLabel(await node('Upstream reads by outcome'), 'outcome');
+    expect(
+      Object.keys(outcomes)
+        .filter((o) => outcomes[o] > 0)
+        .sort(),
+    ).toEqual(['http_status', 'ok']);
+    const failed = byLabel(await node('Failed upstream reads (ratio)'), 'node_name');
+    expect(Object.keys(failed)).toEqual([UPSTREAM_NODE]);
+    expect(failed[UPSTREAM_NODE]).toBeGreaterThan(0);
+    expect(failed[UPSTREAM_NODE]).toBeLessThan(1);
+    // Loopback requests answer within the histogram's buckets, well under the 1 s timeout.
+    for (const ref of ['A', 'B']) {
+      const latency = byLabel(await node('Upstream request latency p50 / p99', ref), 'node_name');
+      expect({ ref, names: Object.keys(latency) }).toEqual({ ref, names: [UPSTREAM_NODE] });
+      expect({ ref, ok: latency[UPSTREAM_NODE] > 0 && latency[UPSTREAM_NODE] <= 1 }).toEqual({
+        ref,
+        ok: true,
+      });
+    }
+    // The market dates its prices now: each arrives a few milliseconds old.
+    const ages = await node('Upstream price age per pair (top 10)');
+    expect(ages.length).toBeGreaterThan(0);
+    for (const a of ages) {
+      expect({ pair: a.metric.pair, node: a.metric.node_name }).toEqual({
+        pair: expect.stringMatching(new RegExp(`^(${PAIRS.join('|')})$`)),
+        node: UPSTREAM_NODE,
+      });
+      const v = Number(a.value[1]);
+      expect({ pair: a.metric.pair, age: v >= 0 && v < 5 }).toEqual({
+        pair: a.metric.pair,
+        age: true,
+      });
+    }
+    expect(byLabel(await node('Withdrawn pairs'), 'node_name')).toEqual({ [UPSTREAM_NODE]: 1 });
+  });
+
+  // As for failovers: the first withdrawal of a pair shows only if its counter series existed
+  // (at 0) before it, i.e. if the node creates it for each of its pairs at start.
+  it('count the first withdrawal of a pair on the withdrawal and reassignment panels', () => {
+    const withdrawals = afterWithdrawal.withdrawals.map((s) => ({
+      node: s.metric.node_name,
+      pair: s.metric.pair,
+      counted: Number(s.value[1]) >= 0.9,
+    }));
+    expect(withdrawals.filter((w) => w.counted || w.pair === failedPair)).toEqual([
+      { node: UPSTREAM_NODE, pair: failedPair, counted: true },
+    ]);
+    const reasons = byLabel(afterWithdrawal.reassignments, 'reason');
+    expect({ withdrawn: reasons.withdrawn >= 0.9 }).toEqual({ withdrawn: true });
+  });
+
+  it('show the withdrawn pair, the nodes offering each pair and the price deviation on the overview', async () => {
+    const overview = (title: string, ref = 'A') =>
+      panelSeries(`currency-nodes-overview.json ${title} ${ref}`);
+    const live = nodes.filter((n) => n !== killed).map((n) => n.name);
+    expect(byLabel(await overview('Withdrawn pairs'), 'node_name')).toEqual(
+      Object.fromEntries(live.map((n) => [n, n === UPSTREAM_NODE ? 1 : 0])),
+    );
+    expect(await panelSum('currency-nodes-overview.json Withdrawn pairs B')).toBe(1);
+    // Two nodes are left: both offer every pair but the one the upstream node withdrew.
+    expect(byLabel(await overview('Nodes offering each pair (10 fewest)'), 'pair')).toEqual(
+      Object.fromEntries(PAIRS.map((p) => [p, p === failedPair ? 1 : 2])),
+    );
+    // One streamer per pair (CONTROLLER_STREAMS_PER_PAIR 1): nothing to disagree with.
+    const deviation = byLabel(
+      await overview('Price deviation between streamers (top 10 pairs)'),
+      'pair',
+    );
+    expect(Object.keys(deviation).sort()).toEqual([...PAIRS].sort());
+    for (const [pair, v] of Object.entries(deviation))
+      expect({ pair, v: v >= 0 && v < 0.01 }).toEqual({ pair, v: true });
+    const outcomes = byLabel(await overview('Upstream reads by outcome'), 'outcome');
+    expect(
+      Object.keys(outcomes)
+        .filter((o) => outcomes[o] > 0)
+        .sort(),
+    ).toEqual(['http_status', 'ok']);
   });
 
   it('resolve every dashboard variable query to the real jobs and instances', async () => {

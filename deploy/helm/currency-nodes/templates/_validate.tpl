@@ -16,6 +16,7 @@ is wrong. Included once, from controller-deployment.yaml.
 {{- if and (eq (len $parts) 2) (gt (atoi (index $parts 0)) (atoi (index $parts 1))) }}
 {{- fail (printf "nodeGroups[%d] (%s): priceIntervalMs %q has MIN greater than MAX" $i $g.name $interval) }}
 {{- end }}
+{{- include "currency-nodes.upstream.validate" (dict "root" $ "index" $i "group" $g) }}
 {{- end }}
 {{- $c := .Values.controller }}
 {{- if and (gt (int $c.preStopSleepSeconds) 0) (le (int $c.terminationGracePeriodSeconds) (int $c.preStopSleepSeconds)) }}
