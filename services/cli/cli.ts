@@ -10,6 +10,7 @@ import { EXIT } from '../shared/program';
 import { systemScheduler } from '../shared/scheduler';
 import { clientTlsVars, readClientTlsConfig } from '../shared/tls';
 import type { GlobalOptions } from './command';
+import { shownLines } from './format';
 import { UsageError, parseSeconds } from './flags';
 import type { CliIo } from './io';
 import { type Offline, type Selected, buildProgram } from './program';
@@ -80,7 +81,14 @@ function globalOptions(raw: RawGlobalOptions, env: Env, io: CliIo): GlobalOption
 }
 
 /** Runs one CLI invocation. `argv` excludes the node binary and script path. */
-export async function runCli(argv: string[], io: CliIo, env: Env = process.env): Promise<number> {
+export async function runCli(
+  argv: string[],
+  rawIo: CliIo,
+  env: Env = process.env,
+): Promise<number> {
+  // stderr carries only lines of text: a wire string in a message, even one a command did
+  // not escape, cannot command the terminal.
+  const io: CliIo = { ...rawIo, err: (t) => rawIo.err(shownLines(t)) };
   let selected: { name: string; run: Selected } | undefined;
   let offline: Offline | undefined;
   const program = buildProgram(

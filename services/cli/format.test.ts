@@ -1,4 +1,4 @@
-import { age, isoOrNull, safeToJson, showPrice, showTime } from './format';
+import { age, isoOrNull, safeToJson, showPrice, showTime, shown, shownLines } from './format';
 
 const NOW = Date.UTC(2026, 0, 10, 12, 0, 0);
 const ago = (ms: number) => {
@@ -44,5 +44,18 @@ describe('wire values shown safely', () => {
       message: { shutdownAt: { seconds: 1e13, nanos: 0 } },
     }) as Record<string, unknown>;
     expect(j).toEqual({ shutdownAt: null });
+  });
+});
+
+describe('shown (human output of strings from the wire)', () => {
+  test.each([
+    ['plain', 'edge-1 Zürich 東京', 'edge-1 Zürich 東京'],
+    ['ESC and BEL', 'a\x1b]0;t\x07b', 'a\\x1b]0;t\\x07b'],
+    ['tab, newline, CR', 'a\tb\nc\rd', 'a\\tb\\nc\\rd'],
+    ['NUL, DEL and C1', '\u0000\u007f\u009b', '\\x00\\x7f\\x9b'],
+  ])('%s', (_what, input, output) => expect(shown(input)).toBe(output));
+
+  test('shownLines keeps the line ends and escapes the rest', () => {
+    expect(shownLines('one\x1b[2J\ntwo\n')).toBe('one\\x1b[2J\ntwo\n');
   });
 });

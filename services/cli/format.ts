@@ -103,3 +103,24 @@ export function age(ts: Timestamp | undefined, nowMs: number): string {
   if (s < 48 * 3600) return `${Math.floor(s / 3600)}h`;
   return `${Math.floor(s / 86400)}d`;
 }
+
+// C0 (TAB, LF, CR and ESC among them), DEL and C1: what a terminal may act on.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
+const NAMED: Record<string, string> = { '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+
+/**
+ * A string from the wire (a node name, a pair, a version, an error message) for human
+ * output: control characters shown as `\t`, `\n`, `\r` or `\xNN`, so that a peer cannot
+ * move the cursor, retitle the terminal or forge a table row. --json keeps them exact.
+ */
+export function shown(s: string): string {
+  return s.replace(
+    CONTROL,
+    (c) => NAMED[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  );
+}
+
+/** For stderr, whose every message is one line of text: anything but the line ends escaped. */
+export function shownLines(text: string): string {
+  return text.split('\n').map(shown).join('\n');
+}

@@ -1,3 +1,5 @@
+import { shown } from './format';
+
 /** What a CLI command may touch: its output streams and, for `watch`, a stop signal. */
 export interface CliIo {
   out(text: string): void;
@@ -46,8 +48,12 @@ export function processIo(stop: AbortController): ProcessIo {
   };
 }
 
-/** Plain aligned columns, like kubectl: a header row, then one row per item. */
-export function table(headers: string[], rows: string[][]): string {
+/**
+ * Plain aligned columns, like kubectl: a header row, then one row per item. Cells come
+ * from the wire: their control characters are shown escaped (format.ts `shown`).
+ */
+export function table(headers: string[], cellRows: string[][]): string {
+  const rows = cellRows.map((r) => r.map(shown));
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) =>
     cells

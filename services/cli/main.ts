@@ -2,6 +2,7 @@
 import '../shared/compile-cache';
 import { telemetry } from './otel';
 import { runCli } from './cli';
+import { shownLines } from './format';
 import { processIo } from './io';
 import { EXIT } from '../shared/program';
 
@@ -12,7 +13,7 @@ process.once('SIGTERM', () => stop.abort());
 const io = processIo(stop);
 void runCli(process.argv.slice(2), io)
   .catch((err: unknown) => {
-    io.err(`currency-cli: ${err instanceof Error ? err.message : String(err)}\n`);
+    io.err(`currency-cli: ${shownLines(err instanceof Error ? err.message : String(err))}\n`);
     return EXIT.FAILED;
   })
   .then(async (code) => {

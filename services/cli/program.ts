@@ -119,7 +119,9 @@ export function buildProgram(
         'watch --pair USD_HKD',
       ]) +
         '\nExit codes: 0 ok, 1 failed or incomplete, 2 bad usage, 3 controller unreachable.\n' +
-        'Colour only on a terminal, never with NO_COLOR set.\n',
+        'Colour only on a terminal, never with NO_COLOR set.\n' +
+        'Control characters in names, pairs and messages from the controller are shown\n' +
+        'escaped (\\x1b, \\t, \\n, ...); --json carries them exactly.\n',
     )
     .exitOverride()
     .showHelpAfterError(false)

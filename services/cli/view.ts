@@ -5,6 +5,7 @@
 import { styleText } from 'node:util';
 import { EXIT } from '../shared/program';
 import type { CommandEnv } from './command';
+import { shown } from './format';
 import { json, table } from './io';
 
 export interface Row {
@@ -46,7 +47,7 @@ function render(env: CommandEnv, v: View): string {
 
 export function printView(env: CommandEnv, label: string, r: ViewResult): number {
   if (!r.ok) {
-    env.io.err(`${label}: ${r.problem}\n`);
+    env.io.err(`${label}: ${shown(r.problem)}\n`);
     return EXIT.FAILED;
   }
   if (env.opts.json) env.io.out(json(r.view.json));
@@ -87,7 +88,7 @@ export async function pollView(
     const r = await fetch();
     if (io.signal.aborted) break;
     if (!r.ok) {
-      io.err(`${label}: ${r.problem}\n`);
+      io.err(`${label}: ${shown(r.problem)}\n`);
       return EXIT.FAILED;
     }
     const now = new Map(r.view.rows.map((x) => [x.key, x]));
@@ -104,12 +105,13 @@ export async function pollView(
       else if (!last) io.out(render(env, r.view));
       else {
         const at = new Date().toISOString();
+        const line = (x: Row) => x.cells.map(shown).join('  ');
         for (const [k, x] of now) {
           const before = last.get(k);
           if (before?.stable !== x.stable)
-            io.out(`${at}  ${before ? 'CHANGED' : 'ADDED'}  ${x.cells.join('  ')}\n`);
+            io.out(`${at}  ${before ? 'CHANGED' : 'ADDED'}  ${line(x)}\n`);
         }
-        for (const [k, x] of last) if (!now.has(k)) io.out(`${at}  GONE  ${x.cells.join('  ')}\n`);
+        for (const [k, x] of last) if (!now.has(k)) io.out(`${at}  GONE  ${line(x)}\n`);
       }
     }
     last = now;

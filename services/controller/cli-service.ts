@@ -74,6 +74,19 @@ export interface CliServiceDeps {
 
 type Ctx = { cli: CliSession; frame: StreamFromCli; span: Span; startedAtMs: number };
 
+/**
+ * Target UUIDs as a CLI sent them -> canonical (lower case), each once, in order, with the
+ * first spelling kept for reports: `[u, U]` from a foreign CLI names one node, not two.
+ */
+function canonicalUuids(uuids: string[]): { uuid: string; raw: string }[] {
+  const seen = new Map<string, string>();
+  for (const raw of uuids) {
+    const uuid = raw.toLowerCase();
+    if (!seen.has(uuid)) seen.set(uuid, raw);
+  }
+  return [...seen].map(([uuid, raw]) => ({ uuid, raw }));
+}
+
 export class CliService {
   private readonly sessions = new Set<CliSession>();
 
@@ -191,8 +204,7 @@ export class CliService {
     ControllerKickNodesV1Req: (m, c) => {
       const kicked: string[] = [];
       const unknown: string[] = [];
-      for (const raw of new Set(m.nodeUuids)) {
-        const uuid = raw.toLowerCase();
+      for (const { uuid, raw } of canonicalUuids(m.nodeUuids)) {
         if (isUuid(uuid) && this.deps.kick(uuid)) kicked.push(uuid);
         else unknown.push(raw);
       }
@@ -254,8 +266,7 @@ export class CliService {
     if (frame.nodeUuids.length === 0) {
       for (const s of registry.registered()) targets.push(s.uuid!);
     } else {
-      for (const raw of new Set(frame.nodeUuids)) {
-        const uuid = raw.toLowerCase();
+      for (const { uuid, raw } of canonicalUuids(frame.nodeUuids)) {
         if (registry.get(uuid)) targets.push(uuid);
         else unknown.push(raw);
       }

@@ -44,7 +44,12 @@ export function onShutdownSignal(stop: () => Promise<void>): void {
   process.on('SIGINT', handler);
 }
 
+/** Exits 1 with the error's message; a ConfigError found after start-up still exits 2. */
 export function fatal(program: string, err: unknown): never {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`${program}: invalid configuration: ${err.message}\n`);
+    process.exit(EXIT.USAGE);
+  }
   process.stderr.write(`${program}: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(EXIT.FAILED);
 }

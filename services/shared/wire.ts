@@ -122,7 +122,11 @@ export function isUuid(s: string): boolean {
   return UUID_PATTERN.test(s);
 }
 
-/** Metadata key a node uses to tell the controller its friendly name. */
+/**
+ * Metadata key a node uses to tell the controller its friendly name. Text headers carry
+ * printable ASCII only, so our node sends any other name as UTF-8 under `<key>-bin`
+ * (which our controller prefers) and a percent-encoded copy under the plain key.
+ */
 export const NODE_NAME_METADATA_KEY = 'x-currency-node-name';
 
 /**

@@ -331,6 +331,61 @@ test('the CLI exits as soon as every expected reply has arrived, well before the
   expect(Date.now() - t0).toBeLessThan(3000);
 });
 
+describe('target UUIDs that differ only in case (a foreign CLI, grpcurl) name one node', () => {
+  test.each(['NodeStatusV1Req', 'NodeShutdownV1Req'] as const)(
+    '%s goes to the node once and one reply is announced',
+    async (command) => {
+      const a = node();
+      a.announce(['USD_HKD']);
+      await registered(1);
+      const c = cli();
+      const upper = a.uuid.toUpperCase();
+      c.send({ streamId: 's1', nodeUuids: [a.uuid, upper, upper], command: pack(command, {}) });
+      const count = await c.next('the response count', (f) =>
+        as('CliResponseCountV1Notify', f.response),
+      );
+      expect(count).toMatchObject({
+        expectedResponses: 1,
+        nodeUuids: [a.uuid],
+        unknownNodeUuids: [],
+      });
+      await a.next('the command', (f) => (as(command, f.command) ? true : undefined));
+      // A second copy would have been written right behind the first.
+      await new Promise((r) => setTimeout(r, 200));
+      expect(a.received.filter((f) => as(command, f.command))).toHaveLength(1);
+    },
+  );
+
+  test('an unknown UUID given twice in two cases is reported once', async () => {
+    const c = cli();
+    const u = randomUUID();
+    c.send({
+      streamId: 's1',
+      nodeUuids: [u, u.toUpperCase()],
+      command: pack('NodeStatusV1Req', {}),
+    });
+    const count = await c.next('the response count', (f) =>
+      as('CliResponseCountV1Notify', f.response),
+    );
+    expect(count).toMatchObject({ expectedResponses: 0, nodeUuids: [], unknownNodeUuids: [u] });
+  });
+
+  test('controller kick kicks the node once and does not call the second spelling unknown', async () => {
+    const a = node();
+    a.announce(['USD_HKD']);
+    await registered(1);
+    const c = cli();
+    c.send({
+      streamId: 's1',
+      command: pack('ControllerKickNodesV1Req', { nodeUuids: [a.uuid.toUpperCase(), a.uuid] }),
+    });
+    const reply = await c.next('the kick reply', (f) =>
+      as('ControllerKickNodesV1Reply', f.response),
+    );
+    expect(reply).toEqual({ kickedNodeUuids: [a.uuid], unknownNodeUuids: [] });
+  });
+});
+
 test('node streams carry a response header saying the controller takes NodePriceUpdatesV1Notify', async () => {
   const a = node();
   a.announce(['USD_HKD']);

@@ -1,6 +1,6 @@
 import { EXIT } from '../../shared/program';
 import type { Command } from '../command';
-import { isoOrNull, jsonPrice, showPrice, showTime } from '../format';
+import { isoOrNull, jsonPrice, showPrice, showTime, shown } from '../format';
 import { json, table } from '../io';
 import { nodeNames } from '../nodes';
 
@@ -11,7 +11,7 @@ export const controllerPrices: Command<void> = async ({ session, io, opts }) => 
     nodeNames(session),
   ]);
   if (!r.ok) {
-    io.err(`controller prices: ${r.problem}\n`);
+    io.err(`controller prices: ${shown(r.problem)}\n`);
     return EXIT.FAILED;
   }
   const prices = r.reply.prices;

@@ -1,5 +1,6 @@
 import { EXIT } from '../../shared/program';
 import type { Command } from '../command';
+import { shown } from '../format';
 import { nodeNames, withName } from '../nodes';
 import { type ViewResult, pollView, printView } from '../view';
 
@@ -28,7 +29,7 @@ export const controllerStreams: Command<StreamsArgs> = async (env, args) => {
           short
             .map(
               (p) =>
-                `${p.currencyPair} ${p.nodeUuids.length}/${p.desiredStreams} (${p.capableNodes} capable)`,
+                `${shown(p.currencyPair)} ${p.nodeUuids.length}/${p.desiredStreams} (${p.capableNodes} capable)`,
             )
             .join(', ') +
           '\n'

@@ -1,5 +1,6 @@
 import { EXIT } from '../../shared/program';
 import type { Command } from '../command';
+import { shown } from '../format';
 import { json } from '../io';
 
 /** `controller version`: the controller's app version. */
@@ -10,13 +11,13 @@ export const controllerVersion: Command<void> = async ({ session, io, opts }) =>
     'ControllerAppVersionV1Reply',
   );
   if (!r.ok) {
-    io.err(`controller version: ${r.problem}\n`);
+    io.err(`controller version: ${shown(r.problem)}\n`);
     return EXIT.FAILED;
   }
   io.out(
     opts.json
       ? json({ controllerAppVersion: r.reply.controllerAppVersion })
-      : `${r.reply.controllerAppVersion}\n`,
+      : `${shown(r.reply.controllerAppVersion)}\n`,
   );
   return EXIT.OK;
 };

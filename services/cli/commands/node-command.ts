@@ -1,7 +1,7 @@
 import type { MessageName, MessageOf } from '../../shared/any';
 import { EXIT } from '../../shared/program';
 import type { CommandEnv } from '../command';
-import { safeToJson } from '../format';
+import { safeToJson, shown } from '../format';
 import { json } from '../io';
 import { isFullUuid, listNodes, resolveNodes } from '../nodes';
 import type { NodeReply, NodeResult } from '../session';
@@ -24,14 +24,14 @@ async function resolveTargets(
   if (values.every(isFullUuid)) return { uuids: values.map((v) => v.toLowerCase()), unmatched: [] };
   const list = await listNodes(session);
   if (!list.ok) {
-    io.err(`${label}: could not look up node names: ${list.problem}\n`);
+    io.err(`${label}: could not look up node names: ${shown(list.problem)}\n`);
     return EXIT.FAILED;
   }
   const r = resolveNodes(values, list.nodes);
   for (const a of r.ambiguous)
     io.err(
-      `${label}: "${a.value}" matches ${a.candidates.length} nodes: ` +
-        a.candidates.map((c) => `${c.nodeUuid} (${c.name})`).join(', ') +
+      `${label}: "${shown(a.value)}" matches ${a.candidates.length} nodes: ` +
+        a.candidates.map((c) => `${shown(c.nodeUuid)} (${shown(c.name)})`).join(', ') +
         '; give a longer UUID prefix or the full UUID\n',
     );
   if (r.ambiguous.length > 0) return EXIT.USAGE;
@@ -82,12 +82,15 @@ export async function runNodeCommand<N extends MessageName>(
     io.err(
       `${label}: the controller sent no response count (it predates CliResponseCountV1Notify): waited for the nodes named, unknown ones show as not answering\n`,
     );
-  for (const u of r.unknown) io.err(`${label}: unknown node ${u}: not connected\n`);
+  for (const u of r.unknown) io.err(`${label}: unknown node ${shown(u)}: not connected\n`);
   for (const u of unmatched)
-    io.err(`${label}: unknown node "${u}": no connected node has that name or UUID prefix\n`);
-  for (const f of r.failed) io.err(`${label}: node ${f.nodeUuid} failed: ${f.message}\n`);
-  if (r.missing.length > 0) io.err(`${label}: no reply from ${r.missing.join(', ')}\n`);
-  if (r.problem) io.err(`${label}: ${r.problem}\n`);
+    io.err(
+      `${label}: unknown node "${shown(u)}": no connected node has that name or UUID prefix\n`,
+    );
+  for (const f of r.failed)
+    io.err(`${label}: node ${shown(f.nodeUuid)} failed: ${shown(f.message)}\n`);
+  if (r.missing.length > 0) io.err(`${label}: no reply from ${r.missing.map(shown).join(', ')}\n`);
+  if (r.problem) io.err(`${label}: ${shown(r.problem)}\n`);
   if (
     !opts.json &&
     r.expected.length === 0 &&

@@ -1,6 +1,6 @@
 import { EXIT } from '../../shared/program';
 import type { Command } from '../command';
-import { isoOrNull, jsonPrice, showPrice, showTime } from '../format';
+import { isoOrNull, jsonPrice, showPrice, showTime, shown } from '../format';
 import { nodeNames, withName } from '../nodes';
 
 /** A node that joined after the start is named after at most one refresh this often. */
@@ -35,7 +35,7 @@ export const watch: Command<{ pairs: string[] }> = async ({ session, io, opts },
     io.signal,
     (watched) =>
       io.err(
-        `watching ${watched.length > 0 ? watched.join(', ') : 'all pairs'} (Ctrl-C to stop)\n`,
+        `watching ${watched.length > 0 ? shown(watched.join(', ')) : 'all pairs'} (Ctrl-C to stop)\n`,
       ),
     (nodeUuid, u) => {
       if (nodeUuid !== '' && !names.has(nodeUuid)) void refreshNames();
@@ -47,11 +47,11 @@ export const watch: Command<{ pairs: string[] }> = async ({ session, io, opts },
               priceUpdatedAt: isoOrNull(u.priceUpdatedAt),
               nodeUuid,
             }) + '\n'
-          : `${showTime(u.priceUpdatedAt)}  ${u.currencyPair.padEnd(10)} ${showPrice(u.price).padStart(14)}  ${withName(nodeUuid, names)}\n`,
+          : `${showTime(u.priceUpdatedAt)}  ${shown(u.currencyPair).padEnd(10)} ${showPrice(u.price).padStart(14)}  ${shown(withName(nodeUuid, names))}\n`,
       );
     },
   );
   if (r.ended === 'interrupted') return EXIT.OK;
-  io.err(`watch: ${r.problem ?? 'stream ended'}\n`);
+  io.err(`watch: ${shown(r.problem ?? 'stream ended')}\n`);
   return EXIT.FAILED;
 };

@@ -114,6 +114,47 @@ describe('loadLeaderElectionConfig', () => {
   });
 });
 
+describe('KUBECONFIG, with CONTROLLER_LEADER_ELECTION=kubernetes', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'leader-kubeconfig-'));
+    writeFileSync(join(dir, 'good'), 'apiVersion: v1\nkind: Config\nclusters: []\n');
+    writeFileSync(join(dir, 'broken'), 'clusters: [oops\n  : :');
+    writeFileSync(join(dir, 'scalar'), 'just some text\n');
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const k8s = (kubeconfig: string) => ({
+    CONTROLLER_LEADER_ELECTION: 'kubernetes',
+    KUBECONFIG: kubeconfig,
+  });
+
+  test('readable YAML files are taken, a list of them too', () => {
+    expect(loadLeaderElectionConfig(k8s(join(dir, 'good')), deps).mode).toBe('kubernetes');
+    const list = [join(dir, 'good'), join(dir, 'good')].join(':');
+    expect(loadLeaderElectionConfig(k8s(list), deps).mode).toBe('kubernetes');
+  });
+
+  test.each([
+    ['a file that does not exist', 'missing', /missing.*cannot be read \(ENOENT\)/],
+    ['a file that is not YAML', 'broken', /broken.*is not valid YAML/],
+    ['YAML that is not a kubeconfig', 'scalar', /scalar.*is not a kubeconfig/],
+  ])('%s is refused naming KUBECONFIG', (_what, file, message) => {
+    const err = problem(k8s(join(dir, file)));
+    expect(err.variable).toBe('KUBECONFIG');
+    expect(err.message).toMatch(message);
+  });
+
+  test('one bad file in a list is named', () => {
+    const err = problem(k8s([join(dir, 'good'), join(dir, 'missing')].join(':')));
+    expect(err.variable).toBe('KUBECONFIG');
+    expect(err.message).toContain(join(dir, 'missing'));
+  });
+
+  test('with election off it is not looked at', () => {
+    expect(loadLeaderElectionConfig({ KUBECONFIG: join(dir, 'missing') }, deps).mode).toBe('off');
+  });
+});
+
 describe('createLeaderElector with election off', () => {
   test('always leads, says so once at start, and never loads the Kubernetes client', async () => {
     const changes: [boolean, string | undefined][] = [];

@@ -5,6 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { delimiter } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, type Env, decimalIntSchema, readVar } from '../../shared/config';
 
@@ -66,12 +68,43 @@ export function readPodNamespace(file = POD_NAMESPACE_FILE): string | undefined 
   }
 }
 
+/**
+ * KUBECONFIG, when set, must name readable YAML mappings: checked at start so that a typo
+ * exits 2 naming the variable, not 1 with a bare ENOENT once the Kubernetes client loads.
+ * What is inside (clusters, server) is checked when the client loads it (kube-lease-api.ts).
+ */
+function checkKubeconfig(raw: string | undefined): void {
+  if (raw === undefined || raw.trim() === '') return;
+  for (const file of raw.split(delimiter).filter((f) => f !== '')) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? String(err);
+      throw new ConfigError('KUBECONFIG', `${file} cannot be read (${code})`);
+    }
+    let doc: unknown;
+    try {
+      doc = parseYaml(text);
+    } catch (err) {
+      const why = (err instanceof Error ? err.message : String(err)).split('\n')[0];
+      throw new ConfigError('KUBECONFIG', `${file} is not valid YAML: ${why}`);
+    }
+    if (doc === null || typeof doc !== 'object' || Array.isArray(doc))
+      throw new ConfigError(
+        'KUBECONFIG',
+        `${file} is not a kubeconfig (a YAML mapping with clusters, contexts and users)`,
+      );
+  }
+}
+
 /** Raw environment -> validated config; throws ConfigError naming the variable. */
 export function loadLeaderElectionConfig(
   env: Env,
   deps: LeaderConfigDeps = {},
 ): LeaderElectionConfig {
   const mode = readVar(env, 'CONTROLLER_LEADER_ELECTION', modeSchema, 'off');
+  if (mode === 'kubernetes') checkKubeconfig(env.KUBECONFIG);
   const leaseName = readVar(env, 'CONTROLLER_LEASE_NAME', leaseNameSchema, DEFAULT_LEASE_NAME);
   // Only looked up when the variable is unset, so a bad pod file never hides a good variable.
   const nsFallback = () => (deps.podNamespace ?? readPodNamespace)() ?? 'default';

@@ -1,4 +1,5 @@
 import { fakeScheduler, type FakeScheduler } from '../../../tests/support/fake-scheduler';
+import { capturingLogger } from '../../../tests/support/log-capture';
 import { type ChangeReason, LeaseElector, type AttemptOutcome } from './elector';
 import { type Lease, type LeaseApi, LeaseConflictError, type LeaseRecord } from './lease-api';
 
@@ -366,5 +367,38 @@ describe('LeaseElector (fake Lease API, fake time)', () => {
     expect(m!.elector.isLeader()).toBe(false);
     expect(m!.elector.leader()).toBe('other');
     await c.until('taken over', () => m!.elector.isLeader(), 2000);
+  });
+});
+
+describe('an API the controller can never use', () => {
+  test('is warned about at every retry period, with the cause, not once and then silently', async () => {
+    const s = fakeScheduler();
+    const refused = new Error(
+      'HTTP protocol is not allowed when skipTLSVerify is not set or false',
+    );
+    const api: LeaseApi = {
+      describe: () => 'http://127.0.0.1:1 lease default/currency-controller',
+      get: () => Promise.reject(refused),
+      create: () => Promise.reject(refused),
+      replace: () => Promise.reject(refused),
+    };
+    const { logger, lines } = capturingLogger('debug', { service: 'currency-controller' });
+    const elector = new LeaseElector({
+      api,
+      scheduler: s,
+      logger,
+      timing: { identity: 'a', ...TIMING },
+    });
+    elector.start();
+    for (let t = 0; t < 3000; t += 10) {
+      s.advance(10);
+      await new Promise((r) => setImmediate(r));
+    }
+    const warnings = lines.filter((l) => l.msg === 'lease attempt failed' && l.level === 'warn');
+    // Attempts at 0, 500, ... 2500 ms: six.
+    expect(warnings.length).toBeGreaterThanOrEqual(5);
+    for (const w of warnings) expect(String(w.err)).toContain('HTTP protocol is not allowed');
+    expect(elector.isLeader()).toBe(false);
+    await elector.stop();
   });
 });

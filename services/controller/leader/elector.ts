@@ -164,9 +164,13 @@ export class LeaseElector implements LeaderElector {
     const now = this.s.now();
     if (wasLeading) this.o.metrics?.renewed?.((now - startedAt) / 1000, outcome);
     if (outcome === 'error' || outcome === 'timeout') {
-      // The first failure in a row is worth a warning; the repeats every retry period are not.
-      const level = this.failures++ === 0 ? 'warn' : 'debug';
-      this.o.logger?.[level]({ outcome, err: err && String(err) }, 'lease attempt failed');
+      // Every failure warns, with a count: a standby that can never reach the API (a
+      // kubeconfig the client refuses, RBAC) must not look merely quiet after one line.
+      this.failures++;
+      this.o.logger?.warn(
+        { outcome, failures: this.failures, err: err && String(err) },
+        'lease attempt failed',
+      );
     } else {
       this.failures = 0;
     }

@@ -6,7 +6,10 @@
  * (elect-main.ts). See docs/leader-election.md.
  */
 import { existsSync } from 'node:fs';
-import type { ObservableMiddleware, V1Lease } from '@kubernetes/client-node';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { KubeConfig, ObservableMiddleware, V1Lease } from '@kubernetes/client-node';
+import { ConfigError } from '../../shared/config';
 import { type Lease, type LeaseApi, LeaseConflictError, type LeaseRecord } from './lease-api';
 
 const SA_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
@@ -26,11 +29,8 @@ export async function createKubeLeaseApi(o: KubeLeaseApiOptions): Promise<LeaseA
   const kc = new k8s.KubeConfig();
   const inPod = env.KUBERNETES_SERVICE_HOST !== undefined && existsSync(SA_TOKEN);
   if (inPod && !env.KUBECONFIG) kc.loadFromCluster();
-  else kc.loadFromDefault();
-  const server = kc.getCurrentCluster()?.server;
-  if (!server) {
-    throw new Error('no Kubernetes API server configured: not in a pod and no KUBECONFIG');
-  }
+  else loadKubeconfig(kc, env);
+  const server = kc.getCurrentCluster()?.server ?? '';
   const api = kc.makeApiClient(k8s.CoordinationV1Api);
   // Aborts a request that hangs (a dead connection), so it does not hold a socket for minutes.
   // The object-parameter API takes the generator's Observable middleware, not promises.
@@ -76,6 +76,41 @@ export async function createKubeLeaseApi(o: KubeLeaseApiOptions): Promise<LeaseA
         api.replaceNamespacedLease({ ...ref, body: body(record, resourceVersion) }, options),
       ),
   };
+}
+
+/**
+ * KUBECONFIG (or ~/.kube/config) into `kc`. Whatever is wrong with it is a ConfigError
+ * naming KUBECONFIG (the controller exits 2): without one the client would fall back to
+ * http://localhost:8080, and a server it refuses would keep the controller a standby for ever.
+ */
+function loadKubeconfig(kc: KubeConfig, env: NodeJS.ProcessEnv): void {
+  const set = env.KUBECONFIG !== undefined && env.KUBECONFIG.trim() !== '';
+  const source = set ? env.KUBECONFIG! : join(homedir(), '.kube', 'config');
+  if (!set && !existsSync(source))
+    throw new ConfigError(
+      'KUBECONFIG',
+      `is not set, this is not a pod (no service account) and there is no ${source}: set ` +
+        'KUBECONFIG to the kubeconfig of the cluster that holds the Lease',
+    );
+  try {
+    kc.loadFromDefault();
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    throw new ConfigError('KUBECONFIG', `${source} does not load: ${why}`);
+  }
+  const cluster = kc.getCurrentCluster();
+  if (!cluster?.server)
+    throw new ConfigError(
+      'KUBECONFIG',
+      `${source} names no cluster with a server (current-context: ${kc.getCurrentContext() || 'none'})`,
+    );
+  // The client refuses these on every request; say so once, at start.
+  if (cluster.server.startsWith('http:') && !cluster.skipTLSVerify && !cluster.proxyUrl)
+    throw new ConfigError(
+      'KUBECONFIG',
+      `${source}: the server ${cluster.server} is plain HTTP, which the Kubernetes client ` +
+        'refuses unless the cluster sets insecure-skip-tls-verify: true; use https',
+    );
 }
 
 async function conflictsAsErrors(call: () => Promise<V1Lease>): Promise<Lease> {

@@ -30,6 +30,8 @@ export interface LinkOptions {
   headers?: Record<string, string>;
 }
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 /** Where a call carries its link, so that one set of listener functions serves every link. */
 const LINK = Symbol('currency-nodes.link');
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any link, whatever it carries
@@ -105,8 +107,19 @@ export class StreamLink<In, Out, O = undefined> {
     return this.closeReason !== undefined;
   }
 
-  /** A header value the peer sent, if it is a string. */
+  /**
+   * A header value the peer sent, if it is a string. Text headers carry printable ASCII
+   * only, so a `<key>-bin` header with valid UTF-8, when sent, carries the value and wins.
+   */
   header(key: string): string | undefined {
+    const bin = this.call.metadata.get(`${key}-bin`)[0];
+    if (Buffer.isBuffer(bin)) {
+      try {
+        return UTF8.decode(bin);
+      } catch {
+        // Not UTF-8: fall back to the text header.
+      }
+    }
     const v = this.call.metadata.get(key)[0];
     return typeof v === 'string' ? v : undefined;
   }
