@@ -4,7 +4,9 @@
 #   deploy/observability/grafana/dashboards/*.json  -> deploy/helm/currency-nodes/files/dashboards/
 #   deploy/observability/prometheus/rules/*.rules.yml -> deploy/helm/currency-nodes/files/rules/
 # (rule unit tests, *.rules.test.yml, stay behind). deploy/observability is the source of
-# truth: edit there, then run this. tests/helm fails while the copies are stale.
+# truth: edit there, then run this. tests/helm fails while the copies are stale. The
+# dashboard JSON is generated from deploy/observability/grafana/src: `npm run dashboards`
+# (scripts/dashboards.sh) writes it and then runs this.
 #
 #   scripts/sync-chart-assets.sh          copy (removes copies whose source is gone)
 #   scripts/sync-chart-assets.sh --check  exit 1 and name the stale files, copy nothing

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: `npm test`, and what CI runs (.ci/run).
 #
-# 1. Static checks: generated code up to date, type check, lint (warnings fail), format.
+# 1. Static checks: generated code and dashboards up to date, type check, lint (warnings
+#    fail), format.
 # 2. Build.
 # 3. Install or start what the tiers need (Prometheus, Docker engine and images, helm,
 #    an OCI registry, a Kubernetes built from source, grpcurl and the Go interop peer);
@@ -16,6 +17,7 @@ started=$(date +%s)
 
 step "static checks"
 npm run --silent gen:check
+npm run --silent dashboards:check
 npm run --silent typecheck
 npm run --silent lint
 npm run --silent format:check
