@@ -10,6 +10,8 @@ import * as scale from './scale';
 import * as silent from './silent';
 import * as silentController from './silent-controller';
 import * as startup from './startup';
+import * as upstreamFailover from './upstream-failover';
+import * as upstreamNodeLoad from './upstream-node-load';
 import * as watchLatency from './watch-latency';
 
 export const FIGURES: Figure[] = [
@@ -22,6 +24,8 @@ export const FIGURES: Figure[] = [
   scale,
   reassignCurve,
   startup,
+  upstreamFailover,
+  upstreamNodeLoad,
   imageStartup,
   leaderFailover,
 ];

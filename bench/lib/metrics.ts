@@ -25,3 +25,22 @@ export async function gauges(metricsUrl: string, names: string[]): Promise<Recor
   const text = await scrape(metricsUrl);
   return Object.fromEntries(names.map((n) => [n, metricSum(text, n)]));
 }
+
+/** Sum of the series of `name` whose label text (`{...}`, or '' for none) passes `keep`. */
+export function metricSumWhere(
+  text: string,
+  name: string,
+  keep: (labels: string) => boolean,
+): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const rest = line.slice(name.length);
+    if (rest[0] !== ' ' && rest[0] !== '{') continue;
+    const labels = rest[0] === '{' ? rest.slice(0, rest.indexOf('}') + 1) : '';
+    if (!keep(labels)) continue;
+    const v = Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (Number.isFinite(v)) sum += v;
+  }
+  return sum;
+}

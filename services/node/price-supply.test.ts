@@ -98,7 +98,8 @@ test('bad answers are counted, never sent, and after NODE_UPSTREAM_FAIL_AFTER_MS
   expect(t.supply.knownPairs()).toEqual(['EUR_USD']);
   expect(t.supply.pairs()).toEqual(['EUR_USD']);
   expect(t.sent.every((u) => u.currencyPair === 'EUR_USD')).toBe(true);
-  expect(await t.metric('currency_node_upstream_requests_total', { outcome: 'bad_price' })).toBe(5);
+  // USD_HKD at 0, 1, 2, 3 and 4 s (the failed answer at 4 s withdraws it), EUR_USD at 0.
+  expect(await t.metric('currency_node_upstream_requests_total', { outcome: 'bad_price' })).toBe(6);
   expect(await t.metric('currency_node_upstream_withdrawn_pairs')).toBe(1);
   // The controller's view may lag: a start for a withdrawn pair is refused.
   expect(t.supply.start('USD_HKD', undefined)).toBe(false);

@@ -86,6 +86,7 @@ export class PriceSupply {
       onWithdraw: (pair, quietMs) => this.withdrawn(pair, quietMs),
       onRestore: (pair, withdrawnMs) => this.restored(pair, withdrawnMs),
       probe: read,
+      waiting: this.upstream.waiting?.bind(this.upstream),
     });
     this.streamer = new PairStreamer({
       scheduler,

@@ -68,7 +68,7 @@ describe('benchmarks (smoke size)', () => {
     expect(tsc.stdout + tsc.stderr).toBe('');
     expect(tsc.status).toBe(0);
 
-    const { code, output } = await runBench(outDir, 80_000);
+    const { code, output } = await runBench(outDir, 130_000);
     const latest = JSON.parse(readFileSync(join(outDir, 'latest.json'), 'utf8')) as Latest;
     expect({ code, failures: latest.failures }).toEqual({ code: 0, failures: [] });
     expect(latest.smoke).toBe(true);
@@ -89,5 +89,16 @@ describe('benchmarks (smoke size)', () => {
       }
     }
     expect(output).toContain('| figure | measured | median | p99 |');
-  }, 150_000);
+
+    // Upstreams (issue #20): the failover ran its rounds, and the loaded node streamed over
+    // both upstream kinds (a figure of a node that sent nothing would measure nothing).
+    const rows = (figure: string) => latest.results.find((r) => r.name === figure)?.rows ?? [];
+    expect(rows('upstream-failover')[0]?.summary.runs).toBe(2);
+    for (const kind of ['http', 'websocket']) {
+      const sent = rows('upstream-node-load').find(
+        (r) => r.metric.startsWith('price updates sent') && r.metric.includes(`(${kind})`),
+      );
+      expect({ kind, sending: (sent?.summary.median ?? 0) > 0 }).toEqual({ kind, sending: true });
+    }
+  }, 200_000);
 });

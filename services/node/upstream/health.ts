@@ -1,6 +1,9 @@
 /**
  * Upstream health per pair: when a streamed pair's upstream has given no valid price for
- * NODE_UPSTREAM_FAIL_AFTER_MS it is withdrawn (the node announces its known pairs without
+ * NODE_UPSTREAM_FAIL_AFTER_MS it is withdrawn (a pull upstream's pair at its next failed
+ * answer after that, so that a read still in flight, or not yet due because the interval
+ * is longer, is not taken for a failure; a push upstream's pair at once, since a silent
+ * feed gives no answer at all, its clock held while the pair's subscription waits to go) (the node announces its known pairs without
  * it, and the controller moves it); a withdrawn pair is probed at a low rate and comes back
  * once its upstream answers well again. Pure rules on the injected scheduler, no I/O.
  *
@@ -33,11 +36,15 @@ export interface UpstreamHealthDeps {
   onRestore(pair: string, withdrawnMs: number): void;
   /** Read a withdrawn pair once (pull upstreams); undefined for push upstreams. */
   probe?: (pair: string) => void;
+  /** Push upstreams: the pair's subscription has not gone out yet (its clock waits). */
+  waiting?: (pair: string) => boolean;
 }
 
 interface Watched {
   lastGoodMs: number;
   timer: TimerHandle;
+  /** Quiet for failAfterMs; a pull upstream's pair goes at its next failed answer. */
+  due: boolean;
 }
 
 interface Withdrawn {
@@ -75,6 +82,7 @@ export class UpstreamHealth {
     const w: Watched = {
       lastGoodMs: scheduler.now(),
       timer: scheduler.setTimeout(() => this.check(pair), failAfterMs),
+      due: false,
     };
     this.watched.set(pair, w);
   }
@@ -91,7 +99,13 @@ export class UpstreamHealth {
   good(pair: string): void {
     const now = this.deps.scheduler.now();
     const w = this.watched.get(pair);
-    if (w) w.lastGoodMs = now;
+    if (w) {
+      w.lastGoodMs = now;
+      if (w.due) {
+        w.due = false;
+        w.timer = this.deps.scheduler.setTimeout(() => this.check(pair), this.deps.failAfterMs);
+      }
+    }
     const o = this.out.get(pair);
     if (!o) return;
     o.streak++;
@@ -102,6 +116,11 @@ export class UpstreamHealth {
   bad(pair: string): void {
     const o = this.out.get(pair);
     if (o) o.streak = 0;
+    const w = this.watched.get(pair);
+    if (w?.due) {
+      this.watched.delete(pair);
+      this.withdraw(pair, this.deps.scheduler.now() - w.lastGoodMs);
+    }
   }
 
   close(): void {
@@ -115,9 +134,15 @@ export class UpstreamHealth {
     const w = this.watched.get(pair);
     if (!w) return;
     const { scheduler, failAfterMs } = this.deps;
+    if (this.deps.waiting?.(pair)) w.lastGoodMs = scheduler.now();
     const quietMs = scheduler.now() - w.lastGoodMs;
     if (quietMs < failAfterMs) {
       w.timer = scheduler.setTimeout(() => this.check(pair), failAfterMs - quietMs);
+      return;
+    }
+    if (this.deps.probe) {
+      // A pull upstream: withdrawn at its next failed answer (good() clears this).
+      w.due = true;
       return;
     }
     this.watched.delete(pair);

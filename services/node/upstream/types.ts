@@ -74,6 +74,11 @@ export interface Upstream {
   follow(pair: string): void;
   /** Stop following `pair` (websocket: unsubscribe). Idempotent. */
   unfollow(pair: string): void;
+  /**
+   * Push kinds: `pair` cannot have had an answer yet (its connection is being opened, or
+   * its subscribe message waits for its turn), so its failure clock waits.
+   */
+  waiting?(pair: string): boolean;
   /** Ends every request and connection; no event fires after it resolves. */
   close(): Promise<void>;
 }

@@ -314,9 +314,11 @@ export function createWebSocketUpstream(
           attempt = 0;
         }
         events.quote(pair, got.quote);
-      } else {
+      } else if (got.outcome !== 'no_price') {
         events.failure(pair, got.outcome, got.detail);
       }
+      // A message that names the pair but carries no price (a heartbeat, another event
+      // type on the same stream) is no answer at all: neither a price nor a failure.
     }
   };
 
@@ -426,6 +428,17 @@ export function createWebSocketUpstream(
 
   return {
     kind: 'websocket',
+
+    waiting(pair: string): boolean {
+      const vars = followed.get(pair);
+      if (closed || vars === undefined) return false;
+      // About to connect, or connecting (a failed attempt is reported, and ends this).
+      if (connectSoon !== undefined) return true;
+      if (!current || current.done) return false;
+      if (!current.open) return true;
+      const message = subscribeMessage(vars);
+      return message !== undefined && current.outbox.includes(message);
+    },
 
     follow(pair: string): void {
       if (closed || followed.has(pair)) return;
