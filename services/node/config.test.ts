@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { ConfigError, type Env } from '../shared/config';
-import { intervalSchema, loadNodeConfig } from './config';
+import { NODE_DEFAULTS, intervalSchema, loadNodeConfig } from './config';
+import { nodeVariables } from './help';
 
 const PAIRS = { NODE_CURRENCY_PAIRS: 'USD_HKD,BTC_USD' };
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -269,5 +270,21 @@ describe('NODE_NAME is for people: any Unicode, no control characters', () => {
     const e = configError({ ...PAIRS, NODE_NAME: name });
     expect(e.variable).toBe('NODE_NAME');
     expect(e.message).toContain('control character');
+  });
+});
+
+describe('NODE_DEFAULTS, the one table of defaults (--help shows it)', () => {
+  test('setting a variable to its listed default changes nothing: the loader applies exactly that default', () => {
+    const base = { ...PAIRS, NODE_UUID: '3f2b8c1e-8d3a-4b7e-9c2f-1a2b3c4d5e6f' };
+    const unset = loadNodeConfig(base);
+    for (const [name, value] of Object.entries(NODE_DEFAULTS))
+      expect([name, loadNodeConfig({ ...base, [name]: value })]).toEqual([name, unset]);
+  });
+
+  test('--help lists every default from the table, and no host name of the build machine', () => {
+    const listed = nodeVariables();
+    for (const [name, value] of Object.entries(NODE_DEFAULTS))
+      expect(listed.find((v) => v.name === name)?.default).toBe(value);
+    expect(listed.find((v) => v.name === 'NODE_NAME')?.default).toBeUndefined();
   });
 });

@@ -18,7 +18,7 @@ import {
 import { type ClientTokenConfig, readClientTokenFromEnv } from '../shared/auth';
 import { type ClientTlsConfig, readClientTlsFromEnv } from '../shared/tls';
 import { type MetricsWebConfigSettings, readMetricsWebConfig } from '../shared/web-config';
-import { type UpstreamConfig, loadUpstreamConfig } from './upstream/config';
+import { UPSTREAM_DEFAULTS, type UpstreamConfig, loadUpstreamConfig } from './upstream/config';
 
 export interface IntervalRange {
   minMs: number;
@@ -90,11 +90,44 @@ export const intervalSchema = z.string().transform((raw, ctx): IntervalRange => 
   return { minMs, maxMs };
 });
 
+/**
+ * The defaults of the node's variables, as the operator writes them: the one table that
+ * loadNodeConfig reads and `currency-node --help` shows (as the controller's
+ * CONTROLLER_DEFAULTS). NODE_UUID (a random UUID v4) and NODE_NAME (the host name) default
+ * to values of the running process, so they are not in it.
+ */
+export const NODE_DEFAULTS = {
+  NODE_CONTROLLER_ADDR: 'localhost:5160',
+  NODE_PRICE_INTERVAL_MS: '2000-10000',
+  NODE_RECONNECT_INITIAL_MS: '100',
+  NODE_RECONNECT_MAX_MS: '2000',
+  METRICS_ADDR: '0.0.0.0:9464',
+  LOG_LEVEL: 'info',
+  PRICE_SPAN_SAMPLE_RATIO: '0.01',
+  NODE_UPSTREAM: UPSTREAM_DEFAULTS.kind,
+  NODE_UPSTREAM_SYMBOL: UPSTREAM_DEFAULTS.symbol,
+  NODE_UPSTREAM_TIMEOUT_MS: UPSTREAM_DEFAULTS.timeoutMs,
+  NODE_UPSTREAM_MAX_RPS: UPSTREAM_DEFAULTS.maxRps,
+  NODE_UPSTREAM_FAIL_AFTER_MS: UPSTREAM_DEFAULTS.failAfterMs,
+} as const;
+
+const D = NODE_DEFAULTS;
+
 /** Raw environment -> validated, fully defaulted config; throws ConfigError naming the variable. */
 export function loadNodeConfig(env: Env): NodeConfig {
   const pairs = readVar(env, 'NODE_CURRENCY_PAIRS', listOf(pairSchema));
-  const reconnectInitialMs = readVar(env, 'NODE_RECONNECT_INITIAL_MS', positiveIntSchema, '100');
-  const reconnectMaxMs = readVar(env, 'NODE_RECONNECT_MAX_MS', positiveIntSchema, '2000');
+  const reconnectInitialMs = readVar(
+    env,
+    'NODE_RECONNECT_INITIAL_MS',
+    positiveIntSchema,
+    D.NODE_RECONNECT_INITIAL_MS,
+  );
+  const reconnectMaxMs = readVar(
+    env,
+    'NODE_RECONNECT_MAX_MS',
+    positiveIntSchema,
+    D.NODE_RECONNECT_MAX_MS,
+  );
   if (reconnectMaxMs < reconnectInitialMs) {
     throw new ConfigError(
       'NODE_RECONNECT_MAX_MS',
@@ -102,7 +135,12 @@ export function loadNodeConfig(env: Env): NodeConfig {
     );
   }
   return {
-    controllerAddrs: readVar(env, 'NODE_CONTROLLER_ADDR', listOf(dialAddrSchema), 'localhost:5160'),
+    controllerAddrs: readVar(
+      env,
+      'NODE_CONTROLLER_ADDR',
+      listOf(dialAddrSchema),
+      D.NODE_CONTROLLER_ADDR,
+    ),
     pairs: [...new Set(pairs)],
     uuid: readVar(env, 'NODE_UUID', uuidSchema, randomUUID()).toLowerCase(),
     name: readVar(
@@ -115,10 +153,15 @@ export function loadNodeConfig(env: Env): NodeConfig {
         .regex(/^\P{Cc}*$/u, 'must not contain control characters (tab, newline, C0, C1, DEL)'),
       hostname(),
     ),
-    priceIntervalMs: readVar(env, 'NODE_PRICE_INTERVAL_MS', intervalSchema, '2000-10000'),
-    metricsAddr: readVar(env, 'METRICS_ADDR', listenAddrSchema, '0.0.0.0:9464'),
+    priceIntervalMs: readVar(
+      env,
+      'NODE_PRICE_INTERVAL_MS',
+      intervalSchema,
+      D.NODE_PRICE_INTERVAL_MS,
+    ),
+    metricsAddr: readVar(env, 'METRICS_ADDR', listenAddrSchema, D.METRICS_ADDR),
     metricsWebConfig: readMetricsWebConfig(env),
-    logLevel: readVar(env, 'LOG_LEVEL', logLevelSchema, 'info'),
+    logLevel: readVar(env, 'LOG_LEVEL', logLevelSchema, D.LOG_LEVEL),
     reconnectInitialMs,
     reconnectMaxMs,
     priceSpanSampleRatio: readVar(
@@ -128,7 +171,7 @@ export function loadNodeConfig(env: Env): NodeConfig {
         .number({ message: 'must be a number from 0 to 1' })
         .min(0, 'must be a number from 0 to 1')
         .max(1, 'must be a number from 0 to 1'),
-      '0.01',
+      D.PRICE_SPAN_SAMPLE_RATIO,
     ),
     tls: readClientTlsFromEnv(env, 'NODE'),
     token: readClientTokenFromEnv(env, 'NODE'),

@@ -1,125 +1,65 @@
 /** The node's environment variables as `currency-node --help` lists them. */
-import { formatHostPort } from '../shared/config';
 import type { VarHelp } from '../shared/program';
-import { loadNodeConfig } from './config';
+import { NODE_DEFAULTS as D } from './config';
 
-/**
- * Defaults are read back from config.ts (one source): the config it builds from an
- * environment that sets only the one required variable.
- */
+type Meanings = Record<keyof typeof D, string>;
+
+// Defaults come from config.ts (one source, NODE_DEFAULTS); this file only says what each
+// variable means.
+const WITH_DEFAULTS: Meanings = {
+  NODE_CONTROLLER_ADDR:
+    'controller HOST:PORT; a comma-separated list picks one at random per connect',
+  NODE_PRICE_INTERVAL_MS: 'time between price updates (upstream reads) per pair: N or MIN-MAX',
+  NODE_RECONNECT_INITIAL_MS: 'first reconnect wait',
+  NODE_RECONNECT_MAX_MS: 'cap of the reconnect wait',
+  METRICS_ADDR: 'HTTP address of /metrics, /healthz and /readyz',
+  LOG_LEVEL: 'fatal, error, warn, info, debug, trace or silent',
+  PRICE_SPAN_SAMPLE_RATIO: 'share of price updates and upstream reads traced (0..1)',
+  NODE_UPSTREAM: 'where prices come from: simulated, http (poll a JSON API) or websocket',
+  NODE_UPSTREAM_SYMBOL: "the upstream's name of a pair: template over {pair} {base} {quote}",
+  NODE_UPSTREAM_TIMEOUT_MS: 'one HTTP request or WebSocket connect',
+  NODE_UPSTREAM_MAX_RPS:
+    'HTTP requests (websocket: subscribe messages) per second at most, across all pairs',
+  NODE_UPSTREAM_FAIL_AFTER_MS: 'a pair with no valid upstream price for this long is withdrawn',
+};
+
+/** Variables that are required, unset by default, or default to a value of the process. */
+const OTHERS: [string, string][] = [
+  ['NODE_CURRENCY_PAIRS', 'pairs this node can stream, e.g. USD_HKD,BTC_USD (required)'],
+  ['NODE_UUID', "the node's identity, a UUID (unset: a random UUID v4)"],
+  ['NODE_NAME', 'friendly name, any Unicode, no control characters (unset: the host name)'],
+  ['NODE_UPSTREAM_URL', 'http(s):// URL template ({pair} {base} {quote} {symbol}), or ws(s)://'],
+  ['NODE_UPSTREAM_SYMBOLS', 'per-pair symbols, PAIR=SYMBOL,...'],
+  ['NODE_UPSTREAM_PRICE_PATH', 'where the price is in the JSON, e.g. data.amount'],
+  ['NODE_UPSTREAM_TIME_PATH', "where the price's time is (unset: the time it arrived)"],
+  ['NODE_UPSTREAM_SYMBOL_PATH', 'websocket: where a message names its symbol'],
+  ['NODE_UPSTREAM_SUBSCRIBE', 'websocket: message sent when a pair starts'],
+  ['NODE_UPSTREAM_UNSUBSCRIBE', 'websocket: message sent when a pair stops'],
+  ['NODE_UPSTREAM_HEADERS_FILE', '"Name: value" lines sent upstream (API keys)'],
+  ['NODE_UPSTREAM_CA_FILE', 'extra CA certificates for an https/wss upstream'],
+  ['NODE_UPSTREAM_MAX_AGE_MS', 'a price older than this counts as none (unset: no limit)'],
+  ['NODE_TLS_CA_FILE', 'PEM CA that verifies the controller; set: TLS on'],
+  ['NODE_TLS_CERT_FILE', 'client certificate, for mutual TLS'],
+  ['NODE_TLS_KEY_FILE', 'key of the client certificate'],
+  [
+    'NODE_TLS_SERVER_NAME',
+    "name the controller's certificate is verified against (unset: the dialled host)",
+  ],
+  ['NODE_TOKEN', 'node bearer token'],
+  ['NODE_TOKEN_FILE', 'file holding the node bearer token'],
+  ['METRICS_WEB_CONFIG_FILE', 'Prometheus web config (TLS, basic auth) for the metrics port'],
+  ['METRICS_PROBES_OPEN', 'true: /healthz and /readyz stay open under that config (unset: false)'],
+  ['OTEL_*', 'standard OpenTelemetry variables; none set: tracing off'],
+];
+
 export function nodeVariables(): VarHelp[] {
-  const d = loadNodeConfig({ NODE_CURRENCY_PAIRS: 'USD_HKD' });
-  const interval = d.priceIntervalMs;
   return [
-    {
-      name: 'NODE_CURRENCY_PAIRS',
-      meaning: 'pairs this node can stream, e.g. USD_HKD,BTC_USD (required)',
-    },
-    {
-      name: 'NODE_CONTROLLER_ADDR',
-      meaning: 'controller HOST:PORT; a comma-separated list picks one at random per connect',
-      default: d.controllerAddrs.map(formatHostPort).join(','),
-    },
-    { name: 'NODE_UUID', meaning: "the node's identity, a UUID (unset: a random UUID v4)" },
-    {
-      name: 'NODE_NAME',
-      meaning: 'friendly name, any Unicode; no control characters; trimmed',
-      default: d.name,
-    },
-    {
-      name: 'NODE_PRICE_INTERVAL_MS',
-      meaning: 'time between price updates per pair: N or MIN-MAX',
-      default:
-        interval.minMs === interval.maxMs
-          ? String(interval.minMs)
-          : `${interval.minMs}-${interval.maxMs}`,
-    },
-    {
-      name: 'NODE_RECONNECT_INITIAL_MS',
-      meaning: 'first reconnect wait',
-      default: String(d.reconnectInitialMs),
-    },
-    {
-      name: 'NODE_RECONNECT_MAX_MS',
-      meaning: 'cap of the reconnect wait',
-      default: String(d.reconnectMaxMs),
-    },
-    {
-      name: 'METRICS_ADDR',
-      meaning: 'HTTP address of /metrics, /healthz and /readyz',
-      default: formatHostPort(d.metricsAddr),
-    },
-    {
-      name: 'LOG_LEVEL',
-      meaning: 'fatal, error, warn, info, debug, trace or silent',
-      default: d.logLevel,
-    },
-    {
-      name: 'PRICE_SPAN_SAMPLE_RATIO',
-      meaning: 'share of price updates traced (0..1)',
-      default: String(d.priceSpanSampleRatio),
-    },
-    {
-      name: 'NODE_UPSTREAM',
-      meaning: 'where prices come from: simulated, http (poll a JSON API) or websocket',
-      default: d.upstream?.kind,
-    },
-    {
-      name: 'NODE_UPSTREAM_URL',
-      meaning: 'http(s):// URL template ({pair} {base} {quote} {symbol}), or ws(s):// URL',
-    },
-    {
-      name: 'NODE_UPSTREAM_SYMBOL',
-      meaning: "the upstream's name of a pair: template over {pair} {base} {quote}",
-      default: d.upstream?.symbolTemplate,
-    },
-    { name: 'NODE_UPSTREAM_SYMBOLS', meaning: 'per-pair symbols, PAIR=SYMBOL,...' },
-    {
-      name: 'NODE_UPSTREAM_PRICE_PATH',
-      meaning: 'where the price is in the JSON, e.g. data.amount',
-    },
-    {
-      name: 'NODE_UPSTREAM_TIME_PATH',
-      meaning: "where the price's time is (unset: time received)",
-    },
-    { name: 'NODE_UPSTREAM_SYMBOL_PATH', meaning: 'websocket: where a message names its symbol' },
-    { name: 'NODE_UPSTREAM_SUBSCRIBE', meaning: 'websocket: message sent when a pair starts' },
-    { name: 'NODE_UPSTREAM_UNSUBSCRIBE', meaning: 'websocket: message sent when a pair stops' },
-    { name: 'NODE_UPSTREAM_HEADERS_FILE', meaning: '"Name: value" lines sent upstream (API keys)' },
-    { name: 'NODE_UPSTREAM_CA_FILE', meaning: 'extra CA certificates for an https/wss upstream' },
-    {
-      name: 'NODE_UPSTREAM_TIMEOUT_MS',
-      meaning: 'one HTTP request or WebSocket connect',
-      default: String(d.upstream?.timeoutMs),
-    },
-    {
-      name: 'NODE_UPSTREAM_MAX_RPS',
-      meaning: 'HTTP requests per second at most, across all pairs',
-      default: String(d.upstream?.maxRps),
-    },
-    {
-      name: 'NODE_UPSTREAM_FAIL_AFTER_MS',
-      meaning: 'a pair with no valid upstream price for this long is withdrawn',
-      default: String(d.upstream?.failAfterMs),
-    },
-    { name: 'NODE_UPSTREAM_MAX_AGE_MS', meaning: 'a price older than this counts as none' },
-    { name: 'NODE_TLS_CA_FILE', meaning: 'PEM CA that verifies the controller; set: TLS on' },
-    { name: 'NODE_TLS_CERT_FILE', meaning: 'client certificate, for mutual TLS' },
-    { name: 'NODE_TLS_KEY_FILE', meaning: 'key of the client certificate' },
-    {
-      name: 'NODE_TLS_SERVER_NAME',
-      meaning: "name the controller's certificate is verified against (unset: the dialled host)",
-    },
-    { name: 'NODE_TOKEN', meaning: 'node bearer token' },
-    { name: 'NODE_TOKEN_FILE', meaning: 'file holding the node bearer token' },
-    {
-      name: 'METRICS_WEB_CONFIG_FILE',
-      meaning: 'Prometheus web config (TLS, basic auth) for the metrics port',
-    },
-    {
-      name: 'METRICS_PROBES_OPEN',
-      meaning: 'true: /healthz and /readyz stay open under that config (unset: false)',
-    },
-    { name: 'OTEL_*', meaning: 'standard OpenTelemetry variables; none set: tracing off' },
+    ...OTHERS.slice(0, 3).map(([name, meaning]) => ({ name, meaning })),
+    ...Object.entries(WITH_DEFAULTS).map(([name, meaning]) => ({
+      name,
+      meaning,
+      default: D[name as keyof typeof D],
+    })),
+    ...OTHERS.slice(3).map(([name, meaning]) => ({ name, meaning })),
   ];
 }

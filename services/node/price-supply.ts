@@ -19,7 +19,7 @@ import type { NodeMetrics } from './metrics';
 import { type MarketFeed, simulatedMarket } from './prices';
 import { PairStreamer, type PriceSink } from './streamer';
 import type { UpstreamConfig } from './upstream/config';
-import { UPSTREAM_DEFAULTS } from './upstream/config';
+import { loadUpstreamConfig } from './upstream/config';
 import { UpstreamHealth } from './upstream/health';
 import { createUpstream } from './upstream/index';
 import type { Quote, ReadOutcome, Upstream, UpstreamEvents } from './upstream/types';
@@ -43,17 +43,8 @@ export interface PriceSupplyDeps {
   onKnownChanged(pairs: string[]): void;
 }
 
-const SIMULATED: UpstreamConfig = {
-  kind: 'simulated',
-  url: '',
-  symbolTemplate: UPSTREAM_DEFAULTS.symbol,
-  symbols: {},
-  pricePath: '',
-  timeoutMs: Number(UPSTREAM_DEFAULTS.timeoutMs),
-  maxRps: Number(UPSTREAM_DEFAULTS.maxRps),
-  failAfterMs: Number(UPSTREAM_DEFAULTS.failAfterMs),
-  maxBodyBytes: UPSTREAM_DEFAULTS.maxBodyBytes,
-};
+/** The default upstream, for a config built in code without one: what an empty environment gives. */
+const SIMULATED: UpstreamConfig = loadUpstreamConfig({}, []);
 
 export class PriceSupply {
   readonly streamer: PairStreamer;

@@ -143,7 +143,12 @@ export function loadUpstreamConfig(env: Env, pairs: readonly string[]): Upstream
     UPSTREAM_DEFAULTS.failAfterMs,
   );
   if (kind === 'simulated') {
-    const stray = REAL_ONLY.find((n) => optional(env, n));
+    // Set to something other than its default: a real upstream was meant, not simulated.
+    const stray = REAL_ONLY.find(
+      (n) =>
+        optional(env, n) &&
+        !(n === 'NODE_UPSTREAM_SYMBOL' && env[n]!.trim() === UPSTREAM_DEFAULTS.symbol),
+    );
     if (stray)
       throw new ConfigError(
         stray,
