@@ -48,6 +48,8 @@ function setup(
     random?: () => number;
   } = {},
 ) {
+  /** What the fake dials say of their connections: held open by the controller, or closed by it. */
+  const connection = { heldOpenByPeer: true };
   const clock = fakeScheduler();
   const { logger, lines } = capturingLogger('debug', { service: 'test' });
   const registry = new Registry();
@@ -67,7 +69,11 @@ function setup(
     dial: (address, permitMs) => {
       const call = new FakeCall();
       dials.push({ address, permitMs, call });
-      return { call: call as unknown as NodeStream, close: () => {} };
+      return {
+        call: call as unknown as NodeStream,
+        close: () => {},
+        connection: { heldOpenByPeer: () => connection.heldOpenByPeer },
+      };
     },
     scheduler: clock,
     random: over.random ?? (() => 0.5),
@@ -83,6 +89,7 @@ function setup(
   return {
     clock,
     conn,
+    connection,
     dials,
     last,
     lines,
@@ -173,6 +180,54 @@ describe('keepalive negotiation', () => {
     last().status(grpc.status.RESOURCE_EXHAUSTED, 'Bandwidth exhausted or memory limit exceeded');
     clock.advance(2000);
     expect(dials[4]!.permitMs).toBeUndefined();
+  });
+});
+
+describe('keepalive timeouts (currency_node_keepalive_timeouts_total)', () => {
+  const KEEPALIVE = 'currency_node_keepalive_timeouts_total';
+  /** Registered on the fast channel (the controller permitted client pings). */
+  function fastAndRegistered(s: ReturnType<typeof setup>) {
+    s.conn.start();
+    s.last().headers({ [KEEPALIVE_PERMIT_METADATA_KEY]: '1000' });
+    s.last().frame();
+    expect(s.conn.kind()).toBe('registered');
+    expect(s.dials[s.dials.length - 1]!.permitMs).toBe(1000);
+  }
+
+  test('grpc-js dropping a pinging stream whose connection the controller never closed counts, and says so', async () => {
+    const s = setup();
+    fastAndRegistered(s);
+    // What grpc-js 1.14 reports for an unanswered keepalive ping: the same status as for a reset.
+    s.last().status(grpc.status.UNAVAILABLE, 'Connection dropped');
+    expect(await s.metric(KEEPALIVE)).toBe(1);
+    const lost = s.lines.find((l) => l.msg === 'controller stream lost');
+    expect(lost).toMatchObject({ level: 'warn', keepalive_timeout: true });
+  });
+
+  test('a connection the controller closed or reset, a quiet stream, or a status from the controller do not count', async () => {
+    // Closed by the controller (killed, restarted, a proxy's reset): not a keepalive timeout.
+    const closed = setup();
+    fastAndRegistered(closed);
+    closed.connection.heldOpenByPeer = false;
+    closed.last().status(grpc.status.UNAVAILABLE, 'Connection dropped');
+    expect(await closed.metric(KEEPALIVE)).toBe(0);
+    expect(closed.lines.find((l) => l.msg === 'controller stream lost')).toMatchObject({
+      keepalive_timeout: false,
+    });
+    // No client pings on this channel: nothing could have timed out.
+    const quiet = setup();
+    quiet.conn.start();
+    quiet.last().headers({});
+    quiet.last().frame();
+    quiet.last().status(grpc.status.UNAVAILABLE, 'Connection dropped');
+    expect(await quiet.metric(KEEPALIVE)).toBe(0);
+    // A status the controller sent (here a standby's refusal) proves it alive.
+    const refused = setup();
+    fastAndRegistered(refused);
+    refused.last().status(grpc.status.UNAVAILABLE, 'this controller is a standby', {
+      [CLOSE_REASON_METADATA_KEY]: 'not_leader',
+    });
+    expect(await refused.metric(KEEPALIVE)).toBe(0);
   });
 });
 

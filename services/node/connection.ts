@@ -27,7 +27,12 @@ import {
 import { type BackoffPolicy, backoffDelayMs } from './backoff';
 import { ConnectFailureLog, connectFailureCause } from './connect-failures';
 import { ControllerChoice } from './controller-choice';
-import { KeepalivePermits, isTooManyPings } from './keepalive';
+import {
+  type ConnectionView,
+  KeepalivePermits,
+  isKeepaliveTimeout,
+  isTooManyPings,
+} from './keepalive';
 import type { NodeMetrics } from './metrics';
 
 /** What of a grpc-js client call the loop uses; tests pass a fake. */
@@ -36,11 +41,16 @@ export type NodeStream = Pick<
   'on' | 'write' | 'end' | 'cancel' | 'writableNeedDrain'
 >;
 
-/** Opens a stream to `address`, with fast client pings when `keepalivePermitMs` is set. May throw. */
+/**
+ * Opens a stream to `address`, with fast client pings when `keepalivePermitMs` is set. May
+ * throw. `connection`, when given, tells whether the controller still holds the stream's
+ * connection open (keepalive.ts ConnectionWatch): how a keepalive timeout is told from a
+ * connection the controller closed.
+ */
 export type Dialer = (
   address: string,
   keepalivePermitMs: number | undefined,
-) => { call: NodeStream; close(): void };
+) => { call: NodeStream; close(): void; connection?: ConnectionView };
 
 export interface Link {
   readonly address: string;
@@ -91,6 +101,7 @@ class LiveLink implements Link {
     readonly call: NodeStream,
     private readonly closeClient: () => void,
     private readonly log: Logger,
+    readonly connection: ConnectionView | undefined,
   ) {
     this.statusSeen = new Promise((r) => (this.seen = r));
   }
@@ -222,7 +233,14 @@ export class ControllerConnection {
         msg: 'cannot read the TLS or token files',
       });
     }
-    const link = new LiveLink(address, permitMs, dialled.call, dialled.close, o.log);
+    const link = new LiveLink(
+      address,
+      permitMs,
+      dialled.call,
+      dialled.close,
+      o.log,
+      dialled.connection,
+    );
     o.log.debug(
       { controller: address, attempt: this.attempt, fast_keepalive: !!permitMs },
       'connecting',
@@ -325,7 +343,14 @@ export class ControllerConnection {
     const wasRegistered = this.state.kind === 'registered';
     const { code, details } = st ?? {};
     const fields = { controller: link.address, code, details };
-    if (details && /keepalive/i.test(details)) this.o.metrics.keepaliveTimeouts.inc();
+    // Asked now, before grpc-js closes the connection itself (docs/failure-detection.md).
+    const keepalive = isKeepaliveTimeout(
+      code,
+      details,
+      link.permitMs !== undefined,
+      link.connection,
+    );
+    if (keepalive) this.o.metrics.keepaliveTimeouts.inc();
     if (isTooManyPings(code, details)) {
       this.permits.forget(link.address);
       this.o.log.warn(
@@ -384,7 +409,11 @@ export class ControllerConnection {
       this.failures.failed({ ...fields, cause, retry_in_ms: delay });
       next = this.backingOff('none', { msg: '' }, delay);
     } else {
-      next = this.backingOff('warn', { ...fields, msg: 'controller stream lost' }, retryDelay());
+      next = this.backingOff(
+        'warn',
+        { ...fields, keepalive_timeout: keepalive, msg: 'controller stream lost' },
+        retryDelay(),
+      );
     }
     this.transition(next);
   }

@@ -38,7 +38,7 @@ export function createNodeMetrics(registry: Registry, opts: { defaultMetrics: bo
     }),
     keepaliveTimeouts: new Counter({
       name: 'currency_node_keepalive_timeouts_total',
-      help: 'Controller streams lost because keepalive pings went unanswered.',
+      help: 'Controller streams lost because keepalive pings went unanswered while the controller held the connection open (frozen, or cut off silently); a connection it closed or reset is not counted (docs/failure-detection.md).',
       registers,
     }),
     commands: new Counter({

@@ -35,6 +35,7 @@ import { appVersion } from '../shared/version';
 import { type Frame, NODE_NAME_METADATA_KEY, createNodeClient } from '../shared/wire';
 import { ControllerConnection, type Dialer, type Link } from './connection';
 import { NODE_TIMING_DEFAULTS, type NodeConfig } from './config';
+import { ConnectionWatch } from './keepalive';
 import { type NodeMetrics, createNodeMetrics } from './metrics';
 import { PriceSupply } from './price-supply';
 import type { MarketFeed } from './prices';
@@ -308,7 +309,9 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
       ? { credentials: deps.credentials, options: {} }
       : clientCredentials(config.tls);
     const token = config.token ? readClientToken(config.token) : undefined;
-    const client = createNodeClient(address, channel.credentials, {
+    // Sees the stream's connection, so that a keepalive timeout can be told from a reset.
+    const watch = new ConnectionWatch();
+    const client = createNodeClient(address, watch.credentials(channel.credentials), {
       ...clientChannelOptions(config.reconnectMaxMs, keepalivePermitMs),
       ...channel.options,
     });
@@ -321,7 +324,11 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
       md.set(`${NODE_NAME_METADATA_KEY}-bin`, Buffer.from(config.name, 'utf8'));
       md.set(NODE_NAME_METADATA_KEY, encodeURIComponent(config.name));
     }
-    return { call: client.nodeCommandStream(withToken(md, token)), close: () => client.close() };
+    return {
+      call: client.nodeCommandStream(withToken(md, token)),
+      close: () => client.close(),
+      connection: watch,
+    };
   };
 
   const connection: ControllerConnection = new ControllerConnection({

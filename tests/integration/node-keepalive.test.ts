@@ -3,7 +3,10 @@
  * in its response headers (`x-currency-keepalive-permit-ms`), and sends no client pings
  * at all to one that did not, as a stock grpc-go server (one ping per 5 minutes allowed)
  * requires. PINGs are counted on raw HTTP/2 servers; fast detection of a frozen
- * controller is shown through a proxy that stops all traffic without closing anything.
+ * controller is shown through a proxy that stops all traffic without closing anything,
+ * and with a controller process stopped by SIGSTOP. Only such a silent controller counts in
+ * `currency_node_keepalive_timeouts_total`; one whose process dies (the kernel closes its
+ * connections) does not, although grpc-js ends the stream with the same status.
  */
 import { randomUUID } from 'node:crypto';
 import * as http2 from 'node:http2';
@@ -14,9 +17,11 @@ import { pack } from '../../services/shared/any';
 import { silentLogger } from '../../services/shared/logger';
 import { KEEPALIVE_PERMIT_METADATA_KEY } from '../../services/shared/wire';
 import { BlackholeProxy } from '../support/blackhole-proxy';
+import { makeCertDir } from '../support/certs';
 import { FakeController } from '../support/fake-controller';
 import { startTestController } from '../support/in-process';
 import { LeakWatch } from '../support/leaks';
+import { ProcessHarness } from '../support/process-harness';
 import { waitFor } from '../support/wait';
 
 jest.setTimeout(30_000);
@@ -25,7 +30,7 @@ let leaks: LeakWatch;
 const nodes: RunningNode[] = [];
 const cleanups: (() => Promise<void> | void)[] = [];
 
-function config(port: number): NodeConfig {
+function config(port: number, over: Partial<NodeConfig> = {}): NodeConfig {
   return {
     controllerAddrs: [{ host: '127.0.0.1', port }],
     pairs: ['USD_HKD'],
@@ -37,11 +42,12 @@ function config(port: number): NodeConfig {
     reconnectInitialMs: 50,
     reconnectMaxMs: 100,
     priceSpanSampleRatio: 0,
+    ...over,
   };
 }
 
-async function start(port: number): Promise<RunningNode> {
-  const n = await startNode(config(port), {
+async function start(port: number, over: Partial<NodeConfig> = {}): Promise<RunningNode> {
+  const n = await startNode(config(port, over), {
     logger: silentLogger(),
     registry: new Registry(),
     defaultMetrics: false,
@@ -97,6 +103,12 @@ afterAll(async () => {
   await leaks.expectNoLeaks();
 });
 
+async function counted(n: RunningNode, name: string): Promise<number> {
+  const m = await n.registry.getSingleMetric(name)?.get();
+  return m?.values.reduce((a, v) => a + v.value, 0) ?? 0;
+}
+const KEEPALIVE_TIMEOUTS = 'currency_node_keepalive_timeouts_total';
+
 test('pings go only to a controller that permitted them: none at all to one that did not', async () => {
   const quiet = await pingCountingServer(undefined);
   const permitting = await pingCountingServer(1000);
@@ -149,4 +161,74 @@ test('against our controller, which permits fast pings, a frozen controller is d
   cleanups.push(proxy.cut());
   await waitFor('the node notices', () => !n.isConnected(), { timeoutMs: 10_000, intervalMs: 20 });
   expect(Date.now() - cutAt).toBeLessThan(3500);
+  expect(await counted(n, KEEPALIVE_TIMEOUTS)).toBe(1);
+});
+
+describe('currency_node_keepalive_timeouts_total, against a controller process', () => {
+  async function registeredNode() {
+    const h = await ProcessHarness.start();
+    cleanups.push(() => h.close());
+    const n = await start(h.grpcPort);
+    await waitFor('registered', () => n.isConnected());
+    return { h, n };
+  }
+
+  test('a frozen controller (SIGSTOP) raises it once, within about three seconds', async () => {
+    const { h, n } = await registeredNode();
+    const frozenAt = Date.now();
+    h.controller.signal('SIGSTOP');
+    await waitFor('the node notices', () => !n.isConnected(), {
+      timeoutMs: 10_000,
+      intervalMs: 20,
+    });
+    const noticedMs = Date.now() - frozenAt;
+    expect(await counted(n, KEEPALIVE_TIMEOUTS)).toBe(1);
+    expect(noticedMs).toBeLessThan(3500);
+    console.log(
+      `SIGSTOPped controller: stream lost after ${noticedMs} ms, counted as a keepalive timeout`,
+    );
+  });
+
+  test('a killed controller (its connection closed by the kernel) does not raise it', async () => {
+    const { h, n } = await registeredNode();
+    h.controller.signal('SIGKILL');
+    await h.controller.exited;
+    await waitFor('the node notices', () => !n.isConnected(), {
+      timeoutMs: 10_000,
+      intervalMs: 20,
+    });
+    // Reconnect attempts to the dead address fail; none of them is a keepalive timeout either.
+    await waitFor(
+      'reconnect attempts',
+      async () => (await counted(n, 'currency_node_reconnect_attempts_total')) >= 2,
+    );
+    expect(await counted(n, KEEPALIVE_TIMEOUTS)).toBe(0);
+  });
+});
+
+test('over TLS too: a connection cut silently counts as a keepalive timeout, one closed by the other side does not', async () => {
+  const certs = makeCertDir();
+  cleanups.push(() => certs.remove());
+  const ca = certs.newCa('keepalive-ca');
+  const server = ca.issue('controller');
+  const ctl = await startTestController({
+    security: { tls: { certFile: server.cert, keyFile: server.key }, credentialsReloadMs: 60_000 },
+  });
+  cleanups.push(() => ctl.controller.stop());
+  const tls = { tls: { caFile: ca.cert, serverName: 'localhost' } };
+  // Silent: the proxy stops passing bytes and closes nothing.
+  const silent = await BlackholeProxy.start(ctl.controller.grpcPort);
+  cleanups.push(() => silent.close());
+  const a = await start(silent.port, tls);
+  await waitFor('registered over TLS', () => a.isConnected());
+  cleanups.push(silent.cut());
+  await waitFor('the node notices', () => !a.isConnected(), { timeoutMs: 10_000, intervalMs: 20 });
+  expect(await counted(a, KEEPALIVE_TIMEOUTS)).toBe(1);
+  // Closed: the proxy ends both connections, as a dying controller's kernel would.
+  const closing = await BlackholeProxy.start(ctl.controller.grpcPort);
+  const b = await start(closing.port, tls);
+  await waitFor('registered over TLS', () => b.isConnected());
+  await closing.close();
+  await waitFor('the node notices', () => !b.isConnected(), { timeoutMs: 10_000, intervalMs: 20 });
+  expect(await counted(b, KEEPALIVE_TIMEOUTS)).toBe(0);
 });

@@ -100,3 +100,99 @@ topologySpreadConstraints:
         {{- include "currency-nodes.selectorLabels" (dict "root" $ "component" "controller") | nindent 8 }}
 {{- end }}
 {{- end }}
+
+{{/*
+The controller's preStop with leader election (a `node -e` script; args: the metrics port's
+scheme, the port, the pause in seconds). It asks the pod's own /readyz, 200 only while it
+leads: the leader returns at once, because its SIGTERM is the handover (it ends the node
+streams and releases the Lease, and a standby leads within a second), so any pause there
+only delays the takeover while the old leader keeps streaming. A standby (503), or a check
+that gets no answer, pauses as one controller does: in a rollout, which stops every old pod
+at once, an old standby then stays to take the Lease from the old leader while the new
+pods start. HTTPS on loopback is not verified: only the status code is read.
+*/}}
+{{- define "currency-nodes.controller.preStopScript" -}}
+const [scheme, port, seconds] = process.argv.slice(1);
+let pausing = false;
+const pause = () => {
+  if (pausing) return;
+  pausing = true;
+  setTimeout(() => process.exit(0), Number(seconds) * 1000);
+};
+const req = require('node:' + scheme).get(
+  { host: '127.0.0.1', port: Number(port), path: '/readyz', timeout: 1000, rejectUnauthorized: false },
+  (res) => {
+    res.resume();
+    if (res.statusCode === 200) process.exit(0);
+    pause();
+  },
+);
+req.on('timeout', () => req.destroy(new Error('no answer'))).on('error', pause);
+{{- end }}
+
+{{/*
+The pre-delete hook's script (templates/controller-stop-hook.yaml; args: the controller
+Deployment, its pods' label selector, how long to wait in seconds). With the hook's own
+service account it scales the Deployment to 0 and waits until no controller pod is left, so
+that the last leader releases the Lease while its Role, RoleBinding and ServiceAccount still
+exist. It always exits 0: when it cannot do that, the uninstall goes on and the Lease
+expires instead of being released, as without the hook.
+*/}}
+{{- define "currency-nodes.controller.stopScript" -}}
+const fs = require('node:fs');
+const https = require('node:https');
+const [deployment, selector, waitSeconds] = process.argv.slice(1);
+const dir = '/var/run/secrets/kubernetes.io/serviceaccount';
+const ns = fs.readFileSync(dir + '/namespace', 'utf8').trim();
+const token = fs.readFileSync(dir + '/token', 'utf8').trim();
+const ca = fs.readFileSync(dir + '/ca.crt');
+const log = (msg) => console.log(new Date().toISOString() + ' ' + msg);
+const api = (method, path, body) =>
+  new Promise((resolve, reject) => {
+    const req = https.request(
+      {
+        host: process.env.KUBERNETES_SERVICE_HOST,
+        port: process.env.KUBERNETES_SERVICE_PORT,
+        path,
+        method,
+        ca,
+        timeout: 10000,
+        headers: {
+          authorization: 'Bearer ' + token,
+          accept: 'application/json',
+          ...(body && { 'content-type': 'application/merge-patch+json' }),
+        },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (d) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode, text }));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('no answer in 10 s'))).on('error', reject);
+    req.end(body);
+  });
+(async () => {
+  const scale = await api(
+    'PATCH',
+    '/apis/apps/v1/namespaces/' + ns + '/deployments/' + deployment + '/scale',
+    JSON.stringify({ spec: { replicas: 0 } }),
+  );
+  if (scale.status === 404) return log('no Deployment ' + deployment + ': nothing to stop');
+  if (scale.status !== 200) {
+    const why = 'HTTP ' + scale.status + ': ' + scale.text.slice(0, 300);
+    return log('could not scale ' + deployment + ' to 0 (' + why + '); the Lease may expire instead of being released');
+  }
+  log('scaled ' + deployment + ' to 0; waiting for its pods to stop (at most ' + waitSeconds + ' s)');
+  const deadline = Date.now() + Number(waitSeconds) * 1000;
+  const pods = '/api/v1/namespaces/' + ns + '/pods?labelSelector=' + encodeURIComponent(selector);
+  while (Date.now() < deadline) {
+    const r = await api('GET', pods);
+    if (r.status === 200 && JSON.parse(r.text).items.length === 0) return log('the controllers have stopped');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  log('controller pods still there after ' + waitSeconds + ' s; going on with the uninstall');
+})()
+  .catch((err) => log('stopping the controllers failed (' + err.message + '); going on with the uninstall'))
+  .finally(() => process.exit(0));
+{{- end }}
