@@ -1,6 +1,6 @@
 /**
  * The controller's configuration: raw environment -> validated, fully defaulted, typed.
- * Every default lives here, once; nothing downstream re-defaults (README has the table).
+ * Every default lives here, once; nothing downstream re-defaults (docs/configuration.md has the table).
  */
 import {
   type Env,

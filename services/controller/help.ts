@@ -18,7 +18,7 @@ const WITH_DEFAULTS: Meanings = {
   LOG_LEVEL: 'fatal, error, warn, info, debug, trace or silent',
   CONTROLLER_SHUTDOWN_GRACE_MS: 'on SIGTERM, how long streams get to close before being forced',
   CONTROLLER_MAX_MESSAGE_BYTES: 'largest inbound gRPC message',
-  CONTROLLER_MAX_NODES: 'registered nodes held at once',
+  CONTROLLER_MAX_NODES: 'node streams open at once, registered or not; more are refused',
   CONTROLLER_MAX_PAIRS_PER_NODE: 'pairs one node may announce',
   CONTROLLER_MAX_KNOWN_PAIRS: 'known pairs held at once; more are refused',
   CONTROLLER_MAX_CLI_STREAMS: 'CLI streams open at once',

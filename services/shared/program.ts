@@ -92,7 +92,7 @@ export function handleProgramFlags(opts: {
       () =>
         '\nConfiguration is read from the environment (invalid values exit 2 naming the variable):\n' +
         formatVariables(opts.variables()) +
-        "\n\nDetails: the README's Configuration section.\n",
+        '\n\nDetails: docs/configuration.md in the repository.\n',
     )
     .exitOverride()
     .configureOutput({

@@ -27,6 +27,9 @@ beforeAll(async () => {
       const send = (response: ReturnType<typeof pack>) =>
         reply({ streamId: frame.streamId, traceContext: {}, response });
       if (!cmd.ok) return;
+      // A controller that lists nodes in one reply only (no ControllerListNodesV2Req).
+      if (cmd.value.name === 'ControllerListNodesV2Req')
+        send(pack('UnknownCommandV1Notify', { command: frame.command }));
       if (cmd.value.name === 'ControllerListNodesV1Req')
         send(pack('ControllerListNodesV1Reply', { nodeUuids: [], nodes: [] }));
       if (cmd.value.name === 'ControllerStreamsV1Req')

@@ -105,6 +105,22 @@ describe("docs/interop.md's grpcurl commands, as written", () => {
       .filter((l) => l.startsWith('grpcurl '));
   }
 
+  test('the comment over `grpcurl ... list` names exactly the services it lists', async () => {
+    const doc = readFileSync(join(__dirname, '..', '..', 'docs', 'interop.md'), 'utf8');
+    const block = /```sh\n([\s\S]*?)```/.exec(doc)![1]!;
+    // The comment lines right above the list command.
+    const comment = block.slice(0, block.indexOf('grpcurl -plaintext localhost:5160 list'));
+    const named = [...comment.matchAll(/\b(?:grpc|protobuf)\.[\w.]+/g)].map((m) => m[0]);
+    const r = await grpcurl([h().address, 'list']);
+    expect(r.code).toBe(0);
+    const listed = r.stdout.trim().split('\n');
+    expect(named.sort()).toEqual([...listed].sort());
+    // The doc once said the list also shows "the reflection service itself": it does not.
+    expect(/and the reflection service/i.test(comment)).toBe(
+      listed.some((s) => s.startsWith('grpc.reflection.')),
+    );
+  });
+
   test('every one runs against a controller and answers', async () => {
     const commands = documented();
     expect(commands.length).toBeGreaterThanOrEqual(6);
