@@ -262,3 +262,35 @@ export class ComposeProject {
     return logFile;
   }
 }
+
+/**
+ * The value of one sample on a /metrics page (Prometheus text format): the first line of
+ * `name` whose labels include every one of `labels`; undefined when there is none.
+ */
+export function metricValue(
+  page: string,
+  name: string,
+  labels: Record<string, string> = {},
+): number | undefined {
+  for (const line of page.split('\n')) {
+    if (line.startsWith('#')) continue;
+    const m = /^([A-Za-z_:][A-Za-z0-9_:]*)(?:\{(.*)\})?[ \t]+(\S+)/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const have = new Map<string, string>();
+    for (const l of (m[2] ?? '').matchAll(/([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"/g))
+      have.set(l[1]!, l[2]!);
+    if (Object.entries(labels).every(([k, v]) => have.get(k) === v)) return Number(m[3]);
+  }
+  return undefined;
+}
+
+/** `docker compose port SERVICE PORT` of a project: the published 127.0.0.1 address. */
+export async function publishedAddr(
+  project: ComposeProject,
+  service: string,
+  port: number,
+): Promise<string> {
+  const out = (await project.ok(['port', service, String(port)])).trim();
+  if (!/^127\.0\.0\.1:\d+$/.test(out)) throw new Error(`unexpected published address ${out}`);
+  return out;
+}
