@@ -769,7 +769,8 @@ export const VARIABLES: readonly VariableDoc[] = [
     name: 'PRICE_SPAN_SAMPLE_RATIO',
     programs: ['node'],
     default: '`0.01`',
-    meaning: 'share of price updates (and upstream reads) traced, 0..1, when tracing is on',
+    meaning:
+      'share of price updates from the simulated market traced, 0..1, when tracing is on (every upstream HTTP read is traced, with its price update)',
     section: 'node',
   },
   {
@@ -928,7 +929,8 @@ export const VARIABLES: readonly VariableDoc[] = [
     name: 'CLI_CONTROLLER_ADDR',
     programs: ['cli'],
     default: '`localhost:5160`',
-    meaning: 'controller address (`--controller` overrides)',
+    meaning:
+      'controller address, or several comma-separated (the first that answers as leader is used; `--controller` overrides)',
     section: 'cli',
   },
   {

@@ -14,7 +14,7 @@ const WITH_DEFAULTS: Meanings = {
   NODE_RECONNECT_MAX_MS: 'cap of the reconnect wait',
   METRICS_ADDR: 'HTTP address of /metrics, /healthz and /readyz',
   LOG_LEVEL: 'fatal, error, warn, info, debug, trace or silent',
-  PRICE_SPAN_SAMPLE_RATIO: 'share of price updates and upstream reads traced (0..1)',
+  PRICE_SPAN_SAMPLE_RATIO: 'share of price updates traced (0..1); upstream reads are all traced',
   NODE_UPSTREAM: 'where prices come from: simulated, http (poll a JSON API) or websocket',
   NODE_UPSTREAM_SYMBOL: "the upstream's name of a pair: template over {pair} {base} {quote}",
   NODE_UPSTREAM_TIMEOUT_MS: 'one HTTP request or WebSocket connect',

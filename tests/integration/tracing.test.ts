@@ -3,6 +3,7 @@
  * OTEL_* variables; log lines written while handling it carry its trace and span ids.
  */
 import { randomUUID } from 'node:crypto';
+import { startMarketServer } from '../../services/market/server';
 import { OtlpReceiver, type ReceivedSpan } from '../support/otlp-receiver';
 import { freePort } from '../support/ports';
 import { killAll, runProgram, startProgram } from '../support/processes';
@@ -164,4 +165,66 @@ test('with no OTEL_* variable tracing is off and silent, and logs still carry th
   ]);
   expect(quiet.stderr).toBe('');
   expect(() => JSON.parse(quiet.stdout) as unknown).not.toThrow();
+});
+
+test('a node reading a real upstream traces each read, and the price update that carries its price is the read span’s child', async () => {
+  const market = await startMarketServer();
+  try {
+    const grpcPort = await freePort();
+    const metricsPort = await freePort();
+    const otel = {
+      OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_BSP_SCHEDULE_DELAY: '100',
+    };
+    startProgram('controller', {
+      ...otel,
+      CONTROLLER_LISTEN_ADDR: `127.0.0.1:${grpcPort}`,
+      METRICS_ADDR: `127.0.0.1:${metricsPort}`,
+    });
+    await waitFor(
+      'controller ready',
+      async () => (await httpStatus(`http://127.0.0.1:${metricsPort}/readyz`)) === 200,
+    );
+    startProgram('node', {
+      ...otel,
+      NODE_CONTROLLER_ADDR: `127.0.0.1:${grpcPort}`,
+      NODE_CURRENCY_PAIRS: 'EUR_USD',
+      METRICS_ADDR: `127.0.0.1:${await freePort()}`,
+      NODE_PRICE_INTERVAL_MS: '300',
+      NODE_UPSTREAM: 'http',
+      NODE_UPSTREAM_URL: `${market.url}/v1/quote/{symbol}?client=traced`,
+      NODE_UPSTREAM_PRICE_PATH: 'price',
+      NODE_UPSTREAM_TIME_PATH: 'time',
+    });
+    const read = await waitFor(
+      'an upstream read span with a price update under it',
+      () =>
+        otlp.spans.find(
+          (r) =>
+            r.service === 'currency-node' &&
+            r.name === 'node upstream read' &&
+            otlp.spans.some((u) => u.name === 'node price update' && u.parentSpanId === r.spanId),
+        ),
+      { timeoutMs: 20_000 },
+    );
+    expect(read.attributes['currency.pair']).toBe('EUR_USD');
+    expect(read.attributes['currency.upstream']).toBe('http');
+    expect(read.attributes['currency.upstream.outcome']).toBe('ok');
+    const update = otlp.spans.find(
+      (u) => u.name === 'node price update' && u.parentSpanId === read.spanId,
+    )!;
+    // The controller continues the same trace when it takes the price.
+    await waitFor('the controller taking that price, in the same trace', () =>
+      otlp.spans.some(
+        (c) =>
+          c.service === 'currency-controller' &&
+          c.traceId === read.traceId &&
+          c.parentSpanId === update.spanId,
+      ),
+    );
+  } finally {
+    await killAll();
+    await market.close();
+  }
 });
