@@ -2,12 +2,13 @@
 import '../shared/compile-cache';
 import { telemetry } from './otel';
 import { createLogger } from '../shared/logger';
+import { PROGRAMS } from '../shared/protocol';
 import { fatal, handleProgramFlags, loadConfigOrExit, onShutdownSignal } from '../shared/program';
 import { loadControllerConfig } from './config';
 import { startController } from './controller';
 import { controllerVariables } from './help';
 
-const PROGRAM = 'currency-controller';
+const PROGRAM = PROGRAMS.controller;
 
 async function main(): Promise<void> {
   // --help and --version before any config is read or port opened.

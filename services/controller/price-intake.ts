@@ -7,6 +7,7 @@
  * deviation gauge and for its promotion (`promoted`). A sampled update carries the node's
  * span context, continued here.
  */
+import { NODE_SERVICE, PROGRAMS } from '../shared/protocol';
 import type { MessageOf } from '../shared/any';
 import type { Scheduler } from '../shared/scheduler';
 import { timestampFromMs } from '../shared/time';
@@ -20,8 +21,7 @@ import type { PriceStore } from './prices';
 import type { NodeRegistry, NodeSession } from './registry';
 import type { Upkeep } from './upkeep';
 
-const TRACER = 'currency-controller';
-const NODE_SERVICE = 'protobuf.NodeCmdStream';
+const TRACER = PROGRAMS.controller;
 
 type PriceUpdate = MessageOf<'NodePriceUpdateV1Notify'>;
 

@@ -17,8 +17,8 @@ import type { StreamFromNode, StreamToNode } from '../gen/protobuf/currency_node
 import { isAuthStatus } from '../shared/auth';
 import type { Logger } from '../shared/logger';
 import type { Random, Scheduler, TimerHandle } from '../shared/scheduler';
+import { closeReasonOf } from '../shared/protocol';
 import {
-  CLOSE_REASON_METADATA_KEY,
   CONTROLLER_ACCEPTS_METADATA_KEY,
   type Frame,
   type NodeClientCall,
@@ -367,7 +367,7 @@ export class ControllerConnection {
       link.address,
       standby
         ? 'standby'
-        : st?.metadata?.get(CLOSE_REASON_METADATA_KEY)[0] === 'shutdown'
+        : closeReasonOf(st) === 'shutdown'
           ? 'shutdown'
           : !wasRegistered && !displaced && !auth && code === grpc.status.UNAVAILABLE
             ? 'unreachable'
@@ -421,7 +421,7 @@ export class ControllerConnection {
 
 /** A standby controller refuses node streams with UNAVAILABLE and the trailer `not_leader`. */
 export function isStandbyRefusal(st: StatusLike | undefined): boolean {
-  return st?.metadata?.get(CLOSE_REASON_METADATA_KEY)[0] === 'not_leader';
+  return closeReasonOf(st) === 'not_leader';
 }
 
 /**
@@ -431,7 +431,6 @@ export function isStandbyRefusal(st: StatusLike | undefined): boolean {
  */
 export function isDisplaced(st: StatusLike | undefined): boolean {
   if (!st) return false;
-  const reason = st.metadata?.get(CLOSE_REASON_METADATA_KEY)[0];
-  if (reason === 'replaced') return true;
+  if (closeReasonOf(st) === 'replaced') return true;
   return st.code === grpc.status.ABORTED && /^replaced by a newer stream/i.test(st.details ?? '');
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import '../shared/compile-cache';
 import { telemetry } from './otel';
+import { PROGRAMS } from '../shared/protocol';
 import { createLogger } from '../shared/logger';
 import {
   EXIT,
@@ -13,7 +14,7 @@ import { loadNodeConfig } from './config';
 import { nodeVariables } from './help';
 import { startNode } from './node';
 
-const PROGRAM = 'currency-node';
+const PROGRAM = PROGRAMS.node;
 
 async function main(): Promise<void> {
   // --help and --version before any config is read or port opened.

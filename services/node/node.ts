@@ -5,6 +5,7 @@
  * (streamer.ts, prices from the market feed in prices.ts), and answers status and
  * shutdown commands. It never streams while disconnected.
  */
+import { NODE_SERVICE, PROGRAMS } from '../shared/protocol';
 import * as grpc from '@grpc/grpc-js';
 import { Registry } from 'prom-client';
 import type { Any } from '../gen/google/protobuf/any';
@@ -42,8 +43,7 @@ import type { MarketFeed } from './prices';
 import type { PriceUpdate } from './streamer';
 import { READ_OUTCOMES } from './upstream/types';
 
-const TRACER = 'currency-node';
-const NODE_SERVICE = 'protobuf.NodeCmdStream';
+const TRACER = PROGRAMS.node;
 
 export interface NodeDeps {
   logger: Logger;

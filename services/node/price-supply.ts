@@ -5,6 +5,7 @@
  * streamer that sends the prices (streamer.ts). node.ts asks it to start and stop pairs
  * and announces `knownPairs()`; it says when that set changes.
  */
+import { PROGRAMS } from '../shared/protocol';
 import type { Logger } from '../shared/logger';
 import type { Random, Scheduler } from '../shared/scheduler';
 import {
@@ -24,7 +25,7 @@ import { UpstreamHealth } from './upstream/health';
 import { createUpstream } from './upstream/index';
 import type { Quote, ReadOutcome, Upstream, UpstreamEvents } from './upstream/types';
 
-const TRACER = 'currency-node';
+const TRACER = PROGRAMS.node;
 /** A failure of one pair with one outcome is logged at warn at most this often. */
 const FAILURE_LOG_EVERY_MS = 60_000;
 
@@ -134,15 +135,14 @@ export class PriceSupply {
 
   // ---------------------------------------------------------------- upstream events
 
-  /** One read of a pull upstream; a sampled share gets a span that the price continues. */
+  /**
+   * One read of a pull upstream, with a span of its own (real upstreams: at most
+   * NODE_UPSTREAM_MAX_RPS a second, so every read is traced; the OpenTelemetry sampler
+   * decides what is kept). The price update that carries its price is the span's child.
+   */
   private read(pair: string): void {
-    const { config, random } = this.deps;
-    if (
-      this.upstream.kind !== 'simulated' &&
-      config.priceSpanSampleRatio > 0 &&
-      !this.readSpans.has(pair) &&
-      random() < config.priceSpanSampleRatio
-    ) {
+    const { config } = this.deps;
+    if (this.upstream.kind !== 'simulated' && !this.readSpans.has(pair)) {
       const { span } = startCommandSpan(TRACER, 'node upstream read', SpanKind.CLIENT, undefined, {
         'currency.pair': pair,
         'currency.node_uuid': config.uuid,
@@ -161,8 +161,11 @@ export class PriceSupply {
       q.ownClock ? 0 : Math.max(0, scheduler.now() - q.atMs) / 1000,
     );
     this.health.good(pair);
-    const span = this.endSpan(pair, 'ok');
-    this.streamer.offer(pair, q, span ? carrierOf(span) : undefined);
+    // Only a recorded span (tracing on, sampled) makes the update travel alone with a span.
+    const span = this.readSpans.get(pair);
+    const parent = span?.isRecording() ? carrierOf(span) : undefined;
+    this.endSpan(pair, 'ok');
+    this.streamer.offer(pair, q, parent);
   }
 
   private onFailure(pair: string, outcome: Exclude<ReadOutcome, 'ok'>, detail: string): void {

@@ -4,6 +4,7 @@
  * client certificate. The decision is a pure function of what the peer presented, so the
  * rules are unit-tested here and the controller only turns a refusal into a gRPC status.
  */
+import { PROGRAMS } from './protocol';
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { ConfigError, type Env, UUID_PATTERN } from './config';
@@ -25,8 +26,8 @@ export const AUTH_METADATA_KEY = 'authorization';
 
 /** Subject OU that marks a client certificate's role when CONTROLLER_TLS_CLIENT_CERT_ROLES is on. */
 export const CERT_ROLE_OU: Record<PeerRole, string> = {
-  node: 'currency-node',
-  cli: 'currency-cli',
+  node: PROGRAMS.node,
+  cli: PROGRAMS.cli,
 };
 
 // ------------------------------------------------------------------ controller side

@@ -3,6 +3,7 @@
  * and says what is wrong; programs turn a ConfigError into exit code 2.
  */
 import { z } from 'zod';
+import { PAIR_PATTERN, UUID_PATTERN } from './protocol';
 
 export class ConfigError extends Error {
   constructor(
@@ -16,18 +17,13 @@ export class ConfigError extends Error {
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
-/** Currency pair `BASE_QUOTE`: upper-case letters and digits on each side. */
-export const PAIR_PATTERN = /^[A-Z0-9]+_[A-Z0-9]+$/;
+export { PAIR_PATTERN, UUID_PATTERN };
 export const pairSchema = z
   .string()
   .regex(
     PAIR_PATTERN,
     'a currency pair is BASE_QUOTE in upper-case letters and digits, e.g. USD_HKD',
   );
-
-/** Canonical UUID text, 8-4-4-4-12 hex digits: the one rule for config, CLI and the wire. */
-export const UUID_PATTERN =
-  /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
 export const uuidSchema = z
   .string()

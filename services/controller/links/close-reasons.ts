@@ -5,23 +5,9 @@
  */
 import { status } from '@grpc/grpc-js';
 
-export type CloseReason =
-  /** The peer half-closed its stream cleanly. */
-  | 'closed'
-  /** The connection dropped (process died, keepalive timed out, cancelled). */
-  | 'lost'
-  | 'kicked'
-  /** A newer stream claimed the same node UUID. */
-  | 'replaced'
-  | 'shutdown'
-  | 'slow_consumer'
-  | 'register_timeout'
-  | 'max_nodes'
-  | 'max_pairs'
-  | 'max_clis'
-  | 'uuid_not_allowed'
-  /** This controller is a standby (leader election): nodes go to the leader. */
-  | 'not_leader';
+import type { CloseReason } from '../../shared/protocol';
+
+export type { CloseReason };
 
 export type DisconnectLabel = 'closed' | 'lost' | 'kicked' | 'replaced' | 'shutdown' | 'rejected';
 
