@@ -4,7 +4,14 @@
  */
 import { SpanStatusCode, trace } from '@opentelemetry/api';
 import { CommanderError } from 'commander';
-import { type Env, dialAddrSchema, formatHostPort, readVar, ConfigError } from '../shared/config';
+import {
+  type Env,
+  dialAddrSchema,
+  formatHostPort,
+  listOf,
+  readVar,
+  ConfigError,
+} from '../shared/config';
 import { readClientTokenConfig } from '../shared/auth';
 import { EXIT } from '../shared/program';
 import { systemScheduler } from '../shared/scheduler';
@@ -19,6 +26,7 @@ import { CliSession, ControllerUnreachable } from './session';
 interface RawGlobalOptions {
   controller?: string;
   timeout: string;
+  reconnectTimeout: string;
   json: boolean;
   tlsCa?: string;
   tlsCert?: string;
@@ -57,22 +65,32 @@ function securityOptions(raw: RawGlobalOptions, env: Env): Pick<GlobalOptions, '
 
 function globalOptions(raw: RawGlobalOptions, env: Env, io: CliIo): GlobalOptions {
   const timeoutMs = parseSeconds('--timeout', raw.timeout);
+  const reconnectMs =
+    raw.reconnectTimeout === '0' ? 0 : parseSeconds('--reconnect-timeout', raw.reconnectTimeout);
+  // One address, or several separated by commas (controllers under leader election).
   let controller: string;
   if (raw.controller !== undefined) {
-    const r = dialAddrSchema.safeParse(raw.controller);
-    if (!r.success)
-      throw new UsageError(
-        `--controller: invalid value "${raw.controller}": ${r.error.issues[0]?.message}`,
-      );
-    controller = formatHostPort(r.data);
+    const each = raw.controller
+      .split(',')
+      .map((a) => a.trim())
+      .filter((a) => a !== '');
+    controller = (each.length > 0 ? each : [raw.controller])
+      .map((a) => {
+        const r = dialAddrSchema.safeParse(a);
+        if (!r.success)
+          throw new UsageError(`--controller: invalid value "${a}": ${r.error.issues[0]?.message}`);
+        return formatHostPort(r.data);
+      })
+      .join(',');
   } else {
-    controller = formatHostPort(
-      readVar(env, 'CLI_CONTROLLER_ADDR', dialAddrSchema, 'localhost:5160'),
-    );
+    controller = readVar(env, 'CLI_CONTROLLER_ADDR', listOf(dialAddrSchema), 'localhost:5160')
+      .map(formatHostPort)
+      .join(',');
   }
   return {
     controller,
     timeoutMs,
+    reconnectMs,
     json: raw.json,
     // https://no-color.org: set and not empty turns colour off.
     colour: io.tty === true && !env.NO_COLOR,
@@ -139,7 +157,10 @@ export async function runCli(
       });
       try {
         await session.open();
-        const code = await run({ session, io, opts });
+        let code = await run({ session, io, opts });
+        // A standby answered a command that needs the leader (and no address given leads):
+        // the controller that can serve was not reached.
+        if (code === EXIT.FAILED && session.standbyRefusal() !== undefined) code = EXIT.UNREACHABLE;
         span.setAttribute('process.exit.code', code);
         if (code !== EXIT.OK)
           span.setStatus({ code: SpanStatusCode.ERROR, message: `exit ${code}` });

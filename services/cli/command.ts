@@ -4,8 +4,14 @@ import type { CliIo } from './io';
 import type { CliSession } from './session';
 
 export interface GlobalOptions {
+  /** One address, or several separated by commas (leader election). */
   controller: string;
   timeoutMs: number;
+  /**
+   * `watch` and `-w`: how long to try to reach the leader again after a handover or a lost
+   * connection (0 or absent: not at all; --reconnect-timeout, default 30 s).
+   */
+  reconnectMs?: number;
   json: boolean;
   /** Colour in human output: stdout is a terminal and NO_COLOR is not set. */
   colour: boolean;

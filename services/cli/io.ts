@@ -8,6 +8,13 @@ export interface CliIo {
   signal: AbortSignal;
   /** stdout is a terminal (colour, redraw in place); absent: not. */
   tty?: boolean;
+  /**
+   * Resolves once stdout has room again: what `out` wrote is with the OS, or little enough
+   * is left waiting. A command that prints without bound (a paged `controller nodes`)
+   * waits for it between pages, so a slow reader holds the listing back instead of the
+   * output piling up in memory. Absent: no waiting.
+   */
+  drained?(): Promise<void>;
 }
 
 /** The process's streams, plus what main.ts needs to exit only once the output is out. */
@@ -39,6 +46,20 @@ export function processIo(stop: AbortController): ProcessIo {
     err: (t) => process.stderr.write(t),
     signal: stop.signal,
     tty: process.stdout.isTTY === true,
+    drained: () =>
+      new Promise((resolve) => {
+        const out = process.stdout;
+        if (failure !== undefined || out.destroyed || !out.writableNeedDrain) return resolve();
+        const done = () => {
+          out.off('drain', done);
+          out.off('close', done);
+          stop.signal.removeEventListener('abort', done);
+          resolve();
+        };
+        out.on('drain', done);
+        out.on('close', done);
+        stop.signal.addEventListener('abort', done);
+      }),
     flush: () =>
       new Promise((resolve) => {
         if (failure !== undefined || process.stdout.destroyed) return resolve(failure);

@@ -88,12 +88,17 @@ export function buildProgram(
     .version(appVersion(), '-V, --version', 'print the CLI version')
     .option(
       '--controller <host:port>',
-      'controller address (env CLI_CONTROLLER_ADDR, default localhost:5160)',
+      'controller address, or several comma-separated (leader election: the leader is found); env CLI_CONTROLLER_ADDR, default localhost:5160',
     )
     .option(
       '--timeout <seconds>',
       `how long to wait for the controller and the replies; decimal, fractions allowed (0.5), 0.001 to ${MAX_SECONDS}`,
       '5',
+    )
+    .option(
+      '--reconnect-timeout <seconds>',
+      'watch and -w: after a controller handover or a lost connection, how long to try to reach the leader again (0: not at all)',
+      '30',
     )
     .option('--json', 'print one JSON document on stdout (watch: one JSON object per line)', false)
     .option(
@@ -118,7 +123,8 @@ export function buildProgram(
         'node status --node edge-1',
         'watch --pair USD_HKD',
       ]) +
-        '\nExit codes: 0 ok, 1 failed or incomplete, 2 bad usage, 3 controller unreachable.\n' +
+        '\nExit codes: 0 ok, 1 failed or incomplete, 2 bad usage, 3 controller unreachable\n' +
+        '(or only a standby answered a command that needs the leader).\n' +
         'Colour only on a terminal, never with NO_COLOR set.\n' +
         'Control characters in names, pairs and messages from the controller are shown\n' +
         'escaped (\\x1b, \\t, \\n, ...); --json carries them exactly.\n',

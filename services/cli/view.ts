@@ -6,6 +6,7 @@ import { styleText } from 'node:util';
 import { EXIT } from '../shared/program';
 import type { CommandEnv } from './command';
 import { shown } from './format';
+import { Handover } from './handover';
 import { json, table } from './io';
 
 export interface Row {
@@ -72,7 +73,8 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /**
- * Polls `fetch` every `intervalMs` until interrupted (exit 0) or a fetch fails (exit 1).
+ * Polls `fetch` every `intervalMs` until interrupted (exit 0) or a fetch fails (exit 1);
+ * a controller handover is followed (handover.ts: reconnect, stderr says so, carry on).
  * Terminal: clears and redraws on change. Pipe: the first table, then one line per row
  * that appeared, changed or went. --json: one JSON document per line, on change.
  */
@@ -84,13 +86,16 @@ export async function pollView(
 ): Promise<number> {
   const { io, opts } = env;
   let last: Map<string, Row> | undefined;
+  const handover = new Handover(env, label);
   while (!io.signal.aborted) {
     const r = await fetch();
     if (io.signal.aborted) break;
     if (!r.ok) {
-      io.err(`${label}: ${shown(r.problem)}\n`);
-      return EXIT.FAILED;
+      const code = await handover.failed(r.problem, last !== undefined);
+      if (code !== undefined) return code;
+      continue; // reconnected: poll again at once
     }
+    handover.ok();
     const now = new Map(r.view.rows.map((x) => [x.key, x]));
     const changed =
       !last ||

@@ -19,6 +19,7 @@ import {
   commandNameOf,
   dispatch,
   pack,
+  typeUrlOf,
   unpack,
 } from '../shared/any';
 import type { Logger } from '../shared/logger';
@@ -32,7 +33,7 @@ import {
   runIn,
   startCommandSpan,
 } from '../shared/tracing';
-import { type CliServerCall, type Frame, isUuid } from '../shared/wire';
+import { type CliServerCall, type Frame, bufferOf, isUuid } from '../shared/wire';
 import type { Assignment } from './assignment';
 import { type CliSession, newCliSession } from './cli-session';
 import type { ControllerLimits } from './config';
@@ -40,7 +41,15 @@ import type { WatchFanout } from './fanout';
 import { checkCliFrame } from './intake';
 import { CLOSE_RULES, type CloseReason } from './links/close-reasons';
 import { StreamLink } from './links/stream-link';
-import type { NodeView } from './node-list';
+import {
+  FRAME_OVERHEAD_BYTES,
+  type ListedNode,
+  type NodeView,
+  V1_REPLY_MAX_BYTES,
+  listPages,
+  pageBytes,
+  splitNodeInfo,
+} from './node-list';
 import type { Observer } from './observer';
 import type { PriceStore } from './prices';
 import type { NodeRegistry, NodeSession } from './registry';
@@ -48,6 +57,15 @@ import type { RoutedCommand, Router } from './router';
 
 const TRACER = 'currency-controller';
 const CLI_SERVICE = 'protobuf.CliCmdStream';
+
+/**
+ * What a standby answers itself: everything else needs the leader (the nodes, their
+ * prices and streams are the leader's), so a standby refuses it with UNAVAILABLE naming the
+ * leader (the CLI exits 3, or goes on to the next address it was given).
+ */
+const STANDBY_ANSWERS: ReadonlySet<MessageName> = new Set<MessageName>([
+  'ControllerAppVersionV1Req',
+]);
 
 /** Commands a CLI may send through the controller to nodes. */
 const NODE_COMMANDS: ReadonlySet<MessageName> = new Set<MessageName>([
@@ -70,6 +88,8 @@ export interface CliServiceDeps {
   viewOf(s: NodeSession): NodeView;
   kick(uuid: string): boolean;
   onClisChanged(): void;
+  /** Undefined while this controller leads; else why it cannot serve (it is a standby). */
+  standby(): string | undefined;
 }
 
 type Ctx = { cli: CliSession; frame: StreamFromCli; span: Span; startedAtMs: number };
@@ -123,6 +143,20 @@ export class CliService {
   closeAll(): void {
     for (const c of [...this.sessions]) c.link.close('shutdown');
     this.deps.fanout.flush();
+  }
+
+  /**
+   * This controller stopped leading (fenced, or the Lease went to another): its watches
+   * would see no more prices, so each is told why, as a standby refuses a new watch, and
+   * dropped; the CLI goes to the leader.
+   */
+  standbyNow(why: string): void {
+    for (const cli of this.sessions) {
+      if (cli.watches.size === 0) continue;
+      for (const streamId of cli.watches.keys())
+        this.sendError(cli, streamId, grpc.status.UNAVAILABLE, why);
+      this.deps.fanout.forget(cli);
+    }
   }
 
   private onClosed(cli: CliSession, reason: CloseReason): void {
@@ -185,6 +219,12 @@ export class CliService {
           { command: name, stream_id: f.streamId, cli_uuid: f.cliUuid },
           'command received',
         );
+        const standby = this.deps.standby();
+        if (standby !== undefined && !STANDBY_ANSWERS.has(r.value.name)) {
+          // A controller-level UNAVAILABLE (no node UUID) is how a CLI tells a standby.
+          this.sendError(cli, f.streamId, grpc.status.UNAVAILABLE, standby);
+          return this.finishNow(c, name, 'error', standby);
+        }
         if (dispatch(this.handlers, r.value, c)) return this.finishNow(c, name, 'ok');
         if (NODE_COMMANDS.has(r.value.name)) return this.routeToNodes(c, r.value);
       }
@@ -196,11 +236,8 @@ export class CliService {
   }
 
   private readonly handlers: Handlers<Ctx> = {
-    ControllerListNodesV1Req: (_m, c) =>
-      this.reply(
-        c,
-        this.deps.registry.listNodesAny((s) => this.deps.viewOf(s)),
-      ),
+    ControllerListNodesV1Req: (_m, c) => this.listNodesV1(c),
+    ControllerListNodesV2Req: (m, c) => this.listNodesPaged(c, m.maxPageBytes),
     ControllerKickNodesV1Req: (m, c) => {
       const kicked: string[] = [];
       const unknown: string[] = [];
@@ -246,6 +283,67 @@ export class CliService {
     ControllerWatchPricesV1Req: (m, c) => this.watch(m.currencyPairs, false, c),
     ControllerWatchPricesV2Req: (m, c) => this.watch(m.currencyPairs, true, c),
   };
+
+  /**
+   * `controller nodes` as one ControllerListNodesV1Reply, while it fits what a gRPC peer
+   * takes by default; beyond that it would end the CLI's stream ("Received message larger
+   * than max"), so the CLI is told to ask for pages instead.
+   */
+  private listNodesV1(c: Ctx): void {
+    const { registry, viewOf } = this.deps;
+    const bytes = registry.listNodesBytes(viewOf);
+    if (bytes + FRAME_OVERHEAD_BYTES <= V1_REPLY_MAX_BYTES) {
+      this.reply(c, registry.listNodesAny(viewOf));
+      return;
+    }
+    this.sendError(
+      c.cli,
+      c.frame.streamId,
+      grpc.status.RESOURCE_EXHAUSTED,
+      `the list of ${registry.registeredCount()} nodes is ${bytes} bytes, more than one ` +
+        `ControllerListNodesV1Reply may carry (${V1_REPLY_MAX_BYTES - FRAME_OVERHEAD_BYTES}, so ` +
+        'that it fits the 4 MiB a gRPC peer takes by default): ask with ' +
+        'ControllerListNodesV2Req, which answers in pages (as a newer currency-cli does)',
+    );
+  }
+
+  /**
+   * `controller nodes` in ControllerListNodesPageV1 frames on the command's stream_id: the
+   * nodes registered now, in order, each page built only once the CLI has taken the one
+   * before (so one page is in flight, and a CLI that reads slowly holds the listing back
+   * rather than making the controller buffer it). A node that leaves before its page is
+   * built is left out; the last page counts the nodes listed.
+   */
+  private listNodesPaged(c: Ctx, maxPageBytes: number): void {
+    const { registry, viewOf } = this.deps;
+    const snapshot = registry.registered();
+    function* nodes(): Generator<ListedNode> {
+      for (const listed of snapshot) {
+        // The stream holding the UUID now (a newer one may have replaced the listed one).
+        const s = registry.get(listed.uuid!);
+        if (s)
+          yield {
+            entry: registry.entryOf(s, viewOf),
+            split: (max) => splitNodeInfo(viewOf(s), max),
+          };
+      }
+    }
+    const pages = listPages(nodes(), pageBytes(maxPageBytes));
+    const { link } = c.cli;
+    const { streamId } = c.frame;
+    const traceContext = injectContext();
+    const typeUrl = typeUrlOf('ControllerListNodesPageV1');
+    const next = (): void => {
+      if (link.closed) return;
+      const page = pages.next();
+      if (page.done) return;
+      link.send(
+        { streamId, response: { typeUrl, value: bufferOf(page.value) }, traceContext },
+        next,
+      );
+    };
+    next();
+  }
 
   private watch(currencyPairs: string[], batched: boolean, c: Ctx): void {
     const pairs = currencyPairs.length > 0 ? new Set(currencyPairs) : null;

@@ -2,6 +2,7 @@
  * createController: the controller as a value a test can start in-process on port 0.
  * main.ts only reads config, builds deps, starts this, and handles signals.
  */
+import { CLI_SERVICE, NODE_SERVICE } from '../shared/protocol';
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { Registry } from 'prom-client';
@@ -20,6 +21,7 @@ import { addReflection } from './reflection';
 import { createSecurity } from './security';
 import { createLeaderElector } from './leader';
 import { Follower } from './leader/follower';
+import type { LeaseApi } from './leader/lease-api';
 
 export interface ControllerDeps {
   logger: Logger;
@@ -33,6 +35,8 @@ export interface ControllerDeps {
   /** Serve METRICS_ADDR (default true). */
   serveHttp?: boolean;
   appVersion?: string;
+  /** Under leader election, the Lease API (tests: an in-memory one); default: Kubernetes. */
+  leaseApi?: LeaseApi;
 }
 
 export interface RunningController {
@@ -68,7 +72,7 @@ export async function startController(
     // Under leader election a controller starts as a standby and takes no node stream.
     leading: config.leader.mode === 'off',
   });
-  const health = new HealthState(['protobuf.NodeCmdStream', 'protobuf.CliCmdStream']);
+  const health = new HealthState([NODE_SERVICE, CLI_SERVICE]);
   // TLS and the credential check on every stream, before the core sees it.
   const security = createSecurity(config.security, { logger: log, registry, clock: scheduler });
 
@@ -98,12 +102,14 @@ export async function startController(
     throw err;
   });
   let http: ObservabilityServer | undefined;
+  // Why /readyz is 503 (in its body): set once the elector exists, below.
+  let notReady = () => 'starting';
   try {
     if (deps.serveHttp ?? true) {
       http = await startObservabilityServer(
         config.metricsAddr,
         registry,
-        () => health.status() === HealthStatus.SERVING,
+        () => health.status() === HealthStatus.SERVING || { ready: false, reason: notReady() },
         { webConfig: config.metricsWebConfig, logger: log },
       );
     }
@@ -126,6 +132,7 @@ export async function startController(
   const elector = await createLeaderElector(config.leader, {
     scheduler,
     logger: log,
+    api: deps.leaseApi,
     metrics: {
       renewed: (seconds, outcome) => metrics.leaseRenewDuration.observe({ outcome }, seconds),
       leadershipChanged: (_leading, reason) => metrics.leadershipChanges.inc({ reason }),
@@ -148,6 +155,16 @@ export async function startController(
     await http?.close();
     throw err;
   });
+  notReady = () => {
+    if (stoppingNow) return 'stopping';
+    if (elector.isLeader()) return 'starting';
+    const failure = elector.failure();
+    if (failure !== undefined) return `standby: cannot reach the Kubernetes API: ${failure}`;
+    const leader = elector.leader();
+    return leader === undefined
+      ? 'standby: no leader yet (the Lease is free or expired)'
+      : `standby: the leader is ${leader}`;
+  };
   elector.start();
   log.info(
     {

@@ -8,6 +8,7 @@
  * -> PriceIntake.take (intake.checkPrice, streamer check, primary check, PriceStore.offer)
  * -> WatchFanout.deliver.
  */
+import { NODE_SERVICE, PROGRAMS } from '../shared/protocol';
 import type { StreamFromNode } from '../gen/protobuf/currency_nodes';
 import { type Handlers, dispatch, pack, unpack } from '../shared/any';
 import type { Logger } from '../shared/logger';
@@ -21,6 +22,7 @@ import {
   NODE_NAME_METADATA_KEY,
   type NodeServerCall,
   PRICE_BATCH_MESSAGE,
+  STANDBY_MESSAGE_PREFIX,
 } from '../shared/wire';
 import { Assignment, type AssignmentChange } from './assignment';
 import { CliService } from './cli-service';
@@ -43,8 +45,7 @@ import { Upkeep } from './upkeep';
 
 export type { NodeView } from './node-list';
 
-const TRACER = 'currency-controller';
-const NODE_SERVICE = 'protobuf.NodeCmdStream';
+const TRACER = PROGRAMS.controller;
 /** Replies to commands a CLI routed to a node. */
 const ROUTED_REPLIES: ReadonlySet<string> = new Set(['NodeStatusV1Reply', 'NodeShutdownV1Reply']);
 
@@ -77,6 +78,8 @@ export class ControllerCore {
   /** Leader election: only the leader takes node streams (undefined leader: not known). */
   private leading: boolean;
   private leaderIdentity?: string;
+  /** A graceful stop began (closeNodes): CLI streams end with `shutdown` soon. */
+  private stopping = false;
   private readonly headers: Record<string, string> = {
     [CONTROLLER_ACCEPTS_METADATA_KEY]: PRICE_BATCH_MESSAGE,
     [KEEPALIVE_PERMIT_METADATA_KEY]: String(KEEPALIVE_TIME_MS),
@@ -104,6 +107,9 @@ export class ControllerCore {
       viewOf: (s) => this.viewOf(s),
       kick: (uuid) => this.kick(uuid),
       onClisChanged: () => this.countConnections(),
+      // A controller stopping gracefully answers as before until its CLI streams end with
+      // `shutdown` (after the Lease is released): a standby following it must see that cue.
+      standby: () => (this.leading || this.stopping ? undefined : this.standbyDetails()),
     });
     deps.metrics.streamsPerPair.set(deps.streamsPerPair);
     deps.metrics.info.set({ version: deps.appVersion }, 1);
@@ -202,16 +208,20 @@ export class ControllerCore {
    * Leader election said this controller leads, or no longer does. A standby (or a leader
    * that could not renew: fencing) holds no node stream: every one is ended at once with
    * UNAVAILABLE naming the leader, and new ones are refused, so nodes go to the leader.
+   * CLI commands that need the leader are refused the same way, and open watches are told.
    */
   setLeading(leading: boolean, leaderIdentity?: string): void {
     this.leading = leading;
     this.leaderIdentity = leaderIdentity;
     if (leading) return;
     for (const s of this.registry.all()) s.link.close('not_leader', this.standbyDetails());
+    // Stopping: the watches end with `shutdown` instead, once the Lease is released, which
+    // is the cue a following standby takes over on (Follower.onLeaderStopping).
+    if (!this.stopping) this.cli.standbyNow(this.standbyDetails());
   }
 
   private standbyDetails(): string {
-    return `this controller is a standby; the leader is ${this.leaderIdentity ?? 'not known yet'}`;
+    return `${STANDBY_MESSAGE_PREFIX}; the leader is ${this.leaderIdentity ?? 'not known yet'}`;
   }
 
   /** Disconnects a node (it reconnects by itself); its pairs move at once. */
@@ -230,6 +240,7 @@ export class ControllerCore {
 
   /** Ends every node stream (`shutdown`) and stops upkeep: this controller assigns no more. */
   closeNodes(): void {
+    this.stopping = true;
     this.upkeep.stop();
     for (const s of this.registry.all()) s.link.close('shutdown');
   }

@@ -19,6 +19,22 @@ describe('the latest price of a pair', () => {
     expect(s.get('BTC_USD')?.price).toBe(4);
   });
 
+  test('the store keeps its own record: neither the offered object nor a copy handed out is tied to it', () => {
+    const s = new PriceStore();
+    const offered = { pair: 'BTC_USD', price: 1, updatedAtMs: 100, nodeUuid: A };
+    s.offer(offered);
+    const earlier = s.get('BTC_USD')!;
+    offered.price = 99;
+    earlier.price = 98;
+    s.all()[0]!.price = 97;
+    expect(s.get('BTC_USD')).toEqual({ pair: 'BTC_USD', price: 1, updatedAtMs: 100, nodeUuid: A });
+    // The record is updated in place; what was handed out before does not follow it.
+    expect(s.offer({ pair: 'BTC_USD', price: 2, updatedAtMs: 101, nodeUuid: B })).toBe(true);
+    expect(s.get('BTC_USD')).toEqual({ pair: 'BTC_USD', price: 2, updatedAtMs: 101, nodeUuid: B });
+    expect(earlier).toEqual({ pair: 'BTC_USD', price: 98, updatedAtMs: 100, nodeUuid: A });
+    expect(offered).toEqual({ pair: 'BTC_USD', price: 99, updatedAtMs: 100, nodeUuid: A });
+  });
+
   test('pairs are independent, and all() lists them by pair', () => {
     const s = new PriceStore();
     s.offer({ pair: 'USD_JPY', price: 150, updatedAtMs: 1, nodeUuid: A });

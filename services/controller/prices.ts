@@ -26,12 +26,20 @@ export class PriceStore {
   /**
    * Keeps the update only if it is strictly newer than what is stored; returns whether it
    * was kept. An older or equally old price is neither stored nor forwarded, so watchers
-   * and the next streamer never step back in time.
+   * and the next streamer never step back in time. `p` itself is not kept: each pair's
+   * record is the store's own and is overwritten in place (one map lookup and no
+   * allocation per stored update), and `get` and `all` hand out copies of it.
    */
   offer(p: LatestPrice): boolean {
     const cur = this.latest.get(p.pair);
-    if (cur && cur.updatedAtMs >= p.updatedAtMs) return false;
-    this.latest.set(p.pair, p);
+    if (cur === undefined) {
+      this.latest.set(p.pair, copyOf(p));
+      return true;
+    }
+    if (cur.updatedAtMs >= p.updatedAtMs) return false;
+    cur.price = p.price;
+    cur.updatedAtMs = p.updatedAtMs;
+    cur.nodeUuid = p.nodeUuid;
     return true;
   }
 
@@ -88,10 +96,15 @@ export class PriceStore {
   }
 
   get(pair: string): LatestPrice | undefined {
-    return this.latest.get(pair);
+    const cur = this.latest.get(pair);
+    return cur && copyOf(cur);
   }
 
   all(): LatestPrice[] {
-    return [...this.latest.values()].sort((a, b) => a.pair.localeCompare(b.pair));
+    return [...this.latest.values()].map(copyOf).sort((a, b) => a.pair.localeCompare(b.pair));
   }
+}
+
+function copyOf(p: LatestPrice): LatestPrice {
+  return { pair: p.pair, price: p.price, updatedAtMs: p.updatedAtMs, nodeUuid: p.nodeUuid };
 }

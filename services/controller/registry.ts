@@ -9,7 +9,13 @@ import { typeUrlOf } from '../shared/any';
 import { bufferOf } from '../shared/wire';
 import type { NodeAdmission } from './identity';
 import type { StreamLink } from './links/stream-link';
-import { type NodeView, compareNodes, encodeListNodesReply, encodeNodeInfo } from './node-list';
+import {
+  type NodeView,
+  compareNodes,
+  encodeListNodesReply,
+  encodeNodeInfo,
+  listNodesReplyBytes,
+} from './node-list';
 
 export type NodeLink = StreamLink<StreamFromNode, StreamToNode, NodeSession>;
 
@@ -35,6 +41,7 @@ export class NodeRegistry {
   /** Registered nodes in `controller nodes` order; rebuilt after a join or a leave. */
   private sorted?: NodeSession[];
   private listReply?: Any;
+  private listReplyBytes?: number;
 
   constructor(private readonly maxNodes: number) {}
 
@@ -88,7 +95,10 @@ export class NodeRegistry {
     return [...this.open];
   }
 
-  /** Registered nodes, by name then UUID. */
+  /**
+   * Registered nodes, by name then UUID. A join or a leave makes a new array and leaves
+   * this one as it is, so a caller may keep it as a snapshot (a paged listing does).
+   */
   registered(): NodeSession[] {
     this.sorted ??= [...this.byUuid.values()].sort((a, b) =>
       compareNodes({ name: a.name, uuid: a.uuid! }, { name: b.name, uuid: b.uuid! }),
@@ -101,6 +111,20 @@ export class NodeRegistry {
     const s = this.byUuid.get(uuid);
     if (s) s.listEntry = undefined;
     this.listReply = undefined;
+    this.listReplyBytes = undefined;
+  }
+
+  /** A node's encoded `controller nodes` entry, built once until its pairs change. */
+  entryOf(s: NodeSession, viewOf: (s: NodeSession) => NodeView): Uint8Array {
+    return (s.listEntry ??= encodeNodeInfo(viewOf(s)));
+  }
+
+  /** The size of the ControllerListNodesV1Reply `listNodesAny` gives, without building it. */
+  listNodesBytes(viewOf: (s: NodeSession) => NodeView): number {
+    this.listReplyBytes ??= listNodesReplyBytes(
+      this.registered().map((s) => ({ uuid: s.uuid!, info: this.entryOf(s, viewOf) })),
+    );
+    return this.listReplyBytes;
   }
 
   /**
@@ -113,10 +137,7 @@ export class NodeRegistry {
       typeUrl: typeUrlOf('ControllerListNodesV1Reply'),
       value: bufferOf(
         encodeListNodesReply(
-          this.registered().map((s) => {
-            s.listEntry ??= encodeNodeInfo(viewOf(s));
-            return { uuid: s.uuid!, info: s.listEntry };
-          }),
+          this.registered().map((s) => ({ uuid: s.uuid!, info: this.entryOf(s, viewOf) })),
         ),
       ),
     };
@@ -126,5 +147,6 @@ export class NodeRegistry {
   private changed(): void {
     this.sorted = undefined;
     this.listReply = undefined;
+    this.listReplyBytes = undefined;
   }
 }

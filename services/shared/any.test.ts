@@ -68,6 +68,22 @@ const samples: { [N in MessageName]: MessageOf<N> } = {
       },
     ],
   },
+  ControllerListNodesV2Req: { maxPageBytes: 65536 },
+  ControllerListNodesPageV1: {
+    nodes: [
+      {
+        nodeUuid: UUID,
+        name: 'n1',
+        knownCurrencyPairs: ['USD_HKD'],
+        streamingCurrencyPairs: [],
+        connectedAt: ts,
+        peer: '10.0.0.1:4000',
+      },
+    ],
+    page: 3,
+    last: true,
+    totalNodes: 1201,
+  },
   ControllerKickNodesV1Req: { nodeUuids: [UUID] },
   ControllerKickNodesV1Reply: { kickedNodeUuids: [UUID], unknownNodeUuids: ['nope'] },
   ControllerAppVersionV1Req: {},

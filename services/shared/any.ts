@@ -23,6 +23,8 @@ const MESSAGES = {
   NodeShutdownV1Reply: pb.NodeShutdownV1Reply,
   ControllerListNodesV1Req: pb.ControllerListNodesV1Req,
   ControllerListNodesV1Reply: pb.ControllerListNodesV1Reply,
+  ControllerListNodesV2Req: pb.ControllerListNodesV2Req,
+  ControllerListNodesPageV1: pb.ControllerListNodesPageV1,
   ControllerKickNodesV1Req: pb.ControllerKickNodesV1Req,
   ControllerKickNodesV1Reply: pb.ControllerKickNodesV1Reply,
   ControllerAppVersionV1Req: pb.ControllerAppVersionV1Req,

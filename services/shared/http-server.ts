@@ -24,6 +24,12 @@ export interface ObservabilityServer {
   close(): Promise<void>;
 }
 
+/**
+ * `/readyz`: true (200 `ready`), or not (503), optionally with why: the body is then
+ * `not ready: <reason>` (e.g. a standby controller names the leader).
+ */
+export type Readiness = boolean | { ready: false; reason: string };
+
 export interface ObservabilityOptions {
   /** METRICS_WEB_CONFIG_FILE (and METRICS_PROBES_OPEN); absent: plaintext and open. */
   webConfig?: MetricsWebConfigSettings;
@@ -47,7 +53,7 @@ const CACHE_MAX = 64;
 export async function startObservabilityServer(
   addr: HostPort,
   registry: Registry,
-  isReady: () => boolean,
+  isReady: () => Readiness,
   opts: ObservabilityOptions = {},
 ): Promise<ObservabilityServer> {
   const log = opts.logger;
@@ -150,10 +156,13 @@ export async function startObservabilityServer(
     } else if (path === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
     } else if (path === '/readyz') {
-      const ready = isReady();
+      const r = isReady();
+      const ready = r === true;
+      // One line: a reason carries no line break into a probe's log.
+      const why = typeof r === 'object' ? `: ${r.reason.replace(/[\r\n]+/g, ' ')}` : '';
       res
         .writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' })
-        .end(ready ? 'ready\n' : 'not ready\n');
+        .end(ready ? 'ready\n' : `not ready${why}\n`);
     } else {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
     }

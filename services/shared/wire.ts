@@ -144,9 +144,12 @@ export const PRICE_BATCH_MESSAGE = 'NodePriceUpdatesV1Notify';
  */
 export const KEEPALIVE_PERMIT_METADATA_KEY = 'x-currency-keepalive-permit-ms';
 
+/** The close-reason trailer: its values are CLOSE_REASONS in protocol.ts. */
+export { CLOSE_REASON_METADATA_KEY } from './protocol';
+
 /**
- * Trailer on a node stream the controller ended on purpose, saying why: `replaced` (a
- * newer stream claimed the same node UUID; the node must back off for at least 30 s),
- * `kicked`, `stale`, `shutdown`, `not_leader`, `register_timeout`.
+ * How a standby controller (leader election) begins the message of the CliErrorV1Notify
+ * (UNAVAILABLE, no node UUID) it answers commands that need the leader with, and of the
+ * `not_leader` close of a node stream; the rest names the leader.
  */
-export const CLOSE_REASON_METADATA_KEY = 'x-currency-close-reason';
+export const STANDBY_MESSAGE_PREFIX = 'this controller is a standby';

@@ -44,7 +44,10 @@ beforeAll(async () => {
         priceUpdatedAt: { seconds: NOW_S, nanos: 0 },
         nodeUuid: A,
       };
-      if (name === 'ControllerListNodesV1Req')
+      // A controller that lists nodes in one reply only (no ControllerListNodesV2Req).
+      if (name === 'ControllerListNodesV2Req')
+        send(frame(f, 'UnknownCommandV1Notify', { command: f.command }));
+      else if (name === 'ControllerListNodesV1Req')
         send(
           frame(f, 'ControllerListNodesV1Reply', {
             nodeUuids: [A],

@@ -55,7 +55,10 @@ beforeAll(async () => {
       received.push(f);
       const c = unpack(f.command);
       const name = c.ok ? c.value.name : '';
-      if (name === 'ControllerListNodesV1Req') {
+      // A controller that lists nodes in one reply only (no ControllerListNodesV2Req).
+      if (name === 'ControllerListNodesV2Req') {
+        send(frame(f, 'UnknownCommandV1Notify', { command: f.command }));
+      } else if (name === 'ControllerListNodesV1Req') {
         send(
           frame(f, 'ControllerListNodesV1Reply', {
             nodeUuids: nodes.map((n) => n.nodeUuid),

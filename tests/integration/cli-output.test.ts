@@ -22,6 +22,13 @@ beforeAll(async () => {
   fake = await FakeController.start(0, {
     cli: (frame, reply) => {
       const cmd = unpack(frame.command);
+      // A controller that lists nodes in one reply only (no ControllerListNodesV2Req).
+      if (cmd.ok && cmd.value.name === 'ControllerListNodesV2Req')
+        reply({
+          streamId: frame.streamId,
+          traceContext: {},
+          response: pack('UnknownCommandV1Notify', { command: frame.command }),
+        });
       if (cmd.ok && cmd.value.name === 'ControllerListNodesV1Req')
         reply({
           streamId: frame.streamId,

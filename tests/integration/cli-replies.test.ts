@@ -40,6 +40,9 @@ beforeAll(async () => {
         answered = true;
         send(m);
       });
+      // A controller that lists nodes in one reply only (no ControllerListNodesV2Req).
+      if (!answered && commandOf(f) === 'ControllerListNodesV2Req')
+        send(frame(f, 'UnknownCommandV1Notify', { command: f.command }));
       if (!answered && commandOf(f) === 'ControllerListNodesV1Req')
         send(
           frame(f, 'ControllerListNodesV1Reply', {

@@ -30,6 +30,7 @@ const NAMES: MessageName[] = [
   'NodePriceUpdatesV1Notify',
   'NodeStatusV1Reply',
   'ControllerListNodesV1Req',
+  'ControllerListNodesV2Req',
   'ControllerKickNodesV1Req',
   'ControllerStreamsV1Req',
   'ControllerPricesV1Req',

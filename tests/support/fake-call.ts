@@ -31,9 +31,25 @@ export class FakeCall<In, Out> extends EventEmitter {
     this.headers = md;
   }
 
-  write(msg: Out): boolean {
+  /**
+   * Hold the write callbacks (the transport has not taken the messages yet, as when the
+   * peer does not read) until `releaseWrites`; otherwise each runs on the next microtask.
+   */
+  holdWrites = false;
+  private readonly heldWrites: (() => void)[] = [];
+
+  write(msg: Out, onWritten?: (err?: Error | null) => void): boolean {
     this.written.push(msg);
+    if (onWritten) {
+      if (this.holdWrites) this.heldWrites.push(() => onWritten());
+      else queueMicrotask(() => onWritten());
+    }
     return true;
+  }
+
+  /** Runs the write callbacks held so far (the peer read what was written). */
+  releaseWrites(): void {
+    for (const cb of this.heldWrites.splice(0)) cb();
   }
 
   end(): void {

@@ -3,6 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { Registry } from 'prom-client';
 import { type RunningController, startController } from '../../services/controller/controller';
 import { type ControllerLimits, loadControllerConfig } from '../../services/controller/config';
+import type { LeaderElectionConfig } from '../../services/controller/leader';
+import type { LeaseApi } from '../../services/controller/leader/lease-api';
 import type { SecurityConfig } from '../../services/controller/security';
 import { type Logger, silentLogger } from '../../services/shared/logger';
 import type { Scheduler } from '../../services/shared/scheduler';
@@ -17,6 +19,11 @@ export async function startTestController(
     /** TLS and tokens (off by default, as in a local run). */
     security?: SecurityConfig;
     logger?: Logger;
+    /**
+     * Leader election on `api` (e.g. tests/support/memory-lease.ts) as `identity`; a
+     * standby follows the leader's prices at `follow`, if given.
+     */
+    leader?: { api: LeaseApi; identity: string; follow?: string } & Partial<LeaderElectionConfig>;
   } = {},
 ): Promise<{
   controller: RunningController;
@@ -37,6 +44,7 @@ export async function startTestController(
       limits: { ...defaults.limits, ...opts.limits },
       maxMessageBytes: opts.maxMessageBytes ?? defaults.maxMessageBytes,
       security: opts.security ?? defaults.security,
+      ...(opts.leader && leaderConfig(defaults.leader, opts.leader)),
     },
     {
       logger: opts.logger ?? silentLogger(),
@@ -45,6 +53,7 @@ export async function startTestController(
       random: opts.random,
       newId: randomUUID,
       scheduler: opts.scheduler,
+      leaseApi: opts.leader?.api,
     },
   );
   return {
@@ -59,5 +68,24 @@ export async function startTestController(
       );
       return v?.value;
     },
+  };
+}
+
+/** Election on, with short timings (a takeover within a fraction of a second). */
+function leaderConfig(
+  defaults: LeaderElectionConfig,
+  o: { api: LeaseApi; identity: string; follow?: string } & Partial<LeaderElectionConfig>,
+): { leader: LeaderElectionConfig; follow: { address?: string } } {
+  const { api: _api, follow, ...timing } = o;
+  return {
+    leader: {
+      ...defaults,
+      leaseDurationMs: 1000,
+      renewDeadlineMs: 600,
+      retryPeriodMs: 100,
+      ...timing,
+      mode: 'kubernetes',
+    },
+    follow: { address: follow },
   };
 }

@@ -3,7 +3,7 @@ import { EXIT } from '../../shared/program';
 import type { CommandEnv } from '../command';
 import { safeToJson, shown } from '../format';
 import { json } from '../io';
-import { isFullUuid, listNodes, resolveNodes } from '../nodes';
+import { NodeResolver, eachNode, isFullUuid } from '../nodes';
 import type { NodeReply, NodeResult } from '../session';
 
 export interface NodeTargets {
@@ -22,12 +22,16 @@ async function resolveTargets(
 ): Promise<{ uuids: string[]; unmatched: string[] } | number> {
   // Canonical (lower-case) on the wire: a controller compares them as strings.
   if (values.every(isFullUuid)) return { uuids: values.map((v) => v.toLowerCase()), unmatched: [] };
-  const list = await listNodes(session);
+  // Page by page, keeping only the nodes a value matches (and of those no pairs).
+  const resolver = new NodeResolver(values);
+  const list = await eachNode(session, (page) => {
+    for (const n of page) resolver.add({ nodeUuid: n.nodeUuid, name: n.name });
+  });
   if (!list.ok) {
     io.err(`${label}: could not look up node names: ${shown(list.problem)}\n`);
     return EXIT.FAILED;
   }
-  const r = resolveNodes(values, list.nodes);
+  const r = resolver.result();
   for (const a of r.ambiguous)
     io.err(
       `${label}: "${shown(a.value)}" matches ${a.candidates.length} nodes: ` +

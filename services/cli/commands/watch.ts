@@ -1,6 +1,8 @@
+import type { MessageOf } from '../../shared/any';
 import { EXIT } from '../../shared/program';
 import type { Command } from '../command';
 import { isoOrNull, jsonPrice, showPrice, showTime, shown } from '../format';
+import { Handover } from '../handover';
 import { nodeNames, withName } from '../nodes';
 
 /** A node that joined after the start is named after at most one refresh this often. */
@@ -9,8 +11,10 @@ const NAME_REFRESH_MS = 10_000;
 const FIRST_NAMES_MS = 1000;
 
 /**
- * `watch [--pair PAIR ...]`: live price updates until interrupted (exit 0), or until the
- * controller goes away (exit 1). With --json, one JSON object per line (NDJSON), exactly
+ * `watch [--pair PAIR ...]`: live price updates until interrupted (exit 0). A controller
+ * handover (the leader stops, the connection is lost, the controller stops leading) is
+ * followed: stderr says so, the watch reconnects and carries on (handover.ts); no leader
+ * within --reconnect-timeout: exit 3. With --json, one JSON object per line (NDJSON), exactly
  * the controller's updates (join on nodeUuid with `controller nodes`); the human form
  * names the node (looked up first, for at most FIRST_NAMES_MS, then refreshed alongside).
  */
@@ -30,28 +34,37 @@ export const watch: Command<{ pairs: string[] }> = async ({ session, io, opts },
     new Promise((resolve) => (capTimer = setTimeout(resolve, FIRST_NAMES_MS))),
   ]);
   clearTimeout(capTimer);
-  const r = await session.watch(
-    pairs,
-    io.signal,
-    (watched) =>
-      io.err(
-        `watching ${watched.length > 0 ? shown(watched.join(', ')) : 'all pairs'} (Ctrl-C to stop)\n`,
-      ),
-    (nodeUuid, u) => {
-      if (nodeUuid !== '' && !names.has(nodeUuid)) void refreshNames();
-      io.out(
-        opts.json
-          ? JSON.stringify({
-              currencyPair: u.currencyPair,
-              price: jsonPrice(u.price),
-              priceUpdatedAt: isoOrNull(u.priceUpdatedAt),
-              nodeUuid,
-            }) + '\n'
-          : `${showTime(u.priceUpdatedAt)}  ${shown(u.currencyPair).padEnd(10)} ${showPrice(u.price).padStart(14)}  ${shown(withName(nodeUuid, names))}\n`,
-      );
-    },
-  );
-  if (r.ended === 'interrupted') return EXIT.OK;
-  io.err(`watch: ${shown(r.problem ?? 'stream ended')}\n`);
-  return EXIT.FAILED;
+  const onUpdate = (nodeUuid: string, u: MessageOf<'NodePriceUpdateV1Notify'>) => {
+    if (nodeUuid !== '' && !names.has(nodeUuid)) void refreshNames();
+    io.out(
+      opts.json
+        ? JSON.stringify({
+            currencyPair: u.currencyPair,
+            price: jsonPrice(u.price),
+            priceUpdatedAt: isoOrNull(u.priceUpdatedAt),
+            nodeUuid,
+          }) + '\n'
+        : `${showTime(u.priceUpdatedAt)}  ${shown(u.currencyPair).padEnd(10)} ${showPrice(u.price).padStart(14)}  ${shown(withName(nodeUuid, names))}\n`,
+    );
+  };
+  const handover = new Handover({ session, io, opts }, 'watch');
+  let worked = false;
+  for (;;) {
+    const r = await session.watch(
+      pairs,
+      io.signal,
+      (watched) => {
+        if (handover.active) handover.ok();
+        else
+          io.err(
+            `watching ${watched.length > 0 ? shown(watched.join(', ')) : 'all pairs'} (Ctrl-C to stop)\n`,
+          );
+      },
+      onUpdate,
+    );
+    if (r.ended === 'interrupted') return EXIT.OK;
+    worked ||= r.started;
+    const code = await handover.failed(r.problem ?? 'stream ended', worked);
+    if (code !== undefined) return code;
+  }
 };

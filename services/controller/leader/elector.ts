@@ -49,6 +49,11 @@ export interface LeaderElector {
    * take the Lease now instead of at the next retry period. At most once per retry period.
    */
   tryNow(): void;
+  /**
+   * Why the last round with the Lease API failed, while rounds fail in a row (undefined
+   * once one succeeds): `/readyz` of a standby that cannot reach the API says so.
+   */
+  failure(): string | undefined;
 }
 
 class AttemptTimeout extends Error {}
@@ -65,6 +70,7 @@ export class LeaseElector implements LeaderElector {
   /** Bumped per attempt: a timed-out attempt that answers late changes nothing. */
   private token = 0;
   private failures = 0;
+  private lastFailure?: string;
   /** An early attempt was asked for while one was in flight: the next starts at once. */
   private again = false;
   private lastEarlyAt = Number.NEGATIVE_INFINITY;
@@ -94,6 +100,10 @@ export class LeaseElector implements LeaderElector {
 
   isLeader(): boolean {
     return this.leading;
+  }
+
+  failure(): string | undefined {
+    return this.lastFailure;
   }
 
   leader(): string | undefined {
@@ -167,12 +177,14 @@ export class LeaseElector implements LeaderElector {
       // Every failure warns, with a count: a standby that can never reach the API (a
       // kubeconfig the client refuses, RBAC) must not look merely quiet after one line.
       this.failures++;
+      this.lastFailure = err instanceof Error ? err.message : String(err ?? outcome);
       this.o.logger?.warn(
         { outcome, failures: this.failures, err: err && String(err) },
         'lease attempt failed',
       );
     } else {
       this.failures = 0;
+      this.lastFailure = undefined;
     }
     if (!this.running || token !== this.token) return;
     this.publish();

@@ -5,7 +5,8 @@
  * controller, the leader) and keeps them in its own price store. So after a takeover the
  * first StreamStart carries the newest price and no pair goes back in time or starts from
  * a seed price. It stops the moment this controller leads, and follows again when it no
- * longer does; a lost watch is re-opened with capped backoff.
+ * longer does; a lost watch, or one refused because the controller there does not lead
+ * (yet), is re-opened with capped backoff.
  */
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
@@ -17,12 +18,8 @@ import type { Logger } from '../../shared/logger';
 import type { Scheduler, TimerHandle } from '../../shared/scheduler';
 import { msFromTimestamp } from '../../shared/time';
 import { type ClientTlsConfig, clientCredentials } from '../../shared/tls';
-import {
-  CLOSE_REASON_METADATA_KEY,
-  type CliClientCall,
-  type Frame,
-  createCliClient,
-} from '../../shared/wire';
+import { closeReasonOf } from '../../shared/protocol';
+import { type CliClientCall, type Frame, createCliClient } from '../../shared/wire';
 
 export interface FollowConfig {
   /** Where the leader answers CLI commands; undefined: no warm standby. */
@@ -51,6 +48,8 @@ export class Follower {
   private retry?: TimerHandle;
   private failures = 0;
   private active = false;
+  /** The open watch has brought a price (logged once per watch: the standby is warm). */
+  private warm = false;
 
   constructor(
     private readonly config: FollowConfig,
@@ -105,13 +104,14 @@ export class Follower {
     });
     const call = this.client.cliCommandStream(withToken(new grpc.Metadata(), token));
     this.call = call;
+    this.warm = false;
     call.on('data', (f: Frame<StreamToCli>) => {
       if (f.ok) this.onFrame(f.value);
     });
     call.on('error', () => {});
     call.on('status', (st: grpc.StatusObject) => {
       if (this.call !== call) return;
-      const reason = st.metadata?.get(CLOSE_REASON_METADATA_KEY)[0];
+      const reason = closeReasonOf(st);
       this.deps.logger.info(
         { follow: address, code: st.code, details: st.details, reason },
         'stopped following the leader; retrying',
@@ -127,17 +127,42 @@ export class Follower {
       command: pack('ControllerWatchPricesV2Req', { currencyPairs: [] }),
       traceContext: {},
     });
-    this.deps.logger.info({ follow: address }, 'following the leader');
   }
 
   private onFrame(f: StreamToCli): void {
     const r = unpack(f.response);
     if (!r.ok) return;
+    if (r.value.name === 'CliErrorV1Notify') {
+      // Refused: the controller there is a standby too (the leader is changing), or it
+      // stopped leading and ended our watch. Follow again, with backoff.
+      this.deps.logger.debug(
+        { follow: this.config.address, details: r.value.message.message },
+        'the followed controller does not lead; retrying',
+      );
+      this.close();
+      this.retryLater();
+      return;
+    }
     this.failures = 0;
+    if (r.value.name === 'ControllerWatchPricesV1Reply')
+      // Said once the leader took the watch (not when asked): from here its stop is a cue.
+      this.deps.logger.info({ follow: this.config.address }, 'following the leader');
     if (r.value.name !== 'ControllerPriceUpdatesV1Notify') return;
     for (const p of r.value.message.prices) {
       const updatedAtMs = msFromTimestamp(p.priceUpdatedAt);
       if (updatedAtMs === undefined) continue;
+      if (!this.warm) {
+        // The leader's prices arrive: this standby is warm (a CLI cannot ask a standby).
+        this.warm = true;
+        this.deps.logger.info(
+          {
+            follow: this.config.address,
+            pair: p.currencyPair,
+            price_updated_at: new Date(updatedAtMs).toISOString(),
+          },
+          "the leader's prices arrive",
+        );
+      }
       this.deps.onPrice({
         pair: p.currencyPair,
         price: p.price,

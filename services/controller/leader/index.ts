@@ -65,5 +65,6 @@ export function alwaysLeader(
     isLeader: () => true,
     leader: () => identity,
     tryNow: () => {},
+    failure: () => undefined,
   };
 }

@@ -132,15 +132,19 @@ export class StreamLink<In, Out, O = undefined> {
   /**
    * Writes one message; a peer that lets `maxQueuedMessages` pile up is not reading and is
    * disconnected instead (slow_consumer). Returns whether the message was written.
+   * `onWritten`: called once the transport has taken the message (HTTP/2 flow control: the
+   * peer makes room by reading), never if the stream ends first; a sender that waits for it
+   * before its next message keeps one message in flight (a paged listing does).
    */
-  send(msg: Out): boolean {
+  send(msg: Out, onWritten?: () => void): boolean {
     if (this.closed) return false;
     if (this.call.writableLength >= this.opts.maxQueuedMessages) {
       this.close('slow_consumer', `not reading: ${this.call.writableLength} messages queued`);
       return false;
     }
     try {
-      this.call.write(msg);
+      if (onWritten) this.call.write(msg, (err?: Error | null) => (err ? undefined : onWritten()));
+      else this.call.write(msg);
       return true;
     } catch {
       return false;

@@ -202,6 +202,45 @@ export interface ControllerListNodesV1Reply {
   nodes: ControllerNodeInfoV1[];
 }
 
+/**
+ * Added by this project: the same list in pages, so that no reply grows with the fleet. (A
+ * ControllerListNodesV1Reply is one message, and gRPC peers take 4 MiB by default: about
+ * 4,000 nodes announcing 100 pairs each.) The controller answers on the command's
+ * stream_id with ControllerListNodesPageV1 frames in `controller nodes` order (by name,
+ * then UUID), each frame at most max_page_bytes, and sends the next only once the CLI has
+ * taken the previous (HTTP/2 flow control). The nodes listed are those registered when the
+ * command arrived and still registered when their page is built. A controller that
+ * predates it answers UnknownCommandV1Notify; the CLI then asks with
+ * ControllerListNodesV1Req.
+ */
+export interface ControllerListNodesV2Req {
+  /**
+   * The largest StreamToCli frame the CLI wants, in bytes; 0 or more than the controller's
+   * page size (1 MiB): the page size; less than 64 KiB: 64 KiB.
+   */
+  maxPageBytes: number;
+}
+
+export interface ControllerListNodesPageV1 {
+  /**
+   * In order. A node whose entry alone does not fit a page (possible only with
+   * CONTROLLER_MAX_PAIRS_PER_NODE and CONTROLLER_MAX_KNOWN_PAIRS far above their defaults)
+   * comes as consecutive entries with the same node_uuid, the first with every field and
+   * part of its pairs, the others with node_uuid and more pairs: merge them, as protobuf
+   * merges a message's repeated fields.
+   */
+  nodes: ControllerNodeInfoV1[];
+  /** 0 for the first page of a listing, then 1, 2, ... */
+  page: number;
+  /** Set on the final page, which may carry nodes too. */
+  last: boolean;
+  /**
+   * On the final page: how many nodes the listing carried (each node once, however many
+   * entries it took).
+   */
+  totalNodes: number;
+}
+
 export interface ControllerKickNodesV1Req {
   nodeUuids: string[];
 }
@@ -2682,6 +2721,202 @@ export const ControllerListNodesV1Reply: MessageFns<ControllerListNodesV1Reply> 
     const message = createBaseControllerListNodesV1Reply();
     message.nodeUuids = object.nodeUuids?.map((e) => e) || [];
     message.nodes = object.nodes?.map((e) => ControllerNodeInfoV1.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseControllerListNodesV2Req(): ControllerListNodesV2Req {
+  return { maxPageBytes: 0 };
+}
+
+export const ControllerListNodesV2Req: MessageFns<ControllerListNodesV2Req> = {
+  encode(message: ControllerListNodesV2Req, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.maxPageBytes !== 0) {
+      writer.uint32(8).uint32(message.maxPageBytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ControllerListNodesV2Req {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseControllerListNodesV2Req();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.maxPageBytes = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ControllerListNodesV2Req {
+    return {
+      maxPageBytes: isSet(object.maxPageBytes)
+        ? globalThis.Number(object.maxPageBytes)
+        : isSet(object.max_page_bytes)
+        ? globalThis.Number(object.max_page_bytes)
+        : 0,
+    };
+  },
+
+  toJSON(message: ControllerListNodesV2Req): unknown {
+    const obj: any = {};
+    if (message.maxPageBytes !== 0) {
+      obj.maxPageBytes = Math.round(message.maxPageBytes);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ControllerListNodesV2Req>, I>>(base?: I): ControllerListNodesV2Req {
+    return ControllerListNodesV2Req.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ControllerListNodesV2Req>, I>>(object: I): ControllerListNodesV2Req {
+    const message = createBaseControllerListNodesV2Req();
+    message.maxPageBytes = object.maxPageBytes ?? 0;
+    return message;
+  },
+};
+
+function createBaseControllerListNodesPageV1(): ControllerListNodesPageV1 {
+  return { nodes: [], page: 0, last: false, totalNodes: 0 };
+}
+
+export const ControllerListNodesPageV1: MessageFns<ControllerListNodesPageV1> = {
+  encode(message: ControllerListNodesPageV1, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.nodes) {
+      ControllerNodeInfoV1.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.page !== 0) {
+      writer.uint32(16).uint32(message.page);
+    }
+    if (message.last !== false) {
+      writer.uint32(24).bool(message.last);
+    }
+    if (message.totalNodes !== 0) {
+      writer.uint32(32).uint32(message.totalNodes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ControllerListNodesPageV1 {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseControllerListNodesPageV1();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nodes.push(ControllerNodeInfoV1.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.page = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.last = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.totalNodes = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ControllerListNodesPageV1 {
+    return {
+      nodes: globalThis.Array.isArray(object?.nodes)
+        ? object.nodes.map((e: any) => ControllerNodeInfoV1.fromJSON(e))
+        : [],
+      page: isSet(object.page) ? globalThis.Number(object.page) : 0,
+      last: isSet(object.last) ? globalThis.Boolean(object.last) : false,
+      totalNodes: isSet(object.totalNodes)
+        ? globalThis.Number(object.totalNodes)
+        : isSet(object.total_nodes)
+        ? globalThis.Number(object.total_nodes)
+        : 0,
+    };
+  },
+
+  toJSON(message: ControllerListNodesPageV1): unknown {
+    const obj: any = {};
+    if (message.nodes?.length) {
+      obj.nodes = message.nodes.map((e) => ControllerNodeInfoV1.toJSON(e));
+    }
+    if (message.page !== 0) {
+      obj.page = Math.round(message.page);
+    }
+    if (message.last !== false) {
+      obj.last = message.last;
+    }
+    if (message.totalNodes !== 0) {
+      obj.totalNodes = Math.round(message.totalNodes);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ControllerListNodesPageV1>, I>>(base?: I): ControllerListNodesPageV1 {
+    return ControllerListNodesPageV1.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ControllerListNodesPageV1>, I>>(object: I): ControllerListNodesPageV1 {
+    const message = createBaseControllerListNodesPageV1();
+    message.nodes = object.nodes?.map((e) => ControllerNodeInfoV1.fromPartial(e)) || [];
+    message.page = object.page ?? 0;
+    message.last = object.last ?? false;
+    message.totalNodes = object.totalNodes ?? 0;
     return message;
   },
 };

@@ -1065,6 +1065,138 @@ func (x *ControllerListNodesV1Reply) GetNodes() []*ControllerNodeInfoV1 {
 	return nil
 }
 
+// Added by this project: the same list in pages, so that no reply grows with the fleet. (A
+// ControllerListNodesV1Reply is one message, and gRPC peers take 4 MiB by default: about
+// 4,000 nodes announcing 100 pairs each.) The controller answers on the command's
+// stream_id with ControllerListNodesPageV1 frames in `controller nodes` order (by name,
+// then UUID), each frame at most max_page_bytes, and sends the next only once the CLI has
+// taken the previous (HTTP/2 flow control). The nodes listed are those registered when the
+// command arrived and still registered when their page is built. A controller that
+// predates it answers UnknownCommandV1Notify; the CLI then asks with
+// ControllerListNodesV1Req.
+type ControllerListNodesV2Req struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The largest StreamToCli frame the CLI wants, in bytes; 0 or more than the controller's
+	// page size (1 MiB): the page size; less than 64 KiB: 64 KiB.
+	MaxPageBytes  uint32 `protobuf:"varint,1,opt,name=max_page_bytes,json=maxPageBytes,proto3" json:"max_page_bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ControllerListNodesV2Req) Reset() {
+	*x = ControllerListNodesV2Req{}
+	mi := &file_protobuf_currency_nodes_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ControllerListNodesV2Req) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ControllerListNodesV2Req) ProtoMessage() {}
+
+func (x *ControllerListNodesV2Req) ProtoReflect() protoreflect.Message {
+	mi := &file_protobuf_currency_nodes_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ControllerListNodesV2Req.ProtoReflect.Descriptor instead.
+func (*ControllerListNodesV2Req) Descriptor() ([]byte, []int) {
+	return file_protobuf_currency_nodes_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ControllerListNodesV2Req) GetMaxPageBytes() uint32 {
+	if x != nil {
+		return x.MaxPageBytes
+	}
+	return 0
+}
+
+type ControllerListNodesPageV1 struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// In order. A node whose entry alone does not fit a page (possible only with
+	// CONTROLLER_MAX_PAIRS_PER_NODE and CONTROLLER_MAX_KNOWN_PAIRS far above their defaults)
+	// comes as consecutive entries with the same node_uuid, the first with every field and
+	// part of its pairs, the others with node_uuid and more pairs: merge them, as protobuf
+	// merges a message's repeated fields.
+	Nodes []*ControllerNodeInfoV1 `protobuf:"bytes,1,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	// 0 for the first page of a listing, then 1, 2, ...
+	Page uint32 `protobuf:"varint,2,opt,name=page,proto3" json:"page,omitempty"`
+	// Set on the final page, which may carry nodes too.
+	Last bool `protobuf:"varint,3,opt,name=last,proto3" json:"last,omitempty"`
+	// On the final page: how many nodes the listing carried (each node once, however many
+	// entries it took).
+	TotalNodes    uint32 `protobuf:"varint,4,opt,name=total_nodes,json=totalNodes,proto3" json:"total_nodes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ControllerListNodesPageV1) Reset() {
+	*x = ControllerListNodesPageV1{}
+	mi := &file_protobuf_currency_nodes_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ControllerListNodesPageV1) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ControllerListNodesPageV1) ProtoMessage() {}
+
+func (x *ControllerListNodesPageV1) ProtoReflect() protoreflect.Message {
+	mi := &file_protobuf_currency_nodes_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ControllerListNodesPageV1.ProtoReflect.Descriptor instead.
+func (*ControllerListNodesPageV1) Descriptor() ([]byte, []int) {
+	return file_protobuf_currency_nodes_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ControllerListNodesPageV1) GetNodes() []*ControllerNodeInfoV1 {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+func (x *ControllerListNodesPageV1) GetPage() uint32 {
+	if x != nil {
+		return x.Page
+	}
+	return 0
+}
+
+func (x *ControllerListNodesPageV1) GetLast() bool {
+	if x != nil {
+		return x.Last
+	}
+	return false
+}
+
+func (x *ControllerListNodesPageV1) GetTotalNodes() uint32 {
+	if x != nil {
+		return x.TotalNodes
+	}
+	return 0
+}
+
 type ControllerKickNodesV1Req struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	NodeUuids     []string               `protobuf:"bytes,1,rep,name=node_uuids,json=nodeUuids,proto3" json:"node_uuids,omitempty"`
@@ -1074,7 +1206,7 @@ type ControllerKickNodesV1Req struct {
 
 func (x *ControllerKickNodesV1Req) Reset() {
 	*x = ControllerKickNodesV1Req{}
-	mi := &file_protobuf_currency_nodes_proto_msgTypes[18]
+	mi := &file_protobuf_currency_nodes_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1086,7 +1218,7 @@ func (x *ControllerKickNodesV1Req) String() string {
 func (*ControllerKickNodesV1Req) ProtoMessage() {}
 
 func (x *ControllerKickNodesV1Req) ProtoReflect() protoreflect.Message {
-	mi := &file_protobuf_currency_nodes_proto_msgTypes[18]
+	mi := &file_protobuf_currency_nodes_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1099,7 +1231,7 @@ func (x *ControllerKickNodesV1Req) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControllerKickNodesV1Req.ProtoReflect.Descriptor instead.
 func (*ControllerKickNodesV1Req) Descriptor() ([]byte, []int) {
-	return file_protobuf_currency_nodes_proto_rawDescGZIP(), []int{18}
+	return file_protobuf_currency_nodes_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ControllerKickNodesV1Req) GetNodeUuids() []string {
@@ -1120,7 +1252,7 @@ type ControllerKickNodesV1Reply struct {
 
 func (x *ControllerKickNodesV1Reply) Reset() {
 	*x = ControllerKickNodesV1Reply{}
-	mi := &file_protobuf_currency_nodes_proto_msgTypes[19]
+	mi := &file_protobuf_currency_nodes_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1132,7 +1264,7 @@ func (x *ControllerKickNodesV1Reply) String() string {
 func (*ControllerKickNodesV1Reply) ProtoMessage() {}
 
 func (x *ControllerKickNodesV1Reply) ProtoReflect() protoreflect.Message {
-	mi := &file_protobuf_currency_nodes_proto_msgTypes[19]
+	mi := &file_protobuf_currency_nodes_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1145,7 +1277,7 @@ func (x *ControllerKickNodesV1Reply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControllerKickNodesV1Reply.ProtoReflect.Descriptor instead.
 func (*ControllerKickNodesV1Reply) Descriptor() ([]byte, []int) {
-	return file_protobuf_currency_nodes_proto_rawDescGZIP(), []int{19}
+	return file_protobuf_currency_nodes_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ControllerKickNodesV1Reply) GetKickedNodeUuids() []string {
@@ -1170,7 +1302,7 @@ type ControllerAppVersionV1Req struct {
 
 func (x *ControllerAppVersionV1Req) Reset() {
 	*x = ControllerAppVersionV1Req{}
-	mi := &file_protobuf_currency_nodes_proto_msgTypes[20]
+	mi := &file_protobuf_currency_nodes_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1182,7 +1314,7 @@ func (x *ControllerAppVersionV1Req) String() string {
 func (*ControllerAppVersionV1Req) ProtoMessage() {}
 
 func (x *ControllerAppVersionV1Req) ProtoReflect() protoreflect.Message {
-	mi := &file_protobuf_currency_nodes_proto_msgTypes[20]
+	mi := &file_protobuf_currency_nodes_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1195,7 +1327,7 @@ func (x *ControllerAppVersionV1Req) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControllerAppVersionV1Req.ProtoReflect.Descriptor instead.
 func (*ControllerAppVersionV1Req) Descriptor() ([]byte, []int) {
-	return file_protobuf_currency_nodes_proto_rawDescGZIP(), []int{20}
+	return file_protobuf_currency_nodes_proto_rawDescGZIP(), []int{22}
 }
 
 type ControllerAppVersionV1Reply struct {
@@ -1207,7 +1339,7 @@ type ControllerAppVersionV1Reply struct {
 
 func (x *ControllerAppVersionV1Reply) Reset() {
 	*x = ControllerAppVersionV1Reply{}
-	mi := &file_protobuf_currency_nodes_proto_msgTypes[21]
+	mi := &file_protobuf_currency_nodes_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1219,7 +1351,7 @@ func (x *ControllerAppVersionV1Reply) String() string {
 func (*ControllerAppVersionV1Reply) ProtoMessage() {}
 
 func (x *ControllerAppVersionV1Reply) ProtoReflect() protoreflect.Message {
-	mi := &file_protobuf_currency_nodes_proto_msgTypes[21]
+	mi := &file_protobuf_currency_nodes_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1232,7 +1364,7 @@ func (x *ControllerAppVersionV1Reply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControllerAppVersionV1Reply.ProtoReflect.Descriptor instead.
 func (*ControllerAppVersionV1Reply) Descriptor() ([]byte, []int) {
-	return file_protobuf_currency_nodes_proto_rawDescGZIP(), []int{21}
+	return file_protobuf_currency_nodes_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ControllerAppVersionV1Reply) GetControllerAppVersion() string {
@@ -1255,7 +1387,7 @@ type CliResponseCountV1Notify struct {
 
 func (x *CliResponseCountV1Notify) Reset() {
 	*x = CliResponseCountV1Notify{}
-	mi := &file_protobuf_currency_nodes_proto_msgTypes[22]
+	mi := &file_protobuf_currency_nodes_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1267,7 +1399,7 @@ func (x *CliResponseCountV1Notify) String() string {
 func (*CliResponseCountV1Notify) ProtoMessage() {}
 
 func (x *CliResponseCountV1Notify) ProtoReflect() protoreflect.Message {
-	mi := &file_protobuf_currency_nodes_proto_msgTypes[22]
+	mi := &file_protobuf_currency_nodes_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1280,7 +1412,7 @@ func (x *CliResponseCountV1Notify) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CliResponseCountV1Notify.ProtoReflect.Descriptor instead.
 func (*CliResponseCountV1Notify) Descriptor() ([]byte, []int) {
-	return file_protobuf_currency_nodes_proto_rawDescGZIP(), []int{22}
+	return file_protobuf_currency_nodes_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CliResponseCountV1Notify) GetExpectedResponses() uint32 {
@@ -1317,7 +1449,7 @@ type CliErrorV1Notify struct {
 
 func (x *CliErrorV1Notify) Reset() {
 	*x = CliErrorV1Notify{}
-	mi := &file_protobuf_currency_nodes_proto_msgTypes[23]
+	mi := &file_protobuf_currency_nodes_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1329,7 +1461,7 @@ func (x *CliErrorV1Notify) String() string {
 func (*CliErrorV1Notify) ProtoMessage() {}
 
 func (x *CliErrorV1Notify) ProtoReflect() protoreflect.Message {
-	mi := &file_protobuf_currency_nodes_proto_msgTypes[23]
+	mi := &file_protobuf_currency_nodes_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1342,7 +1474,7 @@ func (x *CliErrorV1Notify) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CliErrorV1Notify.ProtoReflect.Descriptor instead.
 func (*CliErrorV1Notify) Descriptor() ([]byte, []int) {
-	return file_protobuf_currency_nodes_proto_rawDescGZIP(), []int{23}
+	return file_protobuf_currency_nodes_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CliErrorV1Notify) GetMessage() string {
@@ -1367,7 +1499,7 @@ type ControllerStreamsV1Req struct {
 
 func (x *ControllerStreamsV1Req) Reset() {
 	*x = ControllerStreamsV1Req{}
-	mi := &file_protobuf_currency_nodes_proto_msgTypes[24]
+	mi := &file_protobuf_currency_nodes_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1379,7 +1511,7 @@ func (x *ControllerStreamsV1Req) String() string {
 func (*ControllerStreamsV1Req) ProtoMessage() {}
 
 func (x *ControllerStreamsV1Req) ProtoReflect() protoreflect.Message {
-	mi := &file_protobuf_currency_nodes_proto_msgTypes[24]
+	mi := &file_protobuf_currency_nodes_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1392,7 +1524,7 @@ func (x *ControllerStreamsV1Req) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControllerStreamsV1Req.ProtoReflect.Descriptor instead.
 func (*ControllerStreamsV1Req) Descriptor() ([]byte, []int) {
-	return file_protobuf_currency_nodes_proto_rawDescGZIP(), []int{24}
+	return file_protobuf_currency_nodes_proto_rawDescGZIP(), []int{26}
 }
 
 type ControllerPairStreamsV1 struct {
@@ -1410,7 +1542,7 @@ type ControllerPairStreamsV1 struct {
 
 func (x *ControllerPairStreamsV1) Reset() {
 	*x = ControllerPairStreamsV1{}
-	mi := &file_protobuf_currency_nodes_proto_msgTypes[25]
+	mi := &file_protobuf_currency_nodes_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1422,7 +1554,7 @@ func (x *ControllerPairStreamsV1) String() string {
 func (*ControllerPairStreamsV1) ProtoMessage() {}
 
 func (x *ControllerPairStreamsV1) ProtoReflect() protoreflect.Message {
-	mi := &file_protobuf_currency_nodes_proto_msgTypes[25]
+	mi := &file_protobuf_currency_nodes_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1435,7 +1567,7 @@ func (x *ControllerPairStreamsV1) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControllerPairStreamsV1.ProtoReflect.Descriptor instead.
 func (*ControllerPairStreamsV1) Descriptor() ([]byte, []int) {
-	return file_protobuf_currency_nodes_proto_rawDescGZIP(), []int{25}
+	return file_protobuf_currency_nodes_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ControllerPairStreamsV1) GetCurrencyPair() string {
@@ -1475,7 +1607,7 @@ type ControllerStreamsV1Reply struct {
 
 func (x *ControllerStreamsV1Reply) Reset() {
 	*x = ControllerStreamsV1Reply{}
-	mi := &file_protobuf_currency_nodes_proto_msgTypes[26]
+	mi := &file_protobuf_currency_nodes_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1487,7 +1619,7 @@ func (x *ControllerStreamsV1Reply) String() string {
 func (*ControllerStreamsV1Reply) ProtoMessage() {}
 
 func (x *ControllerStreamsV1Reply) ProtoReflect() protoreflect.Message {
-	mi := &file_protobuf_currency_nodes_proto_msgTypes[26]
+	mi := &file_protobuf_currency_nodes_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1500,7 +1632,7 @@ func (x *ControllerStreamsV1Reply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControllerStreamsV1Reply.ProtoReflect.Descriptor instead.
 func (*ControllerStreamsV1Reply) Descriptor() ([]byte, []int) {
-	return file_protobuf_currency_nodes_proto_rawDescGZIP(), []int{26}
+	return file_protobuf_currency_nodes_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ControllerStreamsV1Reply) GetPairs() []*ControllerPairStreamsV1 {
@@ -1518,7 +1650,7 @@ type ControllerPricesV1Req struct {
 
 func (x *ControllerPricesV1Req) Reset() {
 	*x = ControllerPricesV1Req{}
-	mi := &file_protobuf_currency_nodes_proto_msgTypes[27]
+	mi := &file_protobuf_currency_nodes_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1530,7 +1662,7 @@ func (x *ControllerPricesV1Req) String() string {
 func (*ControllerPricesV1Req) ProtoMessage() {}
 
 func (x *ControllerPricesV1Req) ProtoReflect() protoreflect.Message {
-	mi := &file_protobuf_currency_nodes_proto_msgTypes[27]
+	mi := &file_protobuf_currency_nodes_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1543,7 +1675,7 @@ func (x *ControllerPricesV1Req) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControllerPricesV1Req.ProtoReflect.Descriptor instead.
 func (*ControllerPricesV1Req) Descriptor() ([]byte, []int) {
-	return file_protobuf_currency_nodes_proto_rawDescGZIP(), []int{27}
+	return file_protobuf_currency_nodes_proto_rawDescGZIP(), []int{29}
 }
 
 type ControllerPairPriceV1 struct {
@@ -1558,7 +1690,7 @@ type ControllerPairPriceV1 struct {
 
 func (x *ControllerPairPriceV1) Reset() {
 	*x = ControllerPairPriceV1{}
-	mi := &file_protobuf_currency_nodes_proto_msgTypes[28]
+	mi := &file_protobuf_currency_nodes_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1570,7 +1702,7 @@ func (x *ControllerPairPriceV1) String() string {
 func (*ControllerPairPriceV1) ProtoMessage() {}
 
 func (x *ControllerPairPriceV1) ProtoReflect() protoreflect.Message {
-	mi := &file_protobuf_currency_nodes_proto_msgTypes[28]
+	mi := &file_protobuf_currency_nodes_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1583,7 +1715,7 @@ func (x *ControllerPairPriceV1) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControllerPairPriceV1.ProtoReflect.Descriptor instead.
 func (*ControllerPairPriceV1) Descriptor() ([]byte, []int) {
-	return file_protobuf_currency_nodes_proto_rawDescGZIP(), []int{28}
+	return file_protobuf_currency_nodes_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ControllerPairPriceV1) GetCurrencyPair() string {
@@ -1623,7 +1755,7 @@ type ControllerPricesV1Reply struct {
 
 func (x *ControllerPricesV1Reply) Reset() {
 	*x = ControllerPricesV1Reply{}
-	mi := &file_protobuf_currency_nodes_proto_msgTypes[29]
+	mi := &file_protobuf_currency_nodes_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1635,7 +1767,7 @@ func (x *ControllerPricesV1Reply) String() string {
 func (*ControllerPricesV1Reply) ProtoMessage() {}
 
 func (x *ControllerPricesV1Reply) ProtoReflect() protoreflect.Message {
-	mi := &file_protobuf_currency_nodes_proto_msgTypes[29]
+	mi := &file_protobuf_currency_nodes_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1648,7 +1780,7 @@ func (x *ControllerPricesV1Reply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControllerPricesV1Reply.ProtoReflect.Descriptor instead.
 func (*ControllerPricesV1Reply) Descriptor() ([]byte, []int) {
-	return file_protobuf_currency_nodes_proto_rawDescGZIP(), []int{29}
+	return file_protobuf_currency_nodes_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ControllerPricesV1Reply) GetPrices() []*ControllerPairPriceV1 {
@@ -1670,7 +1802,7 @@ type ControllerWatchPricesV1Req struct {
 
 func (x *ControllerWatchPricesV1Req) Reset() {
 	*x = ControllerWatchPricesV1Req{}
-	mi := &file_protobuf_currency_nodes_proto_msgTypes[30]
+	mi := &file_protobuf_currency_nodes_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1682,7 +1814,7 @@ func (x *ControllerWatchPricesV1Req) String() string {
 func (*ControllerWatchPricesV1Req) ProtoMessage() {}
 
 func (x *ControllerWatchPricesV1Req) ProtoReflect() protoreflect.Message {
-	mi := &file_protobuf_currency_nodes_proto_msgTypes[30]
+	mi := &file_protobuf_currency_nodes_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1695,7 +1827,7 @@ func (x *ControllerWatchPricesV1Req) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControllerWatchPricesV1Req.ProtoReflect.Descriptor instead.
 func (*ControllerWatchPricesV1Req) Descriptor() ([]byte, []int) {
-	return file_protobuf_currency_nodes_proto_rawDescGZIP(), []int{30}
+	return file_protobuf_currency_nodes_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ControllerWatchPricesV1Req) GetCurrencyPairs() []string {
@@ -1714,7 +1846,7 @@ type ControllerWatchPricesV1Reply struct {
 
 func (x *ControllerWatchPricesV1Reply) Reset() {
 	*x = ControllerWatchPricesV1Reply{}
-	mi := &file_protobuf_currency_nodes_proto_msgTypes[31]
+	mi := &file_protobuf_currency_nodes_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1726,7 +1858,7 @@ func (x *ControllerWatchPricesV1Reply) String() string {
 func (*ControllerWatchPricesV1Reply) ProtoMessage() {}
 
 func (x *ControllerWatchPricesV1Reply) ProtoReflect() protoreflect.Message {
-	mi := &file_protobuf_currency_nodes_proto_msgTypes[31]
+	mi := &file_protobuf_currency_nodes_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1739,7 +1871,7 @@ func (x *ControllerWatchPricesV1Reply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControllerWatchPricesV1Reply.ProtoReflect.Descriptor instead.
 func (*ControllerWatchPricesV1Reply) Descriptor() ([]byte, []int) {
-	return file_protobuf_currency_nodes_proto_rawDescGZIP(), []int{31}
+	return file_protobuf_currency_nodes_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ControllerWatchPricesV1Reply) GetCurrencyPairs() []string {
@@ -1763,7 +1895,7 @@ type ControllerWatchPricesV2Req struct {
 
 func (x *ControllerWatchPricesV2Req) Reset() {
 	*x = ControllerWatchPricesV2Req{}
-	mi := &file_protobuf_currency_nodes_proto_msgTypes[32]
+	mi := &file_protobuf_currency_nodes_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1775,7 +1907,7 @@ func (x *ControllerWatchPricesV2Req) String() string {
 func (*ControllerWatchPricesV2Req) ProtoMessage() {}
 
 func (x *ControllerWatchPricesV2Req) ProtoReflect() protoreflect.Message {
-	mi := &file_protobuf_currency_nodes_proto_msgTypes[32]
+	mi := &file_protobuf_currency_nodes_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1788,7 +1920,7 @@ func (x *ControllerWatchPricesV2Req) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControllerWatchPricesV2Req.ProtoReflect.Descriptor instead.
 func (*ControllerWatchPricesV2Req) Descriptor() ([]byte, []int) {
-	return file_protobuf_currency_nodes_proto_rawDescGZIP(), []int{32}
+	return file_protobuf_currency_nodes_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ControllerWatchPricesV2Req) GetCurrencyPairs() []string {
@@ -1807,7 +1939,7 @@ type ControllerPriceUpdatesV1Notify struct {
 
 func (x *ControllerPriceUpdatesV1Notify) Reset() {
 	*x = ControllerPriceUpdatesV1Notify{}
-	mi := &file_protobuf_currency_nodes_proto_msgTypes[33]
+	mi := &file_protobuf_currency_nodes_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1819,7 +1951,7 @@ func (x *ControllerPriceUpdatesV1Notify) String() string {
 func (*ControllerPriceUpdatesV1Notify) ProtoMessage() {}
 
 func (x *ControllerPriceUpdatesV1Notify) ProtoReflect() protoreflect.Message {
-	mi := &file_protobuf_currency_nodes_proto_msgTypes[33]
+	mi := &file_protobuf_currency_nodes_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1832,7 +1964,7 @@ func (x *ControllerPriceUpdatesV1Notify) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControllerPriceUpdatesV1Notify.ProtoReflect.Descriptor instead.
 func (*ControllerPriceUpdatesV1Notify) Descriptor() ([]byte, []int) {
-	return file_protobuf_currency_nodes_proto_rawDescGZIP(), []int{33}
+	return file_protobuf_currency_nodes_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ControllerPriceUpdatesV1Notify) GetPrices() []*ControllerPairPriceV1 {
@@ -1854,7 +1986,7 @@ type NodeStatusV1Reply_NodeConfig struct {
 
 func (x *NodeStatusV1Reply_NodeConfig) Reset() {
 	*x = NodeStatusV1Reply_NodeConfig{}
-	mi := &file_protobuf_currency_nodes_proto_msgTypes[38]
+	mi := &file_protobuf_currency_nodes_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1866,7 +1998,7 @@ func (x *NodeStatusV1Reply_NodeConfig) String() string {
 func (*NodeStatusV1Reply_NodeConfig) ProtoMessage() {}
 
 func (x *NodeStatusV1Reply_NodeConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_protobuf_currency_nodes_proto_msgTypes[38]
+	mi := &file_protobuf_currency_nodes_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2010,7 +2142,15 @@ const file_protobuf_currency_nodes_proto_rawDesc = "" +
 	"\x1aControllerListNodesV1Reply\x12\x1d\n" +
 	"\n" +
 	"node_uuids\x18\x01 \x03(\tR\tnodeUuids\x124\n" +
-	"\x05nodes\x18\x02 \x03(\v2\x1e.protobuf.ControllerNodeInfoV1R\x05nodes\"9\n" +
+	"\x05nodes\x18\x02 \x03(\v2\x1e.protobuf.ControllerNodeInfoV1R\x05nodes\"@\n" +
+	"\x18ControllerListNodesV2Req\x12$\n" +
+	"\x0emax_page_bytes\x18\x01 \x01(\rR\fmaxPageBytes\"\x9a\x01\n" +
+	"\x19ControllerListNodesPageV1\x124\n" +
+	"\x05nodes\x18\x01 \x03(\v2\x1e.protobuf.ControllerNodeInfoV1R\x05nodes\x12\x12\n" +
+	"\x04page\x18\x02 \x01(\rR\x04page\x12\x12\n" +
+	"\x04last\x18\x03 \x01(\bR\x04last\x12\x1f\n" +
+	"\vtotal_nodes\x18\x04 \x01(\rR\n" +
+	"totalNodes\"9\n" +
 	"\x18ControllerKickNodesV1Req\x12\x1d\n" +
 	"\n" +
 	"node_uuids\x18\x01 \x03(\tR\tnodeUuids\"v\n" +
@@ -2072,7 +2212,7 @@ func file_protobuf_currency_nodes_proto_rawDescGZIP() []byte {
 }
 
 var file_protobuf_currency_nodes_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_protobuf_currency_nodes_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_protobuf_currency_nodes_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_protobuf_currency_nodes_proto_goTypes = []any{
 	(CurrencyStreamStateV1_StreamState)(0), // 0: protobuf.CurrencyStreamStateV1.StreamState
 	(*StreamFromNode)(nil),                 // 1: protobuf.StreamFromNode
@@ -2093,64 +2233,67 @@ var file_protobuf_currency_nodes_proto_goTypes = []any{
 	(*ControllerListNodesV1Req)(nil),       // 16: protobuf.ControllerListNodesV1Req
 	(*ControllerNodeInfoV1)(nil),           // 17: protobuf.ControllerNodeInfoV1
 	(*ControllerListNodesV1Reply)(nil),     // 18: protobuf.ControllerListNodesV1Reply
-	(*ControllerKickNodesV1Req)(nil),       // 19: protobuf.ControllerKickNodesV1Req
-	(*ControllerKickNodesV1Reply)(nil),     // 20: protobuf.ControllerKickNodesV1Reply
-	(*ControllerAppVersionV1Req)(nil),      // 21: protobuf.ControllerAppVersionV1Req
-	(*ControllerAppVersionV1Reply)(nil),    // 22: protobuf.ControllerAppVersionV1Reply
-	(*CliResponseCountV1Notify)(nil),       // 23: protobuf.CliResponseCountV1Notify
-	(*CliErrorV1Notify)(nil),               // 24: protobuf.CliErrorV1Notify
-	(*ControllerStreamsV1Req)(nil),         // 25: protobuf.ControllerStreamsV1Req
-	(*ControllerPairStreamsV1)(nil),        // 26: protobuf.ControllerPairStreamsV1
-	(*ControllerStreamsV1Reply)(nil),       // 27: protobuf.ControllerStreamsV1Reply
-	(*ControllerPricesV1Req)(nil),          // 28: protobuf.ControllerPricesV1Req
-	(*ControllerPairPriceV1)(nil),          // 29: protobuf.ControllerPairPriceV1
-	(*ControllerPricesV1Reply)(nil),        // 30: protobuf.ControllerPricesV1Reply
-	(*ControllerWatchPricesV1Req)(nil),     // 31: protobuf.ControllerWatchPricesV1Req
-	(*ControllerWatchPricesV1Reply)(nil),   // 32: protobuf.ControllerWatchPricesV1Reply
-	(*ControllerWatchPricesV2Req)(nil),     // 33: protobuf.ControllerWatchPricesV2Req
-	(*ControllerPriceUpdatesV1Notify)(nil), // 34: protobuf.ControllerPriceUpdatesV1Notify
-	nil,                                    // 35: protobuf.StreamFromNode.TraceContextEntry
-	nil,                                    // 36: protobuf.StreamToNode.TraceContextEntry
-	nil,                                    // 37: protobuf.StreamFromCli.TraceContextEntry
-	nil,                                    // 38: protobuf.StreamToCli.TraceContextEntry
-	(*NodeStatusV1Reply_NodeConfig)(nil),   // 39: protobuf.NodeStatusV1Reply.NodeConfig
-	(*anypb.Any)(nil),                      // 40: google.protobuf.Any
-	(*timestamppb.Timestamp)(nil),          // 41: google.protobuf.Timestamp
+	(*ControllerListNodesV2Req)(nil),       // 19: protobuf.ControllerListNodesV2Req
+	(*ControllerListNodesPageV1)(nil),      // 20: protobuf.ControllerListNodesPageV1
+	(*ControllerKickNodesV1Req)(nil),       // 21: protobuf.ControllerKickNodesV1Req
+	(*ControllerKickNodesV1Reply)(nil),     // 22: protobuf.ControllerKickNodesV1Reply
+	(*ControllerAppVersionV1Req)(nil),      // 23: protobuf.ControllerAppVersionV1Req
+	(*ControllerAppVersionV1Reply)(nil),    // 24: protobuf.ControllerAppVersionV1Reply
+	(*CliResponseCountV1Notify)(nil),       // 25: protobuf.CliResponseCountV1Notify
+	(*CliErrorV1Notify)(nil),               // 26: protobuf.CliErrorV1Notify
+	(*ControllerStreamsV1Req)(nil),         // 27: protobuf.ControllerStreamsV1Req
+	(*ControllerPairStreamsV1)(nil),        // 28: protobuf.ControllerPairStreamsV1
+	(*ControllerStreamsV1Reply)(nil),       // 29: protobuf.ControllerStreamsV1Reply
+	(*ControllerPricesV1Req)(nil),          // 30: protobuf.ControllerPricesV1Req
+	(*ControllerPairPriceV1)(nil),          // 31: protobuf.ControllerPairPriceV1
+	(*ControllerPricesV1Reply)(nil),        // 32: protobuf.ControllerPricesV1Reply
+	(*ControllerWatchPricesV1Req)(nil),     // 33: protobuf.ControllerWatchPricesV1Req
+	(*ControllerWatchPricesV1Reply)(nil),   // 34: protobuf.ControllerWatchPricesV1Reply
+	(*ControllerWatchPricesV2Req)(nil),     // 35: protobuf.ControllerWatchPricesV2Req
+	(*ControllerPriceUpdatesV1Notify)(nil), // 36: protobuf.ControllerPriceUpdatesV1Notify
+	nil,                                    // 37: protobuf.StreamFromNode.TraceContextEntry
+	nil,                                    // 38: protobuf.StreamToNode.TraceContextEntry
+	nil,                                    // 39: protobuf.StreamFromCli.TraceContextEntry
+	nil,                                    // 40: protobuf.StreamToCli.TraceContextEntry
+	(*NodeStatusV1Reply_NodeConfig)(nil),   // 41: protobuf.NodeStatusV1Reply.NodeConfig
+	(*anypb.Any)(nil),                      // 42: google.protobuf.Any
+	(*timestamppb.Timestamp)(nil),          // 43: google.protobuf.Timestamp
 }
 var file_protobuf_currency_nodes_proto_depIdxs = []int32{
-	40, // 0: protobuf.StreamFromNode.response:type_name -> google.protobuf.Any
-	35, // 1: protobuf.StreamFromNode.trace_context:type_name -> protobuf.StreamFromNode.TraceContextEntry
-	40, // 2: protobuf.StreamToNode.command:type_name -> google.protobuf.Any
-	36, // 3: protobuf.StreamToNode.trace_context:type_name -> protobuf.StreamToNode.TraceContextEntry
-	40, // 4: protobuf.StreamFromCli.command:type_name -> google.protobuf.Any
-	37, // 5: protobuf.StreamFromCli.trace_context:type_name -> protobuf.StreamFromCli.TraceContextEntry
-	40, // 6: protobuf.StreamToCli.response:type_name -> google.protobuf.Any
-	38, // 7: protobuf.StreamToCli.trace_context:type_name -> protobuf.StreamToCli.TraceContextEntry
-	40, // 8: protobuf.UnknownCommandV1Notify.command:type_name -> google.protobuf.Any
+	42, // 0: protobuf.StreamFromNode.response:type_name -> google.protobuf.Any
+	37, // 1: protobuf.StreamFromNode.trace_context:type_name -> protobuf.StreamFromNode.TraceContextEntry
+	42, // 2: protobuf.StreamToNode.command:type_name -> google.protobuf.Any
+	38, // 3: protobuf.StreamToNode.trace_context:type_name -> protobuf.StreamToNode.TraceContextEntry
+	42, // 4: protobuf.StreamFromCli.command:type_name -> google.protobuf.Any
+	39, // 5: protobuf.StreamFromCli.trace_context:type_name -> protobuf.StreamFromCli.TraceContextEntry
+	42, // 6: protobuf.StreamToCli.response:type_name -> google.protobuf.Any
+	40, // 7: protobuf.StreamToCli.trace_context:type_name -> protobuf.StreamToCli.TraceContextEntry
+	42, // 8: protobuf.UnknownCommandV1Notify.command:type_name -> google.protobuf.Any
 	0,  // 9: protobuf.CurrencyStreamStateV1.stream_state:type_name -> protobuf.CurrencyStreamStateV1.StreamState
-	41, // 10: protobuf.CurrencyStreamStateV1.latest_price_updated_at:type_name -> google.protobuf.Timestamp
-	41, // 11: protobuf.NodePriceUpdateV1Notify.price_updated_at:type_name -> google.protobuf.Timestamp
+	43, // 10: protobuf.CurrencyStreamStateV1.latest_price_updated_at:type_name -> google.protobuf.Timestamp
+	43, // 11: protobuf.NodePriceUpdateV1Notify.price_updated_at:type_name -> google.protobuf.Timestamp
 	8,  // 12: protobuf.NodePriceUpdatesV1Notify.updates:type_name -> protobuf.NodePriceUpdateV1Notify
 	6,  // 13: protobuf.NodeStreamModifyStateV1Req.stream_states:type_name -> protobuf.CurrencyStreamStateV1
-	41, // 14: protobuf.NodeStatusV1Reply.connected_at:type_name -> google.protobuf.Timestamp
+	43, // 14: protobuf.NodeStatusV1Reply.connected_at:type_name -> google.protobuf.Timestamp
 	6,  // 15: protobuf.NodeStatusV1Reply.stream_states:type_name -> protobuf.CurrencyStreamStateV1
-	39, // 16: protobuf.NodeStatusV1Reply.config:type_name -> protobuf.NodeStatusV1Reply.NodeConfig
-	41, // 17: protobuf.NodeShutdownV1Reply.shutdown_at:type_name -> google.protobuf.Timestamp
-	41, // 18: protobuf.ControllerNodeInfoV1.connected_at:type_name -> google.protobuf.Timestamp
+	41, // 16: protobuf.NodeStatusV1Reply.config:type_name -> protobuf.NodeStatusV1Reply.NodeConfig
+	43, // 17: protobuf.NodeShutdownV1Reply.shutdown_at:type_name -> google.protobuf.Timestamp
+	43, // 18: protobuf.ControllerNodeInfoV1.connected_at:type_name -> google.protobuf.Timestamp
 	17, // 19: protobuf.ControllerListNodesV1Reply.nodes:type_name -> protobuf.ControllerNodeInfoV1
-	26, // 20: protobuf.ControllerStreamsV1Reply.pairs:type_name -> protobuf.ControllerPairStreamsV1
-	41, // 21: protobuf.ControllerPairPriceV1.price_updated_at:type_name -> google.protobuf.Timestamp
-	29, // 22: protobuf.ControllerPricesV1Reply.prices:type_name -> protobuf.ControllerPairPriceV1
-	29, // 23: protobuf.ControllerPriceUpdatesV1Notify.prices:type_name -> protobuf.ControllerPairPriceV1
-	1,  // 24: protobuf.NodeCmdStream.NodeCommandStream:input_type -> protobuf.StreamFromNode
-	3,  // 25: protobuf.CliCmdStream.CliCommandStream:input_type -> protobuf.StreamFromCli
-	2,  // 26: protobuf.NodeCmdStream.NodeCommandStream:output_type -> protobuf.StreamToNode
-	4,  // 27: protobuf.CliCmdStream.CliCommandStream:output_type -> protobuf.StreamToCli
-	26, // [26:28] is the sub-list for method output_type
-	24, // [24:26] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	17, // 20: protobuf.ControllerListNodesPageV1.nodes:type_name -> protobuf.ControllerNodeInfoV1
+	28, // 21: protobuf.ControllerStreamsV1Reply.pairs:type_name -> protobuf.ControllerPairStreamsV1
+	43, // 22: protobuf.ControllerPairPriceV1.price_updated_at:type_name -> google.protobuf.Timestamp
+	31, // 23: protobuf.ControllerPricesV1Reply.prices:type_name -> protobuf.ControllerPairPriceV1
+	31, // 24: protobuf.ControllerPriceUpdatesV1Notify.prices:type_name -> protobuf.ControllerPairPriceV1
+	1,  // 25: protobuf.NodeCmdStream.NodeCommandStream:input_type -> protobuf.StreamFromNode
+	3,  // 26: protobuf.CliCmdStream.CliCommandStream:input_type -> protobuf.StreamFromCli
+	2,  // 27: protobuf.NodeCmdStream.NodeCommandStream:output_type -> protobuf.StreamToNode
+	4,  // 28: protobuf.CliCmdStream.CliCommandStream:output_type -> protobuf.StreamToCli
+	27, // [27:29] is the sub-list for method output_type
+	25, // [25:27] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_protobuf_currency_nodes_proto_init() }
@@ -2168,7 +2311,7 @@ func file_protobuf_currency_nodes_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_protobuf_currency_nodes_proto_rawDesc), len(file_protobuf_currency_nodes_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   39,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
