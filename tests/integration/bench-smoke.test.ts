@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FIGURES } from '../../bench/figures';
+import type { RunResult, Summary } from '../../bench/compare/ingest-floor';
 
 const ROOT = join(__dirname, '..', '..');
 
@@ -101,4 +102,81 @@ describe('benchmarks (smoke size)', () => {
       expect({ kind, sending: (sent?.summary.median ?? 0) > 0 }).toEqual({ kind, sending: true });
     }
   }, 200_000);
+});
+
+/** Runs a compiled bench script with `args`; SIGTERM after `timeoutMs`, SIGKILL 5 s later. */
+function runScript(
+  args: string[],
+  timeoutMs: number,
+): Promise<{ code: number | string; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (output += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (output += d));
+    const term = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
+    const kill = setTimeout(() => child.kill('SIGKILL'), timeoutMs + 5000);
+    child.once('exit', (code, sig) => {
+      clearTimeout(term);
+      clearTimeout(kill);
+      resolve({ code: code ?? sig ?? 'unknown', output });
+    });
+  });
+}
+
+describe('per-update floor comparison (issue #22, smoke size)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ingest-floor-smoke-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  // Compiled by the test above (tsc -p tsconfig.bench.json); the controller by `npm run build`.
+  test('the controller and the floor server take the same four loads, alternated, and both report updates per CPU-second', async () => {
+    const json = join(dir, 'ingest-floor.json');
+    const { code, output } = await runScript(
+      [
+        join(ROOT, 'dist', 'bench', 'bench', 'compare', 'ingest-floor.js'),
+        '--smoke',
+        '--json',
+        json,
+      ],
+      120_000,
+    );
+    expect({ code, output: code === 0 ? '' : output }).toEqual({ code: 0, output: '' });
+    const r = JSON.parse(readFileSync(json, 'utf8')) as {
+      sums: Summary[];
+      results: RunResult[];
+    };
+    expect(r.sums.map((s) => s.scenario)).toEqual([
+      'single-paced',
+      'single-full',
+      'batch-paced',
+      'batch-full',
+    ]);
+    for (const s of r.sums) {
+      for (const [server, side] of [
+        ['floor', s.floor],
+        ['controller', s.controller],
+      ] as const) {
+        const where = `${s.scenario} ${server}`;
+        expect({
+          where,
+          runs: side.runs,
+          measured: side.rate > 0 && side.perCpuSecond > 0 && Number.isFinite(side.perCpuSecond),
+        }).toEqual({ where, runs: 1, measured: true });
+      }
+      expect({ scenario: s.scenario, ratio: Number.isFinite(s.controller.ratio) }).toEqual({
+        scenario: s.scenario,
+        ratio: true,
+      });
+    }
+    // Every generator process wrote prices; at full rate there is more than one of them.
+    for (const x of r.results) {
+      const where = `${x.scenario} ${x.server}`;
+      expect({ where, wrote: x.genRates.length > 0 && x.genRates.every((g) => g > 0) }).toEqual({
+        where,
+        wrote: true,
+      });
+      if (x.scenario.endsWith('-full')) expect(x.genRates.length).toBeGreaterThan(1);
+    }
+    expect(output).toContain('| scenario | floor updates/cpu-s | controller updates/cpu-s |');
+  }, 150_000);
 });
