@@ -92,8 +92,10 @@ type Socket = Parameters<SecureConnector['connect']>[0];
  * socket is ended or destroyed before the call ends), while after an unanswered ping the
  * socket is still open when the call ends, since grpc-js destroys the session after it.
  *
- * Each wrapper equals only itself, so each dial gets a subchannel (connection) of its own
- * instead of sharing one with another stream to the same address.
+ * One watch per node, for its whole life: two wrappers are equal when they belong to the
+ * same watch and wrap equal credentials, so grpc-js shares a subchannel between a node's
+ * dials exactly as it did without the wrapper (a closed client leaves no subchannel of its
+ * own behind, backing off), and rotated TLS files still get a subchannel of their own.
  */
 export class ConnectionWatch implements ConnectionView {
   private socket: Socket | undefined;
@@ -109,11 +111,17 @@ export class ConnectionWatch implements ConnectionView {
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const watch = this;
     class Watched extends ChannelCredentials {
+      readonly watchedBy = watch;
+      readonly inner = inner;
       _isSecure(): boolean {
         return inner._isSecure();
       }
       _equals(other: ChannelCredentials): boolean {
-        return other === this;
+        const o = other as Partial<Watched>;
+        return (
+          other === this ||
+          (o.watchedBy === watch && o.inner !== undefined && inner._equals(o.inner))
+        );
       }
       _createSecureConnector(
         ...args: Parameters<ChannelCredentials['_createSecureConnector']>

@@ -303,14 +303,14 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
 
   // ---------------------------------------------------------------- connection
 
+  // Sees the stream's connection, so that a keepalive timeout can be told from a reset.
+  const watch = new ConnectionWatch();
   const dial: Dialer = (address, keepalivePermitMs) => {
     // Read on every connect, so rotated TLS and token files are used from the next one on.
     const channel = deps.credentials
       ? { credentials: deps.credentials, options: {} }
       : clientCredentials(config.tls);
     const token = config.token ? readClientToken(config.token) : undefined;
-    // Sees the stream's connection, so that a keepalive timeout can be told from a reset.
-    const watch = new ConnectionWatch();
     const client = createNodeClient(address, watch.credentials(channel.credentials), {
       ...clientChannelOptions(config.reconnectMaxMs, keepalivePermitMs),
       ...channel.options,
