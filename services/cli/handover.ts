@@ -16,7 +16,7 @@ const RETRY_MIN_MS = 50;
 const RETRY_MAX_MS = 1000;
 
 /** Waits `ms` or until `signal` aborts, whichever is first. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
+export function pause(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       clearTimeout(timer);

@@ -6,7 +6,7 @@ import { styleText } from 'node:util';
 import { EXIT } from '../shared/program';
 import type { CommandEnv } from './command';
 import { shown } from './format';
-import { Handover } from './handover';
+import { Handover, pause } from './handover';
 import { json, table } from './io';
 
 export interface Row {
@@ -57,19 +57,6 @@ export function printView(env: CommandEnv, label: string, r: ViewResult): number
     if (r.view.note) env.io.err(r.view.note);
   }
   return r.view.exit ?? EXIT.OK;
-}
-
-/** Waits `ms` or until `signal` aborts, whichever is first. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done);
-  });
 }
 
 /**

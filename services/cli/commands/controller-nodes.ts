@@ -18,7 +18,7 @@ import { createHash } from 'node:crypto';
 import { EXIT } from '../../shared/program';
 import type { Command, CommandEnv } from '../command';
 import { age, isoOrNull, shown } from '../format';
-import { Handover } from '../handover';
+import { Handover, pause } from '../handover';
 import { type KnownNode, type NodeListing, eachNode } from '../nodes';
 
 export interface NodesArgs {
@@ -155,19 +155,6 @@ async function printOnce(env: CommandEnv): Promise<number> {
 
 /** Per node between polls: the digest of its row and, for a GONE line, its name. */
 type Seen = Map<string, { digest: string; name: string }>;
-
-/** Waits `ms` or until `signal` aborts, whichever is first. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done);
-  });
-}
 
 /**
  * -w: polls every `intervalMs` until interrupted (exit 0) or a listing fails (exit 1); a
