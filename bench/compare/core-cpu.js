@@ -2,7 +2,7 @@
 /**
  * The controller core alone, in-process, CPU time per operation: the same fake streams
  * (EventEmitters standing in for grpc-js calls, frames already decoded) drive either the
- * core of this tree (`dist/services/controller/core.js`) or the hub of a tree before the
+ * core of this tree (`dist/services/controller/core/core.js`) or the hub of a tree before the
  * redesign (`dist/services/controller/hub.js`, e.g. 36a9e37), so that two builds can be
  * compared without gRPC, protobuf decoding or load generators in the figure: those are the
  * same code in both and dominate the end-to-end `ingest` figure, which swings 2-3x with
@@ -33,6 +33,16 @@ if (roots.length === 0) {
 const grpc = require('@grpc/grpc-js');
 const { Registry } = require('prom-client');
 
+/** The core's module: core/core.js, or core.js in a tree from before the core/ folder. */
+function loadCore(req) {
+  try {
+    return req('controller/core/core.js');
+  } catch (err) {
+    if (err.code !== 'MODULE_NOT_FOUND') throw err;
+    return req('controller/core.js');
+  }
+}
+
 /** One tree's core: its own modules, loaded from its own build. */
 function loadTree(dir) {
   const root = resolve(dir);
@@ -43,7 +53,7 @@ function loadTree(dir) {
   let kind;
   let makeCore;
   try {
-    const { ControllerCore } = req('controller/core.js');
+    const { ControllerCore } = loadCore(req);
     const { loadControllerConfig } = req('controller/config.js');
     const { systemScheduler } = req('shared/scheduler.js');
     kind = 'core';

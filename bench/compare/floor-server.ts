@@ -37,7 +37,7 @@ const MAX_LIFETIME_MS = Number(process.env.FLOOR_MAX_LIFETIME_MS ?? 20 * 60_000)
 
 const counts = { updates: 0, frames: 0, malformed: 0, streams: 0, registered: 0 };
 
-/** Written at once on every node stream, as the controller does (core.ts `headers`). */
+/** Written at once on every node stream, as the controller does (node-side/node-streams.ts `headers`). */
 const HEADERS: Record<string, string> = {
   [CONTROLLER_ACCEPTS_METADATA_KEY]: PRICE_BATCH_MESSAGE,
   [KEEPALIVE_PERMIT_METADATA_KEY]: String(KEEPALIVE_TIME_MS),

@@ -14,11 +14,12 @@ import type { Logger } from '../shared/logger';
 import { appVersion } from '../shared/version';
 import { cliServerDefinition, nodeServerDefinition } from '../shared/wire';
 import type { ControllerConfig } from './config';
-import { ControllerCore } from './core';
+import { ControllerCore } from './core/core';
 import { HealthState, HealthStatus } from './health';
 import { createControllerMetrics } from './metrics';
 import { addReflection } from './reflection';
 import { createSecurity } from './security';
+import { shutdownWithin } from './shutdown-grace';
 import { createLeaderElector } from './leader';
 import { Follower } from './leader/follower';
 import type { LeaseApi } from './leader/lease-api';
@@ -192,17 +193,9 @@ export async function startController(
       await elector.stop();
       core.closeClis();
       health.endWatches();
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          log.warn('streams still open after the grace period; forcing shutdown');
-          server.forceShutdown();
-          resolve();
-        }, config.shutdownGraceMs);
-        server.tryShutdown(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
+      await shutdownWithin(server, config.shutdownGraceMs, scheduler, () =>
+        log.warn('streams still open after the grace period; forcing shutdown'),
+      );
       security.close();
       await http?.close();
       log.info('controller stopped');

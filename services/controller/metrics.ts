@@ -1,19 +1,20 @@
 import { Counter, Gauge, Histogram, type Registry, collectDefaultMetrics } from 'prom-client';
-import { DISCONNECT_LABELS, REFUSAL_LABELS } from './links/close-reasons';
-import { PRICE_REFUSALS } from './intake';
+import { DISCONNECT_LABELS, REFUSAL_LABELS } from './core/links/close-reasons';
+import { PRICE_REFUSALS } from './core/intake';
 
 /** The controller's metrics, created on a registry per instance (two controllers in one test process do not share counters). */
 export function createControllerMetrics(registry: Registry, opts: { defaultMetrics: boolean }) {
   if (opts.defaultMetrics) collectDefaultMetrics({ register: registry });
   const registers = [registry];
-  // Price updates are counted per pair in a plain Map on the hot path and added to the
-  // counter whenever it is read: prom-client's label lookup on every one of 100,000+
-  // updates a second was a tenth of the controller's CPU.
+  // Price updates are counted per pair outside prom-client on the hot path (the core: a
+  // field of each pair's record, read through `readAtScrape.updates`; others: a plain Map)
+  // and added to the counter whenever it is read: prom-client's label lookup on every one
+  // of 100,000+ updates a second was a tenth of the controller's CPU.
   const pendingPriceUpdates = new Map<string, number>();
   // Per-pair gauges worked out when read, from the controller's state: the deviation between
   // a pair's streamers (an update only overwrites each streamer's latest price), and the
   // capable nodes of every known pair (which change with every node and pair set).
-  const readAtScrape: { capable?: PairValues; deviation?: PairValues } = {};
+  const readAtScrape: { capable?: PairValues; deviation?: PairValues; updates?: PairValues } = {};
   const metrics = {
     connectedNodes: new Gauge({
       name: 'currency_controller_connected_nodes',
@@ -65,6 +66,7 @@ export function createControllerMetrics(registry: Registry, opts: { defaultMetri
       collect() {
         for (const [pair, n] of pendingPriceUpdates) this.inc({ pair }, n);
         pendingPriceUpdates.clear();
+        readAtScrape.updates?.((pair, n) => this.inc({ pair }, n));
       },
     }),
     /** Counts `n` price updates of `pair` into priceUpdates (added when it is read). */
@@ -89,8 +91,16 @@ export function createControllerMetrics(registry: Registry, opts: { defaultMetri
         readAtScrape.capable?.((pair, n) => this.set({ pair }, n));
       },
     }),
-    /** Where the per-pair gauges worked out when read (pairCapableNodes, priceDeviation) get their values. */
-    readAtScrapeFrom(sources: { capable: PairValues; deviation: PairValues }): void {
+    /**
+     * Where the per-pair gauges worked out when read (pairCapableNodes, priceDeviation) get
+     * their values, and `updates` the price updates counted since the last read (each handed
+     * out once: the source starts again from 0).
+     */
+    readAtScrapeFrom(sources: {
+      capable: PairValues;
+      deviation: PairValues;
+      updates?: PairValues;
+    }): void {
       Object.assign(readAtScrape, sources);
     },
     staleStreams: new Counter({

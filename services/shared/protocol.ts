@@ -3,7 +3,7 @@
  * program (and tracer) names, the close reasons a controller names in the
  * `x-currency-close-reason` trailer, and the patterns of pairs and UUIDs. A name is spelled
  * here once; the controller's table of what each close reason means to it is
- * services/controller/links/close-reasons.ts.
+ * services/controller/core/links/close-reasons.ts.
  */
 
 export const NODE_SERVICE = 'protobuf.NodeCmdStream';

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import * as grpc from '@grpc/grpc-js';
 import { CONTROLLER_DEFAULTS } from '../../services/controller/config';
-import { StreamLink } from '../../services/controller/links/stream-link';
+import { StreamLink } from '../../services/controller/core/links/stream-link';
 import type { MessageName, MessageOf } from '../../services/shared/any';
 import { Fleet, type FleetNode, pairPool } from '../support/fleet';
 import { startTestController } from '../support/in-process';

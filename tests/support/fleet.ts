@@ -15,10 +15,10 @@
  * is not what the listing test is about. Either kind of node leaves the same way.
  */
 import type { StreamFromNode, StreamToNode } from '../../services/gen/protobuf/currency_nodes';
-import type { ControllerCore } from '../../services/controller/core';
+import type { ControllerCore } from '../../services/controller/core/core';
 import { ANY_UUID } from '../../services/controller/identity';
-import { StreamLink } from '../../services/controller/links/stream-link';
-import type { NodeRegistry, NodeSession } from '../../services/controller/registry';
+import { StreamLink } from '../../services/controller/core/links/stream-link';
+import type { NodeRegistry, NodeSession } from '../../services/controller/core/node-side/registry';
 import { pack, unpack } from '../../services/shared/any';
 import { systemScheduler } from '../../services/shared/scheduler';
 import { type NodeServerCall, NODE_NAME_METADATA_KEY } from '../../services/shared/wire';

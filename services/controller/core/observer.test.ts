@@ -1,0 +1,96 @@
+import { TraceFlags, trace } from '@opentelemetry/api';
+import { AlwaysOffSampler, TracerProvider } from '@opentelemetry/sdk-trace';
+import { Registry } from 'prom-client';
+import { exemplarsIn } from '../../../tests/support/exposition';
+import { silentLogger } from '../../shared/logger';
+import { renderMetrics } from '../../shared/metrics-format';
+import { seededRandom } from '../../shared/scheduler';
+import { Assignment } from './node-side/assignment';
+import { createControllerMetrics } from '../metrics';
+import { Observer } from './observer';
+
+describe('command latency exemplars', () => {
+  const sampled = new TracerProvider();
+  const unsampled = new TracerProvider({ sampler: new AlwaysOffSampler() });
+  afterAll(async () => {
+    await Promise.all([sampled.shutdown(), unsampled.shutdown()]);
+  });
+
+  function setup() {
+    const registry = new Registry();
+    const metrics = createControllerMetrics(registry, { defaultMetrics: false });
+    const observer = new Observer(metrics, silentLogger(), new Assignment(1, seededRandom(1)));
+    const openMetrics = async () => (await renderMetrics(registry, 'openmetrics')).body;
+    return { registry, observer, openMetrics };
+  }
+
+  test("a traced command's latency sample carries the command span's trace and span ids", async () => {
+    const { observer, openMetrics } = setup();
+    const span = sampled.getTracer('test').startSpan('controller NodeStatusV1Req');
+    const { traceId, spanId } = span.spanContext();
+    observer.commandFinished('NodeStatusV1Req', 'ok', 0.004, span);
+    const page = await openMetrics();
+    expect(exemplarsIn(page)).toEqual([
+      {
+        series:
+          'currency_controller_command_duration_seconds_bucket{le="0.005",command="NodeStatusV1Req"}',
+        labels: { trace_id: traceId, span_id: spanId },
+        value: 0.004,
+      },
+    ]);
+    expect(page).toContain(
+      'currency_controller_command_duration_seconds_count{command="NodeStatusV1Req"} 1',
+    );
+  });
+
+  test('an unsampled command, or one seen with tracing off, is counted without an exemplar', async () => {
+    const { observer, openMetrics } = setup();
+    observer.commandFinished(
+      'ControllerListNodesV1Req',
+      'ok',
+      0.002,
+      unsampled.getTracer('test').startSpan('controller ControllerListNodesV1Req'),
+    );
+    // Tracing off: the span only carries the CLI's (sampled) context and records nothing.
+    const passedOn = trace.wrapSpanContext({
+      traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+      spanId: '00f067aa0ba902b7',
+      traceFlags: TraceFlags.SAMPLED,
+      isRemote: true,
+    });
+    observer.commandFinished('ControllerAppVersionV1Req', 'ok', 0.3, passedOn);
+    const page = await openMetrics();
+    expect(page).toContain(
+      'currency_controller_command_duration_seconds_count{command="ControllerListNodesV1Req"} 1',
+    );
+    expect(page).toContain(
+      'currency_controller_command_duration_seconds_count{command="ControllerAppVersionV1Req"} 1',
+    );
+    expect(exemplarsIn(page)).toEqual([]);
+  });
+});
+
+describe('price updates counted in the pair slots', () => {
+  test("each scrape adds the slots' counts since the last one to currency_controller_price_updates_total", async () => {
+    const registry = new Registry();
+    const metrics = createControllerMetrics(registry, { defaultMetrics: false });
+    const assignment = new Assignment(1, seededRandom(1));
+    const observer = new Observer(metrics, silentLogger(), assignment);
+    observer.readAtScrape(() => 0);
+    assignment.addNode('node-a', ['BTC_USD', 'ETH_USD']);
+    const btc = assignment.slots.get('BTC_USD')!;
+    const eth = assignment.slots.get('ETH_USD')!;
+    const count = async () =>
+      Object.fromEntries(
+        (await metrics.priceUpdates.get()).values.map((v) => [v.labels.pair, v.value]),
+      );
+    for (let i = 0; i < 3; i++) observer.pricesAccepted(btc);
+    observer.pricesAccepted(eth);
+    expect(await count()).toEqual({ BTC_USD: 3, ETH_USD: 1 });
+    expect(btc.updates).toBe(0);
+    expect(await count()).toEqual({ BTC_USD: 3, ETH_USD: 1 });
+    observer.pricesAccepted(btc);
+    metrics.countPriceUpdates('ETH_USD', 2); // the other way in, still counted alongside
+    expect(await count()).toEqual({ BTC_USD: 4, ETH_USD: 3 });
+  });
+});
