@@ -3,7 +3,6 @@
  * and a price watch that timestamps each update on arrival.
  */
 import { randomUUID } from 'node:crypto';
-import * as grpc from '@grpc/grpc-js';
 import type { StreamToCli } from '../../services/gen/protobuf/currency_nodes';
 import {
   type MessageName,
@@ -12,9 +11,10 @@ import {
   pack,
   unpack,
 } from '../../services/shared/any';
+import { type Dialled, dialController } from '../../services/shared/client';
 import { cliChannelOptions } from '../../services/shared/grpc-options';
 import { msFromTimestamp } from '../../services/shared/time';
-import { type CliClientCall, type Frame, createCliClient } from '../../services/shared/wire';
+import type { CliClientCall, Frame, createCliClient } from '../../services/shared/wire';
 import { nowMs } from './clock';
 
 export interface PriceSeen {
@@ -27,18 +27,23 @@ export interface PriceSeen {
 
 export class BenchCli {
   private readonly cliUuid = randomUUID();
+  private readonly dialled: Dialled<ReturnType<typeof createCliClient>>;
   private readonly client: ReturnType<typeof createCliClient>;
   private call?: CliClientCall;
   private readonly pending = new Map<string, (u: Unpacked) => void>();
   private readonly watchers = new Map<string, (p: PriceSeen) => void>();
 
   constructor(readonly address: string) {
-    this.client = createCliClient(address, grpc.credentials.createInsecure(), {
-      // The real CLI's channel options, so that "over the protocol" is what the CLI gets.
-      ...cliChannelOptions(),
-      'grpc.max_receive_message_length': 64 * 1024 * 1024,
-      'grpc.use_local_subchannel_pool': 1,
+    this.dialled = dialController({
+      address,
+      options: {
+        // The real CLI's channel options, so that "over the protocol" is what the CLI gets.
+        ...cliChannelOptions(),
+        'grpc.max_receive_message_length': 64 * 1024 * 1024,
+        'grpc.use_local_subchannel_pool': 1,
+      },
     });
+    this.client = this.dialled.client;
   }
 
   async open(timeoutMs = 10_000): Promise<void> {
@@ -164,7 +169,7 @@ export class BenchCli {
     } catch {
       // already closed
     }
-    this.client.close();
+    this.dialled.close();
   }
 }
 

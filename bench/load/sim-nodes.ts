@@ -11,6 +11,7 @@ import {
   type StreamToNode,
 } from '../../services/gen/protobuf/currency_nodes';
 import { pack, unpack } from '../../services/shared/any';
+import { type Dialled, dialWith } from '../../services/shared/client';
 import { clientChannelOptions } from '../../services/shared/grpc-options';
 import { timestampFromMs } from '../../services/shared/time';
 import {
@@ -22,7 +23,7 @@ import {
   nodeClientDefinition,
 } from '../../services/shared/wire';
 import { StreamFromNode as StreamFromNodeCodec } from '../../services/gen/protobuf/currency_nodes';
-import { backoffDelayMs } from '../../services/node/backoff';
+import { backoffDelayMs } from '../../services/shared/backoff';
 import type { FromSim, PriceMode, SimNodeSpec, SimStatus, ToSim } from './protocol';
 
 const CONTROLLER = process.env.SIM_CONTROLLER_ADDR ?? '127.0.0.1:5160';
@@ -45,12 +46,12 @@ const ClientCtor = grpc.makeGenericClientConstructor(definition, 'NodeCmdStream'
 interface NodeClient extends grpc.Client {
   nodeCommandStream(metadata?: grpc.Metadata): NodeClientCall;
 }
-function createNodeClient(address: string, options: grpc.ChannelOptions): NodeClient {
-  return new ClientCtor(
-    address,
-    grpc.credentials.createInsecure(),
-    options,
-  ) as unknown as NodeClient;
+function createNodeClient(
+  address: string,
+  credentials: grpc.ChannelCredentials,
+  options: grpc.ChannelOptions,
+): NodeClient {
+  return new ClientCtor(address, credentials, options) as unknown as NodeClient;
 }
 
 interface SimNode {
@@ -62,7 +63,7 @@ interface SimNode {
   acceptsBatches: boolean;
   spec: SimNodeSpec;
   pairs: Set<string>;
-  client?: ReturnType<typeof createNodeClient>;
+  client?: Dialled<NodeClient>;
   call?: NodeClientCall;
   registered: boolean;
   streaming: Set<string>;
@@ -126,14 +127,17 @@ function write(node: SimNode, frame: StreamFromNode | Buffer): boolean {
 function connect(node: SimNode): void {
   node.timer = undefined;
   if (node.removed) return;
-  const client = createNodeClient(CONTROLLER, {
-    ...clientChannelOptions(2000),
-    // One TCP connection per simulated node, as with real node processes.
-    'grpc.use_local_subchannel_pool': 1,
+  const client = dialWith(createNodeClient, {
+    address: CONTROLLER,
+    options: {
+      ...clientChannelOptions(2000),
+      // One TCP connection per simulated node, as with real node processes.
+      'grpc.use_local_subchannel_pool': 1,
+    },
   });
   const md = new grpc.Metadata();
   md.set(NODE_NAME_METADATA_KEY, node.spec.name);
-  const call = client.nodeCommandStream(md);
+  const call = client.client.nodeCommandStream(client.metadata(md));
   node.client = client;
   node.call = call;
   let lost = false;

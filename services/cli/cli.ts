@@ -15,7 +15,7 @@ import {
 import { readClientTokenConfig } from '../shared/auth';
 import { EXIT } from '../shared/program';
 import { systemScheduler } from '../shared/scheduler';
-import { clientTlsVars, readClientTlsConfig } from '../shared/tls';
+import { clientTlsVars, readClientTlsConfig } from '../shared/tls-client';
 import type { GlobalOptions } from './command';
 import { shownLines } from './format';
 import { UsageError, parseSeconds } from './flags';
@@ -148,16 +148,17 @@ export async function runCli(
   return trace
     .getTracer('currency-cli')
     .startActiveSpan(`currency-cli ${command}`, async (span) => {
+      const scheduler = systemScheduler;
       const session = new CliSession({
         address: opts.controller,
         timeoutMs: opts.timeoutMs,
         tls: opts.tls,
         token: opts.token,
-        scheduler: systemScheduler,
+        scheduler,
       });
       try {
         await session.open();
-        let code = await run({ session, io, opts });
+        let code = await run({ session, io, opts, scheduler });
         // A standby answered a command that needs the leader (and no address given leads):
         // the controller that can serve was not reached.
         if (code === EXIT.FAILED && session.standbyRefusal() !== undefined) code = EXIT.UNREACHABLE;

@@ -1,5 +1,6 @@
 import type { ClientTokenConfig } from '../shared/auth';
-import type { ClientTlsConfig } from '../shared/tls';
+import type { Scheduler } from '../shared/scheduler';
+import type { ClientTlsConfig } from '../shared/tls-client';
 import type { CliIo } from './io';
 import type { CliSession } from './session';
 
@@ -26,6 +27,8 @@ export interface CommandEnv {
   session: CliSession;
   io: CliIo;
   opts: GlobalOptions;
+  /** The clock of the run (the session's): waits, polls and ages; tests pass a fake. */
+  scheduler: Scheduler;
 }
 
 /** A subcommand: arguments in, exit code out. */

@@ -5,6 +5,7 @@
  */
 import { promises as dns } from 'node:dns';
 import { connect } from 'node:net';
+import type { Scheduler } from '../shared/scheduler';
 
 const HINT = 'check --controller or CLI_CONTROLLER_ADDR';
 
@@ -17,15 +18,16 @@ function tcpProbe(
   host: string,
   port: number,
   budgetMs: number,
+  scheduler: Scheduler,
 ): Promise<'ok' | 'timeout' | string> {
   return new Promise((resolve) => {
     const socket = connect({ host, port });
     const done = (r: string) => {
-      clearTimeout(timer);
+      scheduler.clearTimeout(timer);
       socket.destroy();
       resolve(r);
     };
-    const timer = setTimeout(() => done('timeout'), budgetMs);
+    const timer = scheduler.setTimeout(() => done('timeout'), budgetMs);
     socket.once('connect', () => done('ok'));
     socket.once('error', (e: NodeJS.ErrnoException) => done(e.code ?? e.message));
   });
@@ -34,7 +36,7 @@ function tcpProbe(
 /** A sentence for "could not reach the controller at ADDRESS: <this>". */
 export async function diagnoseUnreachable(
   address: string,
-  opts: { tls: boolean; timeoutMs: number; budgetMs?: number },
+  opts: { tls: boolean; timeoutMs: number; budgetMs?: number; scheduler: Scheduler },
 ): Promise<string> {
   const { host, port } = splitHostPort(address);
   const budgetMs = opts.budgetMs ?? 1000;
@@ -44,7 +46,7 @@ export async function diagnoseUnreachable(
     const code = (err as NodeJS.ErrnoException).code ?? String(err);
     return `the name "${host}" does not resolve (${code}); ${HINT}`;
   }
-  const tcp = await tcpProbe(host, port, budgetMs);
+  const tcp = await tcpProbe(host, port, budgetMs, opts.scheduler);
   if (tcp === 'ECONNREFUSED')
     return `connection refused: nothing listens on ${host}:${port}; is the controller running? ${HINT}`;
   if (tcp === 'timeout')

@@ -8,6 +8,7 @@
  * with 0 at any time. Other failures end the command as before (exit 1).
  */
 import { EXIT } from '../shared/program';
+import type { Scheduler } from '../shared/scheduler';
 import type { CommandEnv } from './command';
 import { shown } from './format';
 
@@ -15,15 +16,15 @@ import { shown } from './format';
 const RETRY_MIN_MS = 50;
 const RETRY_MAX_MS = 1000;
 
-/** Waits `ms` or until `signal` aborts, whichever is first. */
-export function pause(ms: number, signal: AbortSignal): Promise<void> {
+/** Waits `ms` on `scheduler` or until `signal` aborts, whichever is first. */
+export function pause(ms: number, signal: AbortSignal, scheduler: Scheduler): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
-      clearTimeout(timer);
+      scheduler.clearTimeout(timer);
       signal.removeEventListener('abort', done);
       resolve();
     };
-    const timer = setTimeout(done, ms);
+    const timer = scheduler.setTimeout(done, ms);
     signal.addEventListener('abort', done);
   });
 }
@@ -54,7 +55,7 @@ export class Handover {
    * again), or to the exit code.
    */
   async failed(problem: string, worked: boolean): Promise<number | undefined> {
-    const { session, io, opts } = this.env;
+    const { session, io, opts, scheduler } = this.env;
     if (io.signal.aborted) return EXIT.OK;
     const lost = session.leaderLost();
     if (!this.reconnecting) {
@@ -65,17 +66,17 @@ export class Handover {
         return lost?.standby ? EXIT.UNREACHABLE : EXIT.FAILED;
       }
       io.err(`controller handover: reconnecting… (${shown(problem)})\n`);
-      const now = Date.now();
+      const now = scheduler.now();
       this.reconnecting = { startedAt: now, until: now + reconnectMs, attempts: 0 };
     }
     // Reconnecting: any failure (nothing listens yet, a standby answers, a timeout) is
     // one more attempt, until the bound.
     const r = this.reconnecting;
     for (;;) {
-      const left = r.until - Date.now();
+      const left = r.until - scheduler.now();
       if (left <= 0) {
         io.err(
-          `${this.label}: gave up after ${((Date.now() - r.startedAt) / 1000).toFixed(1)} s ` +
+          `${this.label}: gave up after ${((scheduler.now() - r.startedAt) / 1000).toFixed(1)} s ` +
             `(--reconnect-timeout ${(opts.reconnectMs ?? 0) / 1000}): no leader answered at ` +
             `${shown(opts.controller)}; last: ${shown(problem)}\n`,
         );
@@ -84,6 +85,7 @@ export class Handover {
       await pause(
         Math.min(left, RETRY_MIN_MS * 2 ** Math.min(r.attempts++, 5), RETRY_MAX_MS),
         io.signal,
+        scheduler,
       );
       if (io.signal.aborted) return EXIT.OK;
       if (await session.reconnect(r.until, io.signal)) return undefined;

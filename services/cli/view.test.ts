@@ -6,6 +6,7 @@
 import { EXIT } from '../shared/program';
 import type { CommandEnv, GlobalOptions } from './command';
 import { type Row, type ViewResult, pollView, printView } from './view';
+import { systemScheduler } from '../shared/scheduler';
 
 function env(opts: Partial<GlobalOptions> = {}, tty = false) {
   const out: string[] = [];
@@ -16,6 +17,7 @@ function env(opts: Partial<GlobalOptions> = {}, tty = false) {
     session: { leaderLost: () => undefined, address: 'c:1' } as unknown as CommandEnv['session'],
     io: { out: (t) => out.push(t), err: (t) => err.push(t), signal: stop.signal, tty },
     opts: { controller: 'c:1', timeoutMs: 1000, json: false, colour: false, ...opts },
+    scheduler: systemScheduler,
   };
   return { e, out, err, stop };
 }

@@ -96,7 +96,7 @@ export async function pollView(
         );
       else if (!last) io.out(render(env, r.view));
       else {
-        const at = new Date().toISOString();
+        const at = new Date(env.scheduler.now()).toISOString();
         const line = (x: Row) => x.cells.map(shown).join('  ');
         for (const [k, x] of now) {
           const before = last.get(k);
@@ -107,7 +107,7 @@ export async function pollView(
       }
     }
     last = now;
-    await pause(intervalMs, io.signal);
+    await pause(intervalMs, io.signal, env.scheduler);
   }
   return EXIT.OK;
 }

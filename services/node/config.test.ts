@@ -1,6 +1,12 @@
 import { hostname } from 'node:os';
 import { ConfigError, type Env } from '../shared/config';
-import { NODE_DEFAULTS, intervalSchema, loadNodeConfig } from './config';
+import {
+  NODE_DEFAULTS,
+  NODE_TIMING_DEFAULTS,
+  intervalSchema,
+  loadNodeConfig,
+  withNodeTimingDefaults,
+} from './config';
 import { nodeVariables } from './help';
 
 const PAIRS = { NODE_CURRENCY_PAIRS: 'USD_HKD,BTC_USD' };
@@ -41,6 +47,10 @@ describe('loadNodeConfig defaults', () => {
         failAfterMs: 10000,
         maxBodyBytes: 1048576,
       },
+      // Programmatic timings: the loader fills them, so the node never re-applies defaults.
+      displacedWaitMs: 30_000,
+      displacedJitterMs: 15_000,
+      headerWaitMs: 1000,
     });
   });
 
@@ -286,5 +296,21 @@ describe('NODE_DEFAULTS, the one table of defaults (--help shows it)', () => {
     for (const [name, value] of Object.entries(NODE_DEFAULTS))
       expect(listed.find((v) => v.name === name)?.default).toBe(value);
     expect(listed.find((v) => v.name === 'NODE_NAME')?.default).toBeUndefined();
+  });
+});
+
+describe('withNodeTimingDefaults', () => {
+  test('a config built by hand gets the timings it does not give, and keeps those it does', () => {
+    const c = withNodeTimingDefaults({ ...loadNodeConfig(PAIRS), headerWaitMs: 100 });
+    expect([c.displacedWaitMs, c.displacedJitterMs, c.headerWaitMs]).toEqual([30_000, 15_000, 100]);
+    const {
+      displacedWaitMs: _w,
+      displacedJitterMs: _j,
+      headerWaitMs: _h,
+      ...bare
+    } = loadNodeConfig(PAIRS);
+    expect(withNodeTimingDefaults({ ...bare, displacedJitterMs: undefined })).toMatchObject(
+      NODE_TIMING_DEFAULTS,
+    );
   });
 });

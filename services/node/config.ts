@@ -16,7 +16,7 @@ import {
   uuidSchema,
 } from '../shared/config';
 import { type ClientTokenConfig, readClientTokenFromEnv } from '../shared/auth';
-import { type ClientTlsConfig, readClientTlsFromEnv } from '../shared/tls';
+import { type ClientTlsConfig, readClientTlsFromEnv } from '../shared/tls-client';
 import { type MetricsWebConfigSettings, readMetricsWebConfig } from '../shared/web-config';
 import { UPSTREAM_DEFAULTS, type UpstreamConfig, loadUpstreamConfig } from './upstream/config';
 
@@ -25,7 +25,7 @@ export interface IntervalRange {
   maxMs: number;
 }
 
-export interface NodeConfig {
+export interface NodeConfig extends NodeTimings {
   controllerAddrs: HostPort[];
   pairs: string[];
   uuid: string;
@@ -45,15 +45,18 @@ export interface NodeConfig {
   token?: ClientTokenConfig;
   /** Where prices come from (NODE_UPSTREAM_*, upstream/config.ts); unset: simulated. */
   upstream?: UpstreamConfig;
-  /**
-   * Programmatic only (tests shorten them; no variable, so an operator cannot turn the
-   * duplicate-UUID wait into a flap): the wait after being displaced by a newer stream
-   * with our UUID, its random extra, and how long a new stream waits for the response
-   * headers (keepalive permission) before registering. Unset: NODE_TIMING_DEFAULTS.
-   */
-  displacedWaitMs?: number;
-  displacedJitterMs?: number;
-  headerWaitMs?: number;
+}
+
+/**
+ * Programmatic only (tests shorten them; no variable, so an operator cannot turn the
+ * duplicate-UUID wait into a flap): the wait after being displaced by a newer stream with
+ * our UUID, its random extra, and how long a new stream waits for the response headers
+ * (keepalive permission) before registering. Loaded configs carry NODE_TIMING_DEFAULTS.
+ */
+export interface NodeTimings {
+  displacedWaitMs: number;
+  displacedJitterMs: number;
+  headerWaitMs: number;
 }
 
 export const NODE_TIMING_DEFAULTS = {
@@ -61,7 +64,19 @@ export const NODE_TIMING_DEFAULTS = {
   displacedWaitMs: 30_000,
   displacedJitterMs: 15_000,
   headerWaitMs: 1000,
-} as const;
+} as const satisfies NodeTimings;
+
+/** A NodeConfig built by hand (tests): the timings it does not give are the defaults. */
+export function withNodeTimingDefaults(
+  config: Omit<NodeConfig, keyof NodeTimings> & Partial<NodeTimings>,
+): NodeConfig {
+  return {
+    ...config,
+    displacedWaitMs: config.displacedWaitMs ?? NODE_TIMING_DEFAULTS.displacedWaitMs,
+    displacedJitterMs: config.displacedJitterMs ?? NODE_TIMING_DEFAULTS.displacedJitterMs,
+    headerWaitMs: config.headerWaitMs ?? NODE_TIMING_DEFAULTS.headerWaitMs,
+  };
+}
 
 /** `N` or `MIN-MAX` milliseconds, MIN <= MAX. */
 export const intervalSchema = z.string().transform((raw, ctx): IntervalRange => {
@@ -176,5 +191,6 @@ export function loadNodeConfig(env: Env): NodeConfig {
     tls: readClientTlsFromEnv(env, 'NODE'),
     token: readClientTokenFromEnv(env, 'NODE'),
     upstream: loadUpstreamConfig(env, pairs),
+    ...NODE_TIMING_DEFAULTS,
   };
 }

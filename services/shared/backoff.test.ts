@@ -1,5 +1,5 @@
-import { seededRandom } from '../shared/scheduler';
-import { backoffDelayMs } from './backoff';
+import { backoffDelayMs, backoffStepMs } from './backoff';
+import { seededRandom } from './scheduler';
 
 const policy = { initialMs: 100, maxMs: 2000 };
 const always = (v: number) => () => v;
@@ -74,5 +74,12 @@ describe('backoffDelayMs', () => {
     const random = seededRandom(3);
     for (let a = 0; a < 10; a++)
       expect(Number.isInteger(backoffDelayMs(a, { initialMs: 3, maxMs: 1000 }, random))).toBe(true);
+  });
+});
+
+describe('backoffStepMs', () => {
+  test('doubles from the initial delay up to the cap, without jitter', () => {
+    const steps = [0, 1, 2, 3, 4, 40].map((a) => backoffStepMs(a, { initialMs: 100, maxMs: 500 }));
+    expect(steps).toEqual([100, 200, 400, 500, 500, 500]);
   });
 });

@@ -1,4 +1,4 @@
-import type { Random } from '../shared/scheduler';
+import type { Random } from './scheduler';
 
 export interface BackoffPolicy {
   initialMs: number;
@@ -12,6 +12,14 @@ export interface BackoffPolicy {
  * reconnect loop needs cancellable sleeps on an injected clock (tests advance time).
  */
 export function backoffDelayMs(attempt: number, policy: BackoffPolicy, random: Random): number {
-  const step = Math.min(policy.maxMs, policy.initialMs * 2 ** Math.min(attempt, 30));
+  const step = backoffStepMs(attempt, policy);
   return Math.round(step / 2 + random() * (step / 2));
+}
+
+/**
+ * The capped exponential step alone, without jitter: for a single retrier (a standby
+ * following its leader) that has no crowd to spread out from.
+ */
+export function backoffStepMs(attempt: number, policy: BackoffPolicy): number {
+  return Math.min(policy.maxMs, policy.initialMs * 2 ** Math.min(attempt, 30));
 }

@@ -9,13 +9,17 @@
  * parses and whose key matches its certificate, so a half-written file during a rotation
  * keeps the previous certificate instead of taking the port down (grpc-js's own
  * FileWatcherCertificateProvider would publish `null` and drop every new connection).
+ *
+ * PEM loading is pem.ts and a client's TLS tls-client.ts; both are re-exported from here.
  */
-import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
-import type { ChannelOptions } from '@grpc/grpc-js';
 import { type Scheduler, type TimerHandle, systemScheduler } from './scheduler';
 import { ConfigError, type Env } from './config';
+import { type PemMaterial, loadPem, problemOf } from './pem';
+
+export * from './pem';
+export * from './tls-client';
 
 type CertificateProvider = grpc.experimental.CertificateProvider;
 type CaCertificateUpdateListener = grpc.experimental.CaCertificateUpdateListener;
@@ -27,100 +31,6 @@ export interface ServerTlsConfig {
   keyFile: string;
   /** PEM CA bundle; set means mutual TLS: every client must present a certificate it signed. */
   clientCaFile?: string;
-}
-
-export interface ClientTlsConfig {
-  /** PEM CA bundle that verifies the controller's certificate. */
-  caFile: string;
-  /** Client certificate and key, for a controller that requires mutual TLS. */
-  certFile?: string;
-  keyFile?: string;
-  /** Name to verify the controller's certificate against instead of the dialled host. */
-  serverName?: string;
-}
-
-/** What a set of PEM files holds once checked. */
-export interface PemMaterial {
-  cert?: Buffer;
-  key?: Buffer;
-  ca?: Buffer;
-  /** SHA-256 fingerprint of the leaf certificate, for logs. */
-  fingerprint256?: string;
-  serialNumber?: string;
-  validTo?: string;
-}
-
-const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
-
-/** Every certificate in a PEM bundle; throws when there is none or one does not parse. */
-export function parseCertificates(pem: Buffer): X509Certificate[] {
-  const blocks = pem.toString('utf8').match(PEM_CERT) ?? [];
-  if (blocks.length === 0)
-    throw new Error('no PEM certificate (-----BEGIN CERTIFICATE-----) found');
-  return blocks.map((b) => new X509Certificate(b));
-}
-
-function readPem(file: string): Buffer {
-  const buf = readFileSync(file);
-  if (buf.length === 0) throw new Error('file is empty');
-  return buf;
-}
-
-function problemOf(err: unknown): string {
-  if (err && typeof err === 'object' && 'code' in err && err.code === 'ENOENT')
-    return 'no such file';
-  if (err && typeof err === 'object' && 'code' in err && err.code === 'EACCES')
-    return 'permission denied';
-  return err instanceof Error ? err.message : String(err);
-}
-
-/** Names of the variables a set of files came from, so every error names one. */
-export interface PemVariables {
-  cert?: string;
-  key?: string;
-  ca?: string;
-}
-
-/**
- * Reads and checks PEM files: the certificate chain parses, the key parses and belongs to
- * the leaf certificate, the CA bundle parses. Throws a ConfigError naming the variable.
- */
-export function loadPem(
-  files: { certFile?: string; keyFile?: string; caFile?: string },
-  vars: PemVariables,
-): PemMaterial {
-  const out: PemMaterial = {};
-  const step = <T>(variable: string | undefined, file: string, f: () => T): T => {
-    try {
-      return f();
-    } catch (err) {
-      throw new ConfigError(variable ?? file, `"${file}": ${problemOf(err)}`);
-    }
-  };
-  if (files.certFile !== undefined) {
-    const file = files.certFile;
-    out.cert = step(vars.cert, file, () => readPem(file));
-    const leaf = step(vars.cert, file, () => parseCertificates(out.cert!)[0]!);
-    out.fingerprint256 = leaf.fingerprint256;
-    out.serialNumber = leaf.serialNumber;
-    out.validTo = leaf.validTo;
-    if (files.keyFile !== undefined) {
-      const keyFile = files.keyFile;
-      out.key = step(vars.key, keyFile, () => readPem(keyFile));
-      const key = step(vars.key, keyFile, () => createPrivateKey(out.key!));
-      if (!leaf.checkPrivateKey(key))
-        throw new ConfigError(
-          vars.key ?? keyFile,
-          `"${keyFile}": the private key does not belong to the certificate in ${vars.cert ?? files.certFile}`,
-        );
-    }
-  }
-  if (files.caFile !== undefined) {
-    const file = files.caFile;
-    out.ca = step(vars.ca, file, () => readPem(file));
-    step(vars.ca, file, () => parseCertificates(out.ca!));
-  }
-  return out;
 }
 
 function optionalPath(env: Env, name: string): string | undefined {
@@ -159,115 +69,6 @@ export function readServerTlsConfig(env: Env): ServerTlsConfig | undefined {
     );
   loadPem({ certFile, keyFile, caFile: clientCaFile }, CONTROLLER_TLS_VARS);
   return { certFile, keyFile, ...(clientCaFile !== undefined ? { clientCaFile } : {}) };
-}
-
-/** Variable names of a client program's TLS settings: `NODE_TLS_*` or `CLI_TLS_*`. */
-export function clientTlsVars(prefix: 'NODE' | 'CLI') {
-  return {
-    ca: `${prefix}_TLS_CA_FILE`,
-    cert: `${prefix}_TLS_CERT_FILE`,
-    key: `${prefix}_TLS_KEY_FILE`,
-    serverName: `${prefix}_TLS_SERVER_NAME`,
-  };
-}
-
-/**
- * Client TLS from raw values (environment, or CLI flags that override it); undefined when
- * off. TLS is on when a CA file is set; a client certificate needs its key and a CA.
- * `names` says what to call each value in an error (a variable or a flag).
- */
-export function readClientTlsConfig(
-  raw: { ca?: string; cert?: string; key?: string; serverName?: string },
-  names: { ca: string; cert: string; key: string; serverName: string },
-): ClientTlsConfig | undefined {
-  const blank = (s?: string) => (s === undefined || s.trim() === '' ? undefined : s.trim());
-  const caFile = blank(raw.ca);
-  const certFile = blank(raw.cert);
-  const keyFile = blank(raw.key);
-  const serverName = blank(raw.serverName);
-  if (caFile === undefined) {
-    const stray =
-      certFile !== undefined
-        ? names.cert
-        : keyFile !== undefined
-          ? names.key
-          : serverName !== undefined
-            ? names.serverName
-            : undefined;
-    if (stray !== undefined)
-      throw new ConfigError(
-        names.ca,
-        `is required when ${stray} is set (TLS is on only with a CA to verify the controller)`,
-      );
-    return undefined;
-  }
-  if (certFile !== undefined && keyFile === undefined)
-    throw new ConfigError(names.key, `is required when ${names.cert} is set`);
-  if (keyFile !== undefined && certFile === undefined)
-    throw new ConfigError(names.cert, `is required when ${names.key} is set`);
-  if (serverName !== undefined && !/^[A-Za-z0-9.*-]{1,253}$/.test(serverName))
-    throw new ConfigError(names.serverName, `invalid value "${serverName}": must be a DNS name`);
-  loadPem({ certFile, keyFile, caFile }, { cert: names.cert, key: names.key, ca: names.ca });
-  return {
-    caFile,
-    ...(certFile !== undefined ? { certFile, keyFile } : {}),
-    ...(serverName !== undefined ? { serverName } : {}),
-  };
-}
-
-export function readClientTlsFromEnv(
-  env: Env,
-  prefix: 'NODE' | 'CLI',
-): ClientTlsConfig | undefined {
-  const names = clientTlsVars(prefix);
-  return readClientTlsConfig(
-    {
-      ca: env[names.ca],
-      cert: env[names.cert],
-      key: env[names.key],
-      serverName: env[names.serverName],
-    },
-    names,
-  );
-}
-
-/**
- * Channel credentials for a client, read from the files now (a node calls this on every
- * connect, so a rotated client certificate or CA is picked up at the next reconnect).
- */
-export function clientCredentials(tls: ClientTlsConfig | undefined): {
-  credentials: grpc.ChannelCredentials;
-  options: ChannelOptions;
-} {
-  if (!tls) return { credentials: grpc.credentials.createInsecure(), options: {} };
-  dropIpServernameWarning();
-  const pem = loadPem(tls, {});
-  return {
-    credentials: grpc.credentials.createSsl(pem.ca, pem.key ?? null, pem.cert ?? null),
-    options: tls.serverName ? { 'grpc.ssl_target_name_override': tls.serverName } : {},
-  };
-}
-
-let ipWarningDropped = false;
-
-/**
- * grpc-js sends the dialled host as the TLS server name even when it is an IP address,
- * and Node then prints DEP0123 on stderr. The certificate is still checked against its IP
- * SANs, so the line only alarms operators (and breaks clean stderr); drop that one warning.
- */
-function dropIpServernameWarning(): void {
-  if (ipWarningDropped) return;
-  ipWarningDropped = true;
-  const emit = process.emitWarning.bind(process) as (...args: unknown[]) => void;
-  process.emitWarning = ((...args: unknown[]) => {
-    const [, typeOrOptions, code] = args;
-    const c =
-      typeof typeOrOptions === 'object' && typeOrOptions !== null
-        ? (typeOrOptions as { code?: string }).code
-        : code;
-    if (c === 'DEP0123') return;
-    emit(...args);
-  }) as typeof process.emitWarning;
 }
 
 export type ReloadEvent =

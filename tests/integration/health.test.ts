@@ -13,6 +13,7 @@ import { startTestController } from '../support/in-process';
 import { LeakWatch } from '../support/leaks';
 import { httpStatus } from '../support/process-harness';
 import { waitFor } from '../support/wait';
+import { withNodeTimingDefaults } from '../../services/node/config';
 
 jest.setTimeout(30_000);
 
@@ -91,7 +92,7 @@ test('a node is alive at once, ready only once registered, and unready again whe
 /** A real node in-process, dialling the controller on `port`, with fast reconnects. */
 function startTestNode(port: number) {
   return startNode(
-    {
+    withNodeTimingDefaults({
       controllerAddrs: [{ host: '127.0.0.1', port }],
       pairs: ['USD_HKD'],
       uuid: randomUUID(),
@@ -102,7 +103,7 @@ function startTestNode(port: number) {
       reconnectInitialMs: 50,
       reconnectMaxMs: 100,
       priceSpanSampleRatio: 0,
-    },
+    }),
     { logger: silentLogger(), registry: new Registry(), defaultMetrics: false },
   );
 }

@@ -4,15 +4,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { Registry } from 'prom-client';
-import type { NodeConfig } from '../../services/node/config';
+import { type NodeConfig, withNodeTimingDefaults } from '../../services/node/config';
 import { type RunningNode, startNode } from '../../services/node/node';
 import { type CertDir, makeCertDir } from '../support/certs';
 import { FakeController } from '../support/fake-controller';
 import { LeakWatch } from '../support/leaks';
 import { capturingLogger } from '../support/log-capture';
+import { freePort } from '../support/ports';
 import { waitFor } from '../support/wait';
 
 jest.setTimeout(30_000);
@@ -24,7 +24,7 @@ let lines: { level: string; msg: string; cause?: string; suppressed?: number }[]
 const cleanups: (() => Promise<void> | void)[] = [];
 
 function config(port: number, over: Partial<NodeConfig> = {}): NodeConfig {
-  return {
+  return withNodeTimingDefaults({
     controllerAddrs: [{ host: '127.0.0.1', port }],
     pairs: ['USD_HKD'],
     uuid: randomUUID(),
@@ -37,7 +37,7 @@ function config(port: number, over: Partial<NodeConfig> = {}): NodeConfig {
     priceSpanSampleRatio: 0,
     headerWaitMs: 100,
     ...over,
-  };
+  });
 }
 
 async function start(port: number, over: Partial<NodeConfig> = {}): Promise<RunningNode> {
@@ -52,14 +52,6 @@ async function start(port: number, over: Partial<NodeConfig> = {}): Promise<Runn
 }
 
 const warnings = () => lines.filter((l) => l.level === 'warn');
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const addr = srv.address();
-  await new Promise((r) => srv.close(r));
-  return typeof addr === 'object' && addr ? addr.port : 0;
-}
 
 /** A TLS gRPC server on loopback with a certificate from `ca` (serves nothing). */
 async function tlsServer(ca: ReturnType<CertDir['newCa']>): Promise<number> {

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { Registry } from 'prom-client';
-import type { NodeConfig } from '../../services/node/config';
+import { type NodeConfig, withNodeTimingDefaults } from '../../services/node/config';
 import { type RunningNode, startNode } from '../../services/node/node';
 import { pack } from '../../services/shared/any';
 import { FakeController } from '../support/fake-controller';
@@ -29,7 +29,7 @@ let node: RunningNode | undefined;
 let lines: Record<string, unknown>[];
 
 function config(over: Partial<NodeConfig> = {}): NodeConfig {
-  return {
+  return withNodeTimingDefaults({
     controllerAddrs: [{ host: '127.0.0.1', port: fake.port }],
     pairs: ['USD_HKD'],
     uuid: randomUUID(),
@@ -44,7 +44,7 @@ function config(over: Partial<NodeConfig> = {}): NodeConfig {
     displacedJitterMs: 0,
     headerWaitMs: 100,
     ...over,
-  };
+  });
 }
 
 async function start(): Promise<RunningNode> {

@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import * as http2 from 'node:http2';
 import { Registry } from 'prom-client';
-import type { NodeConfig } from '../../services/node/config';
+import { type NodeConfig, withNodeTimingDefaults } from '../../services/node/config';
 import { type RunningNode, startNode } from '../../services/node/node';
 import { pack } from '../../services/shared/any';
 import { silentLogger } from '../../services/shared/logger';
@@ -31,7 +31,7 @@ const nodes: RunningNode[] = [];
 const cleanups: (() => Promise<void> | void)[] = [];
 
 function config(port: number, over: Partial<NodeConfig> = {}): NodeConfig {
-  return {
+  return withNodeTimingDefaults({
     controllerAddrs: [{ host: '127.0.0.1', port }],
     pairs: ['USD_HKD'],
     uuid: randomUUID(),
@@ -43,7 +43,7 @@ function config(port: number, over: Partial<NodeConfig> = {}): NodeConfig {
     reconnectMaxMs: 100,
     priceSpanSampleRatio: 0,
     ...over,
-  };
+  });
 }
 
 async function start(port: number, over: Partial<NodeConfig> = {}): Promise<RunningNode> {

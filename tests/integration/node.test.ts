@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { Registry } from 'prom-client';
 import { CurrencyStreamStateV1_StreamState as StreamState } from '../../services/gen/protobuf/currency_nodes';
-import type { NodeConfig } from '../../services/node/config';
+import { type NodeConfig, withNodeTimingDefaults } from '../../services/node/config';
 import { type RunningNode, startNode } from '../../services/node/node';
 import { marketPrice } from '../../services/node/prices';
 import { type MessageName, type MessageOf, pack } from '../../services/shared/any';
@@ -28,7 +28,7 @@ let registry: Registry;
 let shutdownRequested = 0;
 
 function config(over: Partial<NodeConfig> = {}): NodeConfig {
-  return {
+  return withNodeTimingDefaults({
     controllerAddrs: [{ host: '127.0.0.1', port: fake.port }],
     pairs: ['USD_HKD', 'BTC_USD', 'EUR_USD'],
     uuid: randomUUID(),
@@ -41,7 +41,7 @@ function config(over: Partial<NodeConfig> = {}): NodeConfig {
     priceSpanSampleRatio: 0,
     headerWaitMs: 100, // the fake sends no headers, like a foreign controller: keep the wait short
     ...over,
-  };
+  });
 }
 
 async function start(over: Partial<NodeConfig> = {}): Promise<RunningNode> {

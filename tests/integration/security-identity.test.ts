@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { Registry } from 'prom-client';
 import type { SecurityConfig } from '../../services/controller/security';
-import type { NodeConfig } from '../../services/node/config';
+import { type NodeConfig, withNodeTimingDefaults } from '../../services/node/config';
 import { type RunningNode, startNode } from '../../services/node/node';
 import { silentLogger } from '../../services/shared/logger';
 import { type CertDir, type CertFiles, type TestCa, makeCertDir } from '../support/certs';
@@ -116,7 +116,7 @@ const tokenAuth = (over: { clientCertRoles?: boolean; require?: 'either' | 'both
 
 async function inProcessNode(over: Partial<NodeConfig>): Promise<RunningNode> {
   const n = await startNode(
-    {
+    withNodeTimingDefaults({
       controllerAddrs: [{ host: 'localhost', port: ctl!.controller.grpcPort }],
       pairs: ['USD_HKD'],
       uuid: randomUUID(),
@@ -128,7 +128,7 @@ async function inProcessNode(over: Partial<NodeConfig>): Promise<RunningNode> {
       reconnectMaxMs: 200,
       priceSpanSampleRatio: 0,
       ...over,
-    },
+    }),
     { logger: silentLogger(), registry: new Registry(), defaultMetrics: false, serveHttp: false },
   );
   nodes.push(n);

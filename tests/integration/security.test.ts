@@ -9,7 +9,7 @@ import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:tls';
 import { Registry } from 'prom-client';
 import type { SecurityConfig } from '../../services/controller/security';
-import type { NodeConfig } from '../../services/node/config';
+import { type NodeConfig, withNodeTimingDefaults } from '../../services/node/config';
 import { type RunningNode, startNode } from '../../services/node/node';
 import { createLogger, silentLogger } from '../../services/shared/logger';
 import { type CertDir, type CertFiles, type TestCa, makeCertDir } from '../support/certs';
@@ -99,7 +99,7 @@ function cliQuick(env: Record<string, string>, ...args: string[]) {
 }
 
 function nodeConfig(over: Partial<NodeConfig>): NodeConfig {
-  return {
+  return withNodeTimingDefaults({
     controllerAddrs: [{ host: '127.0.0.1', port: ctl!.controller.grpcPort }],
     pairs: ['USD_HKD'],
     uuid: randomUUID(),
@@ -111,7 +111,7 @@ function nodeConfig(over: Partial<NodeConfig>): NodeConfig {
     reconnectMaxMs: 200,
     priceSpanSampleRatio: 0,
     ...over,
-  };
+  });
 }
 
 // In-process nodes verify the name localhost (also in the certificate): dialling the IP

@@ -7,6 +7,7 @@ import { EXIT } from '../../shared/program';
 import type { CommandEnv } from '../command';
 import type { CliSession, ControllerResult } from '../session';
 import { controllerKick } from './controller-kick';
+import { systemScheduler } from '../../shared/scheduler';
 
 const A = '3f2b8c1e-8d3a-4b7e-9c2f-1a2b3c4d5e6f';
 const GONE = 'a1b2c3d4-0000-4000-8000-000000000000';
@@ -25,6 +26,7 @@ async function run(result: ControllerResult<'ControllerKickNodesV1Reply'>, json 
     session,
     io: { out: (t) => out.push(t), err: (t) => err.push(t), signal: new AbortController().signal },
     opts: { controller: 'c:1', timeoutMs: 1000, json, colour: false },
+    scheduler: systemScheduler,
   };
   const code = await controllerKick(env, { nodeUuids: [A, GONE] });
   return { code, out: out.join(''), err: err.join(''), asked };

@@ -12,6 +12,7 @@ import type { CommandEnv } from '../command';
 import { json } from '../io';
 import type { CliSession, FramesResult } from '../session';
 import { controllerNodes } from './controller-nodes';
+import { systemScheduler } from '../../shared/scheduler';
 
 type Page = MessageOf<'ControllerListNodesPageV1'>;
 type Info = Page['nodes'][number];
@@ -83,6 +84,7 @@ function env(
       tty: opts.tty,
     },
     opts: { controller: 'c:1', timeoutMs: 1000, json: opts.json ?? false, colour: false },
+    scheduler: systemScheduler,
   };
   return { e, out: () => out.join(''), writes: out, err: () => err.join(''), stop };
 }

@@ -8,6 +8,7 @@ import { timestampFromMs } from '../../shared/time';
 import type { CommandEnv } from '../command';
 import type { CliSession, ControllerResult } from '../session';
 import { controllerNodes } from './controller-nodes';
+import { systemScheduler } from '../../shared/scheduler';
 
 const A = '3f2b8c1e-8d3a-4b7e-9c2f-1a2b3c4d5e6f';
 const B = '0b7e1f52-4c1d-4a8e-8f0e-2d9c6a5b4e31';
@@ -33,6 +34,7 @@ async function run(result: ControllerResult<'ControllerListNodesV1Reply'>, json 
     session,
     io: { out: (t) => out.push(t), err: (t) => err.push(t), signal: new AbortController().signal },
     opts: { controller: 'c:1', timeoutMs: 1000, json, colour: false },
+    scheduler: systemScheduler,
   };
   const code = await controllerNodes(env, { intervalMs: 1000 });
   return { code, out: out.join(''), err: err.join('') };

@@ -120,7 +120,7 @@ function listRows(
   env: CommandEnv,
   onRows: (rows: NodeRow[]) => void | Promise<void>,
 ): Promise<NodeListing> {
-  const now = Date.now();
+  const now = env.scheduler.now();
   return eachNode(env.session, (page) => onRows(page.map((n) => rowOf(n, now))));
 }
 
@@ -135,7 +135,7 @@ async function printOnce(env: CommandEnv): Promise<number> {
   const r = await eachNode(env.session, (page) => {
     if (opts.json) json.items(page.map(jsonOf));
     else {
-      const now = Date.now();
+      const now = env.scheduler.now();
       table.rows(page.map((n) => rowOf(n, now).cells));
     }
     return drained(env);
@@ -211,7 +211,7 @@ async function watchNodes(env: CommandEnv, intervalMs: number): Promise<number> 
     const listed = new Set<string>();
     let at: string | undefined;
     const line = (what: string, cells: string[]) =>
-      `${(at ??= new Date().toISOString())}  ${what}  ${cells.map(shown).join('  ')}\n`;
+      `${(at ??= new Date(env.scheduler.now()).toISOString())}  ${what}  ${cells.map(shown).join('  ')}\n`;
     const r = await listRows(env, (rows) => {
       let text = '';
       for (const x of rows) {
@@ -261,7 +261,7 @@ async function watchNodes(env: CommandEnv, intervalMs: number): Promise<number> 
       continue; // reconnected: poll again at once
     }
     handover.ok();
-    await pause(intervalMs, io.signal);
+    await pause(intervalMs, io.signal, env.scheduler);
   }
   return EXIT.OK;
 }

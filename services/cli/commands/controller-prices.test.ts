@@ -9,6 +9,7 @@ import { timestampFromMs } from '../../shared/time';
 import type { CommandEnv } from '../command';
 import type { CliSession, ControllerResult } from '../session';
 import { controllerPrices } from './controller-prices';
+import { systemScheduler } from '../../shared/scheduler';
 
 const A = '3f2b8c1e-8d3a-4b7e-9c2f-1a2b3c4d5e6f';
 const B = '0b7e1f52-4c1d-4a8e-8f0e-2d9c6a5b4e31';
@@ -59,6 +60,7 @@ async function run(
     session,
     io: { out: (t) => out.push(t), err: (t) => err.push(t), signal: new AbortController().signal },
     opts: { controller: 'c:1', timeoutMs: 1000, json, colour: false },
+    scheduler: systemScheduler,
   };
   const code = await controllerPrices(env, undefined);
   return { code, out: out.join(''), err: err.join('') };

@@ -8,6 +8,7 @@ import { EXIT } from '../../shared/program';
 import type { CommandEnv, GlobalOptions } from '../command';
 import type { CliSession, ControllerResult } from '../session';
 import { controllerStreams } from './controller-streams';
+import { systemScheduler } from '../../shared/scheduler';
 
 const A = '3f2b8c1e-8d3a-4b7e-9c2f-1a2b3c4d5e6f';
 const B = '0b7e1f52-4c1d-4a8e-8f0e-2d9c6a5b4e31';
@@ -73,6 +74,7 @@ async function run(
     session,
     io: { out: (t) => out.push(t), err: (t) => err.push(t), signal: new AbortController().signal },
     opts: { controller: 'c:1', timeoutMs: 1000, json: false, colour: false, ...opts },
+    scheduler: systemScheduler,
   };
   const code = await controllerStreams(env, { intervalMs: 1000, ...args });
   return { code, out: out.join(''), err: err.join('') };

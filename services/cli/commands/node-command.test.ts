@@ -14,6 +14,7 @@ import { type FakeScheduler, fakeScheduler } from '../../../tests/support/fake-s
 import type { CommandEnv, GlobalOptions } from '../command';
 import { CliSession } from '../session';
 import { runNodeCommand } from './node-command';
+import { systemScheduler } from '../../shared/scheduler';
 
 /** How a connected node answers a routed command. */
 type Behaviour = 'answers' | 'silent' | { fails: string } | 'undecodable';
@@ -149,6 +150,7 @@ async function run(script: Script, values: string[], opts: Partial<GlobalOptions
     session,
     io: { out: (t) => out.push(t), err: (t) => err.push(t), signal: new AbortController().signal },
     opts: { controller: '127.0.0.1:5160', timeoutMs, json: false, colour: false, ...opts },
+    scheduler: systemScheduler,
   };
   const code = await runNodeCommand(
     env,

@@ -48,14 +48,15 @@ async function resolveTargets(
  * UUID was unknown; otherwise 1, naming the silent, the failed and the unknown nodes.
  */
 export async function runNodeCommand<N extends MessageName>(
-  { session, io, opts }: CommandEnv,
+  env: CommandEnv,
   label: string,
   name: N,
   message: MessageOf<N>,
   targets: NodeTargets,
   describe: (reply: NodeReply) => string,
 ): Promise<number> {
-  const resolved = await resolveTargets({ session, io, opts }, label, targets.nodeUuids);
+  const { session, io, opts } = env;
+  const resolved = await resolveTargets(env, label, targets.nodeUuids);
   if (typeof resolved === 'number') return resolved;
   const { unmatched } = resolved;
   // Nothing left to send to: an empty list would mean every node.

@@ -10,6 +10,7 @@ import { timestampFromMs } from '../../shared/time';
 import type { CommandEnv } from '../command';
 import type { CliSession, NodeReply, NodeResult } from '../session';
 import { nodeStatus } from './node-status';
+import { systemScheduler } from '../../shared/scheduler';
 
 const A = '3f2b8c1e-8d3a-4b7e-9c2f-1a2b3c4d5e6f';
 
@@ -27,6 +28,7 @@ async function run(replies: NodeReply[]) {
     session,
     io: { out: (t) => out.push(t), err: () => {}, signal: new AbortController().signal },
     opts: { controller: 'c:1', timeoutMs: 1000, json: false, colour: false },
+    scheduler: systemScheduler,
   };
   const code = await nodeStatus(env, { nodeUuids: [A] });
   return { code, out: out.join('') };

@@ -1,5 +1,6 @@
 import type { MessageOf } from '../../shared/any';
 import { EXIT } from '../../shared/program';
+import type { TimerHandle } from '../../shared/scheduler';
 import type { Command } from '../command';
 import { isoOrNull, jsonPrice, showPrice, showTime, shown } from '../format';
 import { Handover } from '../handover';
@@ -18,22 +19,23 @@ const FIRST_NAMES_MS = 1000;
  * the controller's updates (join on nodeUuid with `controller nodes`); the human form
  * names the node (looked up first, for at most FIRST_NAMES_MS, then refreshed alongside).
  */
-export const watch: Command<{ pairs: string[] }> = async ({ session, io, opts }, { pairs }) => {
+export const watch: Command<{ pairs: string[] }> = async (env, { pairs }) => {
+  const { session, io, opts, scheduler } = env;
   let names = new Map<string, string>();
   let refreshedAt = 0;
   const refreshNames = () => {
-    if (opts.json || Date.now() - refreshedAt < NAME_REFRESH_MS) return Promise.resolve();
-    refreshedAt = Date.now();
+    if (opts.json || scheduler.now() - refreshedAt < NAME_REFRESH_MS) return Promise.resolve();
+    refreshedAt = scheduler.now();
     return nodeNames(session).then((n) => {
       if (n.size > 0) names = n;
     });
   };
-  let capTimer: NodeJS.Timeout | undefined;
+  let capTimer: TimerHandle | undefined;
   await Promise.race([
     refreshNames(),
-    new Promise((resolve) => (capTimer = setTimeout(resolve, FIRST_NAMES_MS))),
+    new Promise<void>((resolve) => (capTimer = scheduler.setTimeout(resolve, FIRST_NAMES_MS))),
   ]);
-  clearTimeout(capTimer);
+  if (capTimer !== undefined) scheduler.clearTimeout(capTimer);
   const onUpdate = (nodeUuid: string, u: MessageOf<'NodePriceUpdateV1Notify'>) => {
     if (nodeUuid !== '' && !names.has(nodeUuid)) void refreshNames();
     io.out(
@@ -47,7 +49,7 @@ export const watch: Command<{ pairs: string[] }> = async ({ session, io, opts },
         : `${showTime(u.priceUpdatedAt)}  ${shown(u.currencyPair).padEnd(10)} ${showPrice(u.price).padStart(14)}  ${shown(withName(nodeUuid, names))}\n`,
     );
   };
-  const handover = new Handover({ session, io, opts }, 'watch');
+  const handover = new Handover(env, 'watch');
   let worked = false;
   for (;;) {
     const r = await session.watch(

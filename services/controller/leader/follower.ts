@@ -9,17 +9,19 @@
  * (yet), is re-opened with capped backoff.
  */
 import { randomUUID } from 'node:crypto';
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import type { StreamToCli } from '../../gen/protobuf/currency_nodes';
 import { pack, unpack } from '../../shared/any';
-import { type ClientTokenConfig, readClientToken, withToken } from '../../shared/auth';
+import type { ClientTokenConfig } from '../../shared/auth';
+import { backoffStepMs } from '../../shared/backoff';
+import { type Dialled, dialController } from '../../shared/client';
 import { cliChannelOptions } from '../../shared/grpc-options';
 import type { Logger } from '../../shared/logger';
 import type { Scheduler, TimerHandle } from '../../shared/scheduler';
 import { msFromTimestamp } from '../../shared/time';
-import { type ClientTlsConfig, clientCredentials } from '../../shared/tls';
+import type { ClientTlsConfig } from '../../shared/tls-client';
 import { closeReasonOf } from '../../shared/protocol';
-import { type CliClientCall, type Frame, createCliClient } from '../../shared/wire';
+import type { CliClientCall, Frame, createCliClient } from '../../shared/wire';
 
 export interface FollowConfig {
   /** Where the leader answers CLI commands; undefined: no warm standby. */
@@ -39,11 +41,10 @@ export interface FollowedPrice {
  * Re-follow quickly: a standby that takes over while its watch is down would lead with
  * stale prices, so the wait stays near the Lease's retry period.
  */
-const RETRY_MIN_MS = 100;
-const RETRY_MAX_MS = 500;
+const RETRY = { initialMs: 100, maxMs: 500 };
 
 export class Follower {
-  private client?: ReturnType<typeof createCliClient>;
+  private client?: Dialled<ReturnType<typeof createCliClient>>;
   private call?: CliClientCall;
   private retry?: TimerHandle;
   private failures = 0;
@@ -89,20 +90,23 @@ export class Follower {
 
   private open(): void {
     const address = this.config.address!;
-    let channel: ReturnType<typeof clientCredentials>;
-    let token: string | undefined;
+    let client: Dialled<ReturnType<typeof createCliClient>> | undefined;
+    let metadata: grpc.Metadata;
     try {
-      channel = clientCredentials(this.config.tls);
-      token = this.config.token ? readClientToken(this.config.token) : undefined;
+      client = dialController({
+        address,
+        options: cliChannelOptions(),
+        tls: this.config.tls,
+        token: this.config.token,
+      });
+      metadata = client.metadata();
     } catch (err) {
+      client?.close();
       this.deps.logger.warn({ err, follow: address }, 'cannot read the follow credentials');
       return this.retryLater();
     }
-    this.client = createCliClient(address, channel.credentials, {
-      ...cliChannelOptions(),
-      ...channel.options,
-    });
-    const call = this.client.cliCommandStream(withToken(new grpc.Metadata(), token));
+    this.client = client;
+    const call = client.client.cliCommandStream(metadata);
     this.call = call;
     this.warm = false;
     call.on('data', (f: Frame<StreamToCli>) => {
@@ -174,7 +178,7 @@ export class Follower {
 
   private retryLater(): void {
     if (!this.active) return;
-    const delay = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** this.failures++);
+    const delay = backoffStepMs(this.failures++, RETRY);
     this.retry = this.deps.scheduler.setTimeout(() => {
       this.retry = undefined;
       if (this.active && !this.call) this.open();
