@@ -1,4 +1,13 @@
-import { MAX_FUTURE_MS, extractQuote, fillTemplate, getPath, pairVars, timeFrom } from './extract';
+import {
+  MAX_FUTURE_MS,
+  extractQuote,
+  fillTemplate,
+  getPath,
+  pairVars,
+  quoteFor,
+  symbolMatches,
+  timeFrom,
+} from './extract';
 
 const NOW = Date.parse('2026-12-07T12:00:00Z');
 
@@ -71,4 +80,36 @@ test.each([
     NOW,
   );
   expect(r.ok ? 'ok' : r.outcome).toBe(outcome);
+});
+
+test('quoteFor fills the paths for the pair and reads its quote', () => {
+  const btc = pairVars('BTC_USD', '{base}{quote}', {});
+  const doc = { BTCUSD: { p: '64000.5', t: '2026-12-07T11:59:59Z' }, ETHUSD: { p: 'x' } };
+  const paths = { pricePath: '{symbol}.p', timePath: '{symbol}.t', maxAgeMs: 60_000 };
+  expect(quoteFor(doc, paths, btc, NOW)).toEqual({
+    ok: true,
+    quote: { price: 64000.5, atMs: NOW - 1000, ownClock: false },
+  });
+  expect(quoteFor(doc, { pricePath: '{symbol}.p' }, btc, NOW)).toEqual({
+    ok: true,
+    quote: { price: 64000.5, atMs: NOW, ownClock: true },
+  });
+  const eth = pairVars('ETH_USD', '{base}{quote}', {});
+  expect(quoteFor(doc, paths, eth, NOW)).toMatchObject({ ok: false, outcome: 'bad_price' });
+  expect(quoteFor(doc, { ...paths, maxAgeMs: 500 }, btc, NOW)).toMatchObject({
+    ok: false,
+    outcome: 'stale',
+  });
+  const future = { BTCUSD: { p: 1, t: NOW + MAX_FUTURE_MS + 1 } };
+  expect(quoteFor(future, paths, btc, NOW)).toMatchObject({ ok: false, outcome: 'future' });
+});
+
+test('symbolMatches: a string or number naming the pair, in any case', () => {
+  const v = pairVars('BTC_USD', '{base}{quote}', {});
+  expect(symbolMatches('btcusd', v)).toBe(true);
+  expect(symbolMatches('BTCUSD', v)).toBe(true);
+  expect(symbolMatches('ETHUSD', v)).toBe(false);
+  expect(symbolMatches(undefined, v)).toBe(false);
+  expect(symbolMatches({ s: 'BTCUSD' }, v)).toBe(false);
+  expect(symbolMatches(42, pairVars('X_Y', '{base}{quote}', { X_Y: '42' }))).toBe(true);
 });

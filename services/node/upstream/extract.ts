@@ -168,3 +168,37 @@ export function describe(v: unknown): string {
   const s = JSON.stringify(v) ?? String(v);
   return s.length > 40 ? `${s.slice(0, 40)}…` : s;
 }
+
+/** The config's paths for reading one pair's quote (templates over the pair's placeholders). */
+export interface QuotePaths {
+  pricePath: string;
+  timePath?: string;
+  maxAgeMs?: number;
+}
+
+/** The quote of the pair `vars` in a parsed document: both kinds read prices this way. */
+export function quoteFor(
+  doc: unknown,
+  paths: QuotePaths,
+  vars: PairVars,
+  nowMs: number,
+): Extracted {
+  return extractQuote(
+    doc,
+    {
+      pricePath: fillTemplate(paths.pricePath, vars),
+      timePath: paths.timePath === undefined ? undefined : fillTemplate(paths.timePath, vars),
+      maxAgeMs: paths.maxAgeMs,
+      maxFutureMs: MAX_FUTURE_MS,
+    },
+    nowMs,
+  );
+}
+
+/** Whether the value at NODE_UPSTREAM_SYMBOL_PATH names the pair `vars` (any case). */
+export function symbolMatches(got: unknown, vars: PairVars): boolean {
+  return (
+    (typeof got === 'string' || typeof got === 'number') &&
+    String(got).toLowerCase() === vars.symbol.toLowerCase()
+  );
+}

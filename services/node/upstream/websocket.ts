@@ -16,19 +16,28 @@ import * as tls from 'node:tls';
 import WebSocket from 'ws';
 import type { Logger } from '../../shared/logger';
 import type { Random, Scheduler, TimerHandle } from '../../shared/scheduler';
-import { type BackoffPolicy, backoffDelayMs } from '../backoff';
+import { type BackoffPolicy, backoffDelayMs } from '../../shared/backoff';
 import type { UpstreamConfig } from './config';
-import {
-  MAX_FUTURE_MS,
-  type PairVars,
-  extractQuote,
-  fillTemplate,
-  getPath,
-  jsonStringContent,
-  pairVars,
-} from './extract';
+import { type PairVars, pairVars, quoteFor } from './extract';
 import { HeadersFile } from './headers-file';
+import { limitedLog } from './log-limit';
+import { MessagePacer } from './pacing';
+import { redact, safeUrl } from './safe-detail';
 import type { ReadOutcome, Upstream, UpstreamEvents } from './types';
+import { closedByServer, socketError, unexpectedResponse } from './ws-failures';
+import {
+  pairsNamed,
+  sharesSubscription,
+  subscribeMessage,
+  textOf,
+  unsubscribeMessage,
+} from './ws-messages';
+
+// By job: ./ws-messages.ts (subscribe messages, which pairs a message is for),
+// ./ws-failures.ts (a failed connection as an outcome), ./pacing.ts (NODE_UPSTREAM_MAX_RPS
+// between messages), ./log-limit.ts; this file is the connection's life: connect, failure,
+// backoff and reconnect, idle and ping timers, follow, unfollow and close.
+export { safeUrl } from './safe-detail';
 
 export interface WebSocketUpstreamDeps {
   scheduler: Scheduler;
@@ -40,8 +49,6 @@ export interface WebSocketUpstreamDeps {
 export const WEBSOCKET_BACKOFF: BackoffPolicy = { initialMs: 500, maxMs: 30_000 };
 /** The least time between two pings (a quiet server's socket is kept alive by the pongs). */
 const MIN_PING_MS = 1000;
-/** The same log line (by key) is written at most this often; the lines left out are counted. */
-const LOG_EVERY_MS = 30_000;
 
 type Failure = Exclude<ReadOutcome, 'ok'>;
 
@@ -59,37 +66,13 @@ interface Conn {
   /** Header values sent on the handshake, kept out of every detail. */
   secrets: string[];
   lastTrafficMs: number;
-  /** Messages waiting for their turn (NODE_UPSTREAM_MAX_RPS spaces them), and when the next may go. */
-  outbox: string[];
-  nextSendMs: number;
-  pacer?: TimerHandle;
+  /** Subscribe and unsubscribe messages, spaced by NODE_UPSTREAM_MAX_RPS. */
+  pacer: MessagePacer;
   idleTimer?: TimerHandle;
   pingTimer?: TimerHandle;
   killTimer?: TimerHandle;
   closed: Promise<void>;
   markClosed: () => void;
-}
-
-/** `scheme://host/path` of a URL: what may be shown (a query string may hold a key). */
-export function safeUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.protocol}//${u.host}${u.pathname}`;
-  } catch {
-    return '(invalid URL)';
-  }
-}
-
-function redact(text: string, secrets: readonly string[]): string {
-  let out = text;
-  for (const s of secrets) if (s.length >= 3) out = out.split(s).join('[redacted]');
-  return out;
-}
-
-function textOf(data: WebSocket.RawData): string {
-  if (Buffer.isBuffer(data)) return data.toString('utf8');
-  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
-  return Buffer.from(data).toString('utf8');
 }
 
 export function createWebSocketUpstream(
@@ -102,24 +85,10 @@ export function createWebSocketUpstream(
   const shownUrl = safeUrl(config.url);
   const pingEveryMs = Math.max(MIN_PING_MS, Math.floor(config.failAfterMs / 3));
 
-  const lastLogged = new Map<string, { atMs: number; suppressed: number }>();
-  /** Writes a line at most once per LOG_EVERY_MS per key (bounded: keys are a fixed few). */
-  const logLimited = (
-    level: 'debug' | 'info' | 'warn',
-    key: string,
-    fields: Record<string, unknown>,
-    msg: string,
-  ) => {
-    const now = scheduler.now();
-    const last = lastLogged.get(key);
-    if (last && now - last.atMs < LOG_EVERY_MS) {
-      last.suppressed++;
-      return;
-    }
-    const suppressed = last?.suppressed ?? 0;
-    lastLogged.set(key, { atMs: now, suppressed: 0 });
-    log[level]({ upstream: 'websocket', url: shownUrl, ...fields, suppressed }, msg);
-  };
+  const logLimited = limitedLog(log, () => scheduler.now(), {
+    upstream: 'websocket',
+    url: shownUrl,
+  });
 
   const headersFile =
     config.headersFile === undefined
@@ -139,52 +108,11 @@ export function createWebSocketUpstream(
   let connectSoon: TimerHandle | undefined;
   let closed = false;
 
-  const subscribeMessage = (vars: PairVars) =>
-    config.subscribe === undefined
-      ? undefined
-      : fillTemplate(config.subscribe, vars, jsonStringContent);
-  const unsubscribeMessage = (vars: PairVars) =>
-    config.unsubscribe === undefined
-      ? undefined
-      : fillTemplate(config.unsubscribe, vars, jsonStringContent);
-
-  // Subscribe and unsubscribe messages are spaced by NODE_UPSTREAM_MAX_RPS: feeds limit the
-  // messages a client may send per second (and some ban a client that sends more).
-  const spacingMs = 1000 / config.maxRps;
-  const sendNow = (conn: Conn, message: string) => {
-    conn.nextSendMs = scheduler.now() + spacingMs;
-    conn.ws.send(message, (err) => {
-      if (err)
-        logLimited('debug', 'send', { error: redact(err.message, conn.secrets) }, 'send failed');
-    });
-  };
-  const drain = (conn: Conn) => {
-    if (conn.pacer !== undefined || conn.outbox.length === 0 || conn.done) return;
-    conn.pacer = scheduler.setTimeout(
-      () => {
-        conn.pacer = undefined;
-        const message = conn.outbox.shift();
-        if (message === undefined || conn.done) return;
-        sendNow(conn, message);
-        drain(conn);
-      },
-      Math.max(0, conn.nextSendMs - scheduler.now()),
-    );
-  };
-  const send = (conn: Conn, message: string) => {
-    if (conn.outbox.length === 0 && conn.pacer === undefined && scheduler.now() >= conn.nextSendMs)
-      sendNow(conn, message);
-    else {
-      conn.outbox.push(message);
-      drain(conn);
-    }
-  };
-
   const subscribe = (conn: Conn, vars: PairVars) => {
-    const message = subscribeMessage(vars);
+    const message = subscribeMessage(config, vars);
     if (message === undefined || conn.sent.has(message)) return;
     conn.sent.add(message);
-    send(conn, message);
+    conn.pacer.send(message);
   };
 
   const failAll = (outcome: Failure, detail: string) => {
@@ -195,11 +123,9 @@ export function createWebSocketUpstream(
   const clearConnTimers = (conn: Conn) => {
     if (conn.idleTimer !== undefined) scheduler.clearTimeout(conn.idleTimer);
     if (conn.pingTimer !== undefined) scheduler.clearTimeout(conn.pingTimer);
-    if (conn.pacer !== undefined) scheduler.clearTimeout(conn.pacer);
     conn.idleTimer = undefined;
     conn.pingTimer = undefined;
-    conn.pacer = undefined;
-    conn.outbox.length = 0;
+    conn.pacer.stop();
   };
 
   /**
@@ -287,26 +213,9 @@ export function createWebSocketUpstream(
       failAll('invalid_json', 'a message that is not JSON');
       return;
     }
-    let candidates: Iterable<[string, PairVars]> = followed;
-    if (config.symbolPath !== undefined) {
-      const raw = getPath(doc, config.symbolPath);
-      // No symbol: an acknowledgement or a heartbeat, not a price.
-      if (typeof raw !== 'string' && typeof raw !== 'number') return;
-      const symbol = String(raw).toLowerCase();
-      candidates = [...followed].filter(([, v]) => v.symbol.toLowerCase() === symbol);
-    }
     const now = scheduler.now();
-    for (const [pair, vars] of candidates) {
-      const got = extractQuote(
-        doc,
-        {
-          pricePath: fillTemplate(config.pricePath, vars),
-          timePath: config.timePath && fillTemplate(config.timePath, vars),
-          maxAgeMs: config.maxAgeMs,
-          maxFutureMs: MAX_FUTURE_MS,
-        },
-        now,
-      );
+    for (const [pair, vars] of pairsNamed(doc, config.symbolPath, followed)) {
+      const got = quoteFor(doc, config, vars, now);
       if (closed || conn.done) return;
       if (got.ok) {
         if (!conn.delivered) {
@@ -353,8 +262,12 @@ export function createWebSocketUpstream(
       sent: new Set(),
       secrets,
       lastTrafficMs: scheduler.now(),
-      outbox: [],
-      nextSendMs: 0,
+      pacer: new MessagePacer(scheduler, config.maxRps, (message) =>
+        ws.send(message, (err) => {
+          if (err)
+            logLimited('debug', 'send', { error: redact(err.message, secrets) }, 'send failed');
+        }),
+      ),
       closed: closedPromise,
       markClosed,
     };
@@ -387,41 +300,23 @@ export function createWebSocketUpstream(
       onText(conn, textOf(data));
     });
     ws.on('unexpected-response', (_req, res) => {
-      const status = res.statusCode ?? 0;
-      const redirect = status >= 300 && status < 400 ? ' (redirects are not followed)' : '';
-      fail(
-        conn,
-        'http_status',
-        `${shownUrl} answered HTTP ${status} instead of switching to WebSocket${redirect}`,
-      );
+      const f = unexpectedResponse(shownUrl, res.statusCode ?? 0);
+      fail(conn, f.outcome, f.detail);
       res.resume();
     });
     ws.on('error', (err: Error & { code?: string }) => {
-      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH')
-        fail(
-          conn,
-          'too_large',
-          `a message over ${config.maxBodyBytes} bytes; the connection was closed (1009)`,
-        );
-      else if (err.code === 'WS_ERR_INVALID_UTF8')
-        fail(conn, 'invalid_json', 'a text message that is not UTF-8; the connection was closed');
-      else if (err.message === 'Opening handshake has timed out')
-        fail(conn, 'timeout', `${shownUrl}: no handshake answer within ${config.timeoutMs} ms`);
-      else fail(conn, 'network', `${shownUrl}: ${err.message}`);
+      const f = socketError(err, shownUrl, config);
+      fail(conn, f.outcome, f.detail);
     });
     ws.on('close', (code) => {
       if (conn.killTimer !== undefined) scheduler.clearTimeout(conn.killTimer);
       conn.killTimer = undefined;
       clearConnTimers(conn);
       live.delete(conn);
-      if (!conn.done)
-        fail(
-          conn,
-          'network',
-          conn.open
-            ? `${shownUrl} closed the connection (code ${code})`
-            : `${shownUrl} closed the connection before the handshake completed`,
-        );
+      if (!conn.done) {
+        const f = closedByServer(shownUrl, conn.open, code);
+        fail(conn, f.outcome, f.detail);
+      }
       conn.markClosed();
     });
   };
@@ -436,8 +331,8 @@ export function createWebSocketUpstream(
       if (connectSoon !== undefined) return true;
       if (!current || current.done) return false;
       if (!current.open) return true;
-      const message = subscribeMessage(vars);
-      return message !== undefined && current.outbox.includes(message);
+      const message = subscribeMessage(config, vars);
+      return message !== undefined && current.pacer.waiting(message);
     },
 
     follow(pair: string): void {
@@ -458,20 +353,11 @@ export function createWebSocketUpstream(
       if (closed || vars === undefined) return;
       followed.delete(pair);
       const conn = current;
-      if (conn?.open && !conn.done) {
-        const sub = subscribeMessage(vars);
-        const unsub = unsubscribeMessage(vars);
-        let shared = false;
-        for (const other of followed.values())
-          if (
-            (sub !== undefined && subscribeMessage(other) === sub) ||
-            (unsub !== undefined && unsubscribeMessage(other) === unsub)
-          )
-            shared = true;
-        if (!shared) {
-          if (unsub !== undefined) send(conn, unsub);
-          if (sub !== undefined) conn.sent.delete(sub);
-        }
+      if (conn?.open && !conn.done && !sharesSubscription(config, vars, followed.values())) {
+        const unsub = unsubscribeMessage(config, vars);
+        const sub = subscribeMessage(config, vars);
+        if (unsub !== undefined) conn.pacer.send(unsub);
+        if (sub !== undefined) conn.sent.delete(sub);
       }
       if (followed.size > 0) return;
       // None followed any more: no connection, and a later follow starts afresh.
@@ -480,7 +366,7 @@ export function createWebSocketUpstream(
       if (connectSoon !== undefined) scheduler.clearImmediate(connectSoon);
       reconnectTimer = connectSoon = undefined;
       // Messages still waiting for their turn go now: the connection ends right after.
-      if (conn?.open && !conn.done) for (const m of conn.outbox.splice(0)) sendNow(conn, m);
+      if (conn?.open && !conn.done) conn.pacer.flush();
       if (conn) retire(conn, true);
     },
 
