@@ -1,81 +1,71 @@
 /**
  * Child processes of a benchmark: the built controller and node programs, and
  * load-generator processes. Every child is tracked and killed by `killAll` (and, as a
- * last resort, synchronously when the runner exits).
+ * last resort, synchronously when the runner exits: bench/lib/tracked-process.ts).
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FromSim, SimStatus, ToSim } from '../load/protocol';
-import { sleep, waitUntil } from './clock';
+import { waitUntil } from './clock';
+import { ProcessGroup, type TrackedProcess } from './tracked-process';
 
 /** The repository root, from both bench/lib (source) and dist/bench/bench/lib (compiled). */
 export const ROOT = __dirname.includes(join('dist', 'bench'))
   ? join(__dirname, '..', '..', '..', '..')
   : join(__dirname, '..', '..');
 
-const children = new Set<ChildProcess>();
+/** Every child of this run (bench/lib/tracked-process.ts kills leftovers at exit). */
+const group = new ProcessGroup();
+const byChild = new WeakMap<ChildProcess, TrackedProcess>();
 
-process.on('exit', () => {
-  for (const c of children) {
-    try {
-      c.kill('SIGKILL');
-    } catch {
-      // gone already
-    }
-  }
-});
-
-function track(child: ChildProcess): void {
-  children.add(child);
-  child.once('exit', () => children.delete(child));
+function adopt(name: string, child: ChildProcess, keep: number): TrackedProcess {
+  const p = group.adopt(name, child, keep);
+  byChild.set(child, p);
+  return p;
 }
 
-function alive(child: ChildProcess): boolean {
-  return child.exitCode === null && child.signalCode === null;
+export function killAll(): Promise<void> {
+  return group.killAll();
 }
 
-export async function killAll(): Promise<void> {
-  const all = [...children];
-  await Promise.all(all.map((c) => killChild(c)));
-}
-
+/** Sends `signal` (after SIGCONT) and waits, bounded, for the exit (SIGKILL past it). */
 export async function killChild(
   child: ChildProcess,
   signal: NodeJS.Signals = 'SIGKILL',
 ): Promise<void> {
-  if (!alive(child)) return;
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill('SIGCONT');
-  child.kill(signal);
-  await Promise.race([exited, sleep(5000)]);
+  await (byChild.get(child) ?? adopt('child', child, 0)).kill(signal);
 }
 
+/** A program of the benchmark; only the tail of its output is kept (runs are long). */
 export class Program {
-  private tail = '';
-  readonly exited: Promise<number | string>;
-  readonly startedAtMs = Date.now();
-  constructor(readonly child: ChildProcess) {
-    const keep = (d: string) => {
-      this.tail = (this.tail + d).slice(-4000);
-    };
-    child.stdout?.setEncoding('utf8').on('data', keep);
-    child.stderr?.setEncoding('utf8').on('data', keep);
-    this.exited = new Promise((r) =>
-      child.once('exit', (code, sig) => r(code ?? sig ?? 'unknown')),
-    );
+  private readonly proc: TrackedProcess;
+  constructor(child: ChildProcess) {
+    this.proc = adopt('program', child, 4000);
+  }
+  get child(): ChildProcess {
+    return this.proc.child;
+  }
+  get exited(): Promise<number | string> {
+    return this.proc.exited;
+  }
+  get startedAtMs(): number {
+    return this.proc.startedAtMs;
   }
   get pid(): number {
-    return this.child.pid!;
+    return this.proc.pid;
   }
   output(): string {
-    return this.tail;
+    return this.proc.output();
   }
   signal(sig: NodeJS.Signals): void {
-    if (alive(this.child)) this.child.kill(sig);
+    this.proc.signal(sig);
   }
   kill(): Promise<void> {
-    return killChild(this.child);
+    return this.proc.kill();
+  }
+  running(): boolean {
+    return this.proc.running();
   }
   /** Resident set size in bytes, from /proc. */
   rssBytes(): number {
@@ -104,7 +94,6 @@ export function startProgram(
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
-  track(child);
   return new Program(child);
 }
 
@@ -148,7 +137,7 @@ export async function waitReady(
   return waitUntil(
     `${baseUrl}/readyz`,
     async () => {
-      if (!alive(program.child)) throw new Error(`exited: ${program.output()}`);
+      if (!program.running()) throw new Error(`exited: ${program.output()}`);
       const res = await fetch(`${baseUrl}/readyz`).catch(() => undefined);
       await res?.arrayBuffer();
       return res?.status === 200 ? Date.now() : undefined;
@@ -163,6 +152,7 @@ export class Sim {
   private readonly waiting = new Map<number, (m: FromSim) => void>();
   private readonly listeners = new Set<(m: FromSim) => void>();
   readonly child: ChildProcess;
+  private readonly proc: TrackedProcess;
   private fatal?: string;
 
   constructor(controllerAddr: string, env: Record<string, string> = {}) {
@@ -177,11 +167,8 @@ export class Sim {
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
       execArgv: ['--max-old-space-size=2048'],
     });
-    let err = '';
-    this.child.stderr
-      ?.setEncoding('utf8')
-      .on('data', (d: string) => (err = (err + d).slice(-2000)));
-    track(this.child);
+    const proc = adopt('load generator', this.child, 2000);
+    this.proc = proc;
     this.child.on('message', (m: FromSim) => {
       if (m.type === 'reply') {
         this.waiting.get(m.id)?.(m);
@@ -192,7 +179,7 @@ export class Sim {
       for (const l of this.listeners) l(m);
     });
     this.child.once('exit', () => {
-      const why = this.fatal ?? (err || 'load generator exited');
+      const why = this.fatal ?? (proc.stderr() || 'load generator exited');
       for (const w of this.waiting.values()) w({ type: 'fatal', error: why });
       this.waiting.clear();
     });
@@ -213,7 +200,8 @@ export class Sim {
   ): Promise<FromSim> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      if (!alive(this.child)) return reject(new Error(`load generator gone: ${this.fatal ?? ''}`));
+      if (!this.proc.running())
+        return reject(new Error(`load generator gone: ${this.fatal ?? ''}`));
       const timer = setTimeout(() => {
         this.waiting.delete(id);
         reject(new Error(`load generator did not answer ${msg.type} in ${timeoutMs} ms`));
@@ -234,7 +222,7 @@ export class Sim {
   }
 
   kill(): Promise<void> {
-    return killChild(this.child);
+    return this.proc.kill();
   }
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs Debian's `prometheus` package, which provides `prometheus` and `promtool`, for the
-# observability tests (tests/integration/observability-assets.test.ts). Idempotent: does
+# observability tests (tests/integration/observability-*.test.ts). Idempotent: does
 # nothing when both binaries are already on PATH.
 #
 # The package's maintainer scripts would start a system Prometheus on :9090. The tests never

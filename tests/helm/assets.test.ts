@@ -62,8 +62,8 @@ test('every dashboard becomes a ConfigMap holding the source file byte for byte'
 });
 
 test('the PrometheusRule holds the source rule groups unchanged (their {{ $labels }} templates included) when not scoped to the namespace', () => {
-  // Scoping, overrides and links are tests/helm/templates.test.ts's; unscoped and with the
-  // default links, the rules are the source's.
+  // Scoping, overrides and links are tests/helm/templates-monitoring.test.ts's; unscoped and
+  // with the default links, the rules are the source's.
   const rule = one(
     render({
       apiVersions: MONITORING_API_VERSIONS,

@@ -5,8 +5,8 @@
  * terminal, clear the screen or forge table rows. `--json` carries them exactly.
  */
 import type { StreamFromCli, StreamToCli } from '../../services/gen/protobuf/currency_nodes';
-import { runCli } from '../../services/cli/cli';
 import { type MessageName, type MessageOf, pack, unpack } from '../../services/shared/any';
+import { runInProcess } from '../support/cli-runner';
 import { FakeController } from '../support/fake-controller';
 
 jest.setTimeout(30_000);
@@ -116,18 +116,11 @@ beforeAll(async () => {
 });
 afterAll(() => fake.stop());
 
-async function cli(argv: string[], stopAfterMs?: number) {
-  let out = '';
-  let err = '';
-  const stop = new AbortController();
-  const timer = stopAfterMs === undefined ? undefined : setTimeout(() => stop.abort(), stopAfterMs);
-  const code = await runCli(
-    ['--timeout', '3', ...argv],
-    { out: (t) => (out += t), err: (t) => (err += t), signal: stop.signal },
-    { CLI_CONTROLLER_ADDR: fake.address },
-  );
-  clearTimeout(timer);
-  return { code, out, err };
+function cli(argv: string[], stopAfterMs?: number) {
+  return runInProcess(['--timeout', '3', ...argv], {
+    env: { CLI_CONTROLLER_ADDR: fake.address },
+    stopAfterMs,
+  });
 }
 
 test.each<[string, string[], number | undefined]>([

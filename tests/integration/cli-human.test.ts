@@ -9,10 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { StreamFromCli, StreamToCli } from '../../services/gen/protobuf/currency_nodes';
-import { runCli } from '../../services/cli/cli';
-import type { CliIo } from '../../services/cli/io';
 import { type MessageName, type MessageOf, pack, unpack } from '../../services/shared/any';
 import { createServer } from 'node:net';
+import { type InProcessCliOptions, runInProcess } from '../support/cli-runner';
 import { makeCertDir } from '../support/certs';
 import { FakeController } from '../support/fake-controller';
 
@@ -144,27 +143,11 @@ beforeEach(() => {
   received.length = 0;
 });
 
-async function cli(
-  argv: string[],
-  opts: { stopWhen?: (out: string) => boolean; tty?: boolean; env?: Record<string, string> } = {},
-) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const stop = new AbortController();
-  const io: CliIo = {
-    out: (t) => {
-      out.push(t);
-      if (opts.stopWhen?.(out.join(''))) stop.abort();
-    },
-    err: (t) => err.push(t),
-    signal: stop.signal,
-    tty: opts.tty,
-  };
-  const code = await runCli(['--timeout', '10', ...argv], io, {
-    CLI_CONTROLLER_ADDR: fake.address,
-    ...opts.env,
+function cli(argv: string[], opts: InProcessCliOptions = {}) {
+  return runInProcess(['--timeout', '10', ...argv], {
+    ...opts,
+    env: { CLI_CONTROLLER_ADDR: fake.address, ...opts.env },
   });
-  return { code, out: out.join(''), err: err.join('') };
 }
 
 const sentTo = (command: MessageName) =>
@@ -418,16 +401,18 @@ describe('completion', () => {
 
 describe('an unreachable controller: the cause and the fix', () => {
   async function unreachable(address: string, extra: string[] = []) {
-    const out: string[] = [];
-    const err: string[] = [];
-    const code = await runCli(
-      ['--controller', address, '--timeout', '0.5', ...extra, 'controller', 'nodes'],
-      { out: (t) => out.push(t), err: (t) => err.push(t), signal: new AbortController().signal },
-      {},
-    );
+    const { code, out, err } = await runInProcess([
+      '--controller',
+      address,
+      '--timeout',
+      '0.5',
+      ...extra,
+      'controller',
+      'nodes',
+    ]);
     expect(code).toBe(3);
-    expect(out.join('')).toBe('');
-    return err.join('');
+    expect(out).toBe('');
+    return err;
   }
 
   /** A TCP server on loopback that accepts and never says a word. */

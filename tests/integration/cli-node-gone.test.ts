@@ -4,8 +4,7 @@
  * CLI names it and exits 1 well before its timeout.
  */
 import { randomUUID } from 'node:crypto';
-import { runCli } from '../../services/cli/cli';
-import type { CliIo } from '../../services/cli/io';
+import { runInProcess } from '../support/cli-runner';
 import { startTestController } from '../support/in-process';
 import { RawNode, as } from '../support/raw-peers';
 import { waitFor } from '../support/wait';
@@ -35,22 +34,20 @@ test('node status to a node that goes before answering: named, exit 1, no waitin
   leaver.call.on('data', () => {
     if (leaver.received.some((f) => as('NodeStatusV1Req', f.command))) leaver.close();
   });
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CliIo = {
-    out: (t) => out.push(t),
-    err: (t) => err.push(t),
-    signal: new AbortController().signal,
-  };
   const started = Date.now();
-  const code = await runCli(
-    ['--controller', ctl.address, '--timeout', '20', '--json', 'node', 'status', '--all'],
-    io,
-    {},
-  );
+  const { code, out, err } = await runInProcess([
+    '--controller',
+    ctl.address,
+    '--timeout',
+    '20',
+    '--json',
+    'node',
+    'status',
+    '--all',
+  ]);
   expect(code).toBe(1);
   expect(Date.now() - started).toBeLessThan(10_000); // the timeout is 20 s
-  const doc = JSON.parse(out.join('')) as {
+  const doc = JSON.parse(out) as {
     failedNodes: { nodeUuid: string; message: string }[];
     missingNodeUuids: string[];
   };
@@ -58,5 +55,5 @@ test('node status to a node that goes before answering: named, exit 1, no waitin
   expect(doc.failedNodes[0]!.nodeUuid).toBe(leaver.uuid);
   expect(doc.failedNodes[0]!.message).toContain('disconnected before answering');
   expect(doc.missingNodeUuids).toEqual([]);
-  expect(err.join('')).toContain(`node ${leaver.uuid} failed: node ${leaver.uuid}`);
+  expect(err).toContain(`node ${leaver.uuid} failed: node ${leaver.uuid}`);
 });

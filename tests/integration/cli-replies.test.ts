@@ -6,9 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Timestamp } from '../../services/gen/google/protobuf/timestamp';
 import type { StreamFromCli, StreamToCli } from '../../services/gen/protobuf/currency_nodes';
-import { runCli } from '../../services/cli/cli';
-import type { CliIo } from '../../services/cli/io';
 import { type MessageName, type MessageOf, pack, unpack } from '../../services/shared/any';
+import { type InProcessCliOptions, runInProcess } from '../support/cli-runner';
 import { FakeController } from '../support/fake-controller';
 
 jest.setTimeout(30_000);
@@ -75,27 +74,11 @@ function commandOf(f: StreamFromCli): string {
   return c.ok ? c.value.name : '?';
 }
 
-async function cli(
-  argv: string[],
-  opts: { stopWhen?: (out: string) => boolean; tty?: boolean; env?: Record<string, string> } = {},
-) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const stop = new AbortController();
-  const io: CliIo = {
-    out: (t) => {
-      out.push(t);
-      if (opts.stopWhen?.(out.join(''))) stop.abort();
-    },
-    err: (t) => err.push(t),
-    signal: stop.signal,
-    tty: opts.tty,
-  };
-  const code = await runCli(['--timeout', '10', ...argv], io, {
-    CLI_CONTROLLER_ADDR: fake.address,
-    ...opts.env,
+function cli(argv: string[], opts: InProcessCliOptions = {}) {
+  return runInProcess(['--timeout', '10', ...argv], {
+    ...opts,
+    env: { CLI_CONTROLLER_ADDR: fake.address, ...opts.env },
   });
-  return { code, out: out.join(''), err: err.join('') };
 }
 
 describe('no value on the wire breaks a command', () => {

@@ -9,8 +9,8 @@ import { randomUUID } from 'node:crypto';
 import { type MessageName, pack } from '../../services/shared/any';
 import { seededRandom } from '../../services/shared/scheduler';
 import { timestampFromMs } from '../../services/shared/time';
-import { runCli } from '../../services/cli/cli';
 import { HealthStatus } from '../../services/controller/health';
+import { runInProcess } from '../support/cli-runner';
 import { type PriceView, priceMs } from '../support/harness';
 import { startTestController } from '../support/in-process';
 import { LeakWatch } from '../support/leaks';
@@ -182,15 +182,14 @@ test(`the controller survives ${FRAMES} hostile frames and keeps serving everyon
       () => ctl.controller.core.prices.get('USD_HKD')?.price === 7.7777,
       { timeoutMs: 15_000 },
     );
-    let out = '';
-    const io = {
-      out: (t: string) => (out += t),
-      err: () => {},
-      signal: new AbortController().signal,
-    };
-    expect(
-      await runCli(['--controller', ctl.address, '--json', 'controller', 'streams'], io, {}),
-    ).toBe(0);
+    const { code, out } = await runInProcess([
+      '--controller',
+      ctl.address,
+      '--json',
+      'controller',
+      'streams',
+    ]);
+    expect(code).toBe(0);
     const streams = JSON.parse(out) as { currencyPair: string; nodeUuids: string[] }[];
     expect(streams.find((s) => s.currencyPair === 'USD_HKD')?.nodeUuids).toEqual([good.uuid]);
     // No invalid pair made it into the controller's state.

@@ -11,12 +11,11 @@
  */
 import { type Server, type Socket, createConnection, createServer } from 'node:net';
 import { Registry } from 'prom-client';
-import { runCli } from '../../services/cli/cli';
-import type { CliIo } from '../../services/cli/io';
 import { HealthStatus } from '../../services/controller/health';
 import { loadNodeConfig } from '../../services/node/config';
 import { type RunningNode, startNode } from '../../services/node/node';
 import { silentLogger } from '../../services/shared/logger';
+import { type InProcessCli, startInProcess } from '../support/cli-runner';
 import { startTestController } from '../support/in-process';
 import { capturingLogger } from '../support/log-capture';
 import { MemoryLeaseStore } from '../support/memory-lease';
@@ -28,12 +27,12 @@ type Ctl = Awaited<ReturnType<typeof startTestController>>;
 
 const running: Ctl[] = [];
 const nodes: RunningNode[] = [];
-const clis: Cli[] = [];
+const clis: InProcessCli[] = [];
 const proxies: SwitchProxy[] = [];
 
 afterEach(async () => {
   for (const c of clis.splice(0)) {
-    c.abort.abort();
+    c.stop();
     await c.code.catch(() => undefined);
   }
   for (const n of nodes.splice(0)) await n.stop();
@@ -41,30 +40,14 @@ afterEach(async () => {
   for (const c of running.splice(0)) await c.controller.stop();
 });
 
-interface Cli {
-  out: () => string;
-  err: () => string;
-  abort: AbortController;
-  code: Promise<number>;
-}
-
 /** `currency-cli ARGS` in this process; stdout and stderr are kept. */
-function cli(args: string[]): Cli {
-  let out = '';
-  let err = '';
-  const abort = new AbortController();
-  const io: CliIo = { out: (t) => (out += t), err: (t) => (err += t), signal: abort.signal };
-  const c: Cli = {
-    out: () => out,
-    err: () => err,
-    abort,
-    code: runCli(args, io, {}),
-  };
+function cli(args: string[]): InProcessCli {
+  const c = startInProcess(args);
   clis.push(c);
   return c;
 }
 
-async function finished(c: Cli): Promise<{ code: number; out: string; err: string }> {
+async function finished(c: InProcessCli): Promise<{ code: number; out: string; err: string }> {
   const code = await c.code;
   return { code, out: c.out(), err: c.err() };
 }
@@ -255,7 +238,7 @@ describe('watch across a handover', () => {
       err.indexOf('watching again via'),
     );
     expect(b.controller.health.status()).toBe(HealthStatus.SERVING);
-    w.abort.abort();
+    w.stop();
     expect(await w.code).toBe(0);
   });
 
@@ -300,7 +283,7 @@ describe('watch across a handover', () => {
     const before = jsonLines(w.out()).length;
     await waitFor('three more prices through ctl-b', () => jsonLines(w.out()).length >= before + 3);
     expect(w.err()).toMatch(/controller handover: reconnecting/);
-    w.abort.abort();
+    w.stop();
     expect(await w.code).toBe(0);
   });
 
@@ -318,7 +301,7 @@ describe('watch across a handover', () => {
     expect(w.err()).toContain('this controller is a standby');
     const before = jsonLines(w.out()).length;
     await waitFor('three more prices through ctl-b', () => jsonLines(w.out()).length >= before + 3);
-    w.abort.abort();
+    w.stop();
     expect(await w.code).toBe(0);
   });
 
@@ -357,7 +340,7 @@ describe('watch across a handover', () => {
       { timeoutMs: 15_000 },
     );
     expect(b.controller.core.connectedNodes()).toHaveLength(1);
-    w.abort.abort();
+    w.stop();
     expect(await w.code).toBe(0);
   });
 
@@ -382,7 +365,7 @@ describe('watch across a handover', () => {
     await waitFor('the watch started', () => w.err().includes('watching all pairs'));
     await solo.controller.stop();
     await waitFor('reconnecting', () => w.err().includes('controller handover: reconnecting'));
-    w.abort.abort();
+    w.stop();
     expect(await w.code).toBe(0);
   });
 });

@@ -7,11 +7,11 @@
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { Registry } from 'prom-client';
-import { runCli } from '../../services/cli/cli';
-import type { NodeConfig } from '../../services/node/config';
+import { type NodeConfig, withNodeTimingDefaults } from '../../services/node/config';
 import { type RunningNode, startNode } from '../../services/node/node';
 import { pack } from '../../services/shared/any';
 import { NODE_NAME_METADATA_KEY, createNodeClient } from '../../services/shared/wire';
+import { runInProcess } from '../support/cli-runner';
 import { startTestController } from '../support/in-process';
 import { LeakWatch } from '../support/leaks';
 import { capturingLogger } from '../support/log-capture';
@@ -46,7 +46,7 @@ afterAll(async () => {
 
 async function start(name: string): Promise<RunningNode> {
   const [host, port] = ctl.address.split(':');
-  const config: NodeConfig = {
+  const config: NodeConfig = withNodeTimingDefaults({
     controllerAddrs: [{ host: host!, port: Number(port) }],
     pairs: ['USD_HKD'],
     uuid: randomUUID(),
@@ -58,7 +58,7 @@ async function start(name: string): Promise<RunningNode> {
     reconnectMaxMs: 100,
     priceSpanSampleRatio: 0,
     headerWaitMs: 100,
-  };
+  });
   const { logger } = capturingLogger('debug', { into: lines });
   const node = await startNode(config, {
     logger,
@@ -70,15 +70,8 @@ async function start(name: string): Promise<RunningNode> {
   return node;
 }
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await runCli(
-    ['--controller', ctl.address, '--timeout', '5', ...args],
-    { out: (t) => (out += t), err: (t) => (err += t), signal: new AbortController().signal },
-    {},
-  );
-  return { code, out, err };
+function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  return runInProcess(['--controller', ctl.address, '--timeout', '5', ...args]);
 }
 
 async function listed(count: number): Promise<{ nodeUuid: string; name: string }[]> {

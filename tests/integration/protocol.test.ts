@@ -6,8 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import { CurrencyStreamStateV1_StreamState as StreamState } from '../../services/gen/protobuf/currency_nodes';
 import { pack } from '../../services/shared/any';
-import { runCli } from '../../services/cli/cli';
 import type { RunningController } from '../../services/controller/controller';
+import { runInProcess } from '../support/cli-runner';
 import { LeakWatch } from '../support/leaks';
 import { startTestController } from '../support/in-process';
 import { RawCli, RawNode, as, rawBytesStream } from '../support/raw-peers';
@@ -41,20 +41,6 @@ async function registered(count: number): Promise<void> {
     `${count} registered nodes`,
     async () => (await ctl.metric('currency_controller_connected_nodes')) === count,
   );
-}
-
-function memoryIo() {
-  let out = '';
-  let err = '';
-  return {
-    io: {
-      out: (t: string) => (out += t),
-      err: (t: string) => (err += t),
-      signal: new AbortController().signal,
-    },
-    out: () => out,
-    err: () => err,
-  };
 }
 
 beforeAll(() => {
@@ -217,10 +203,7 @@ test('malformed frames are counted and logged, and neither the stream nor the co
   // Still serving: the same stream still works, and a new CLI gets an answer.
   a.price('USD_HKD', 7.8);
   await waitFor('price after garbage', () => controller.core.prices.get('USD_HKD')?.price === 7.8);
-  const m = memoryIo();
-  await expect(
-    runCli(['--controller', ctl.address, 'controller', 'version'], m.io, {}),
-  ).resolves.toBe(0);
+  expect((await runInProcess(['--controller', ctl.address, 'controller', 'version'])).code).toBe(0);
 });
 
 test('a malformed CLI frame gets a clear error on its stream_id and is counted', async () => {
@@ -273,16 +256,20 @@ test('replies are routed back to the right stream_id and counted; a silent node 
         });
     }
   });
-  const m = memoryIo();
   const t0 = Date.now();
-  const code = await runCli(
-    ['--controller', ctl.address, '--timeout', '1.5', '--json', 'node', 'status', '--all'],
-    m.io,
-    {},
-  );
+  const m = await runInProcess([
+    '--controller',
+    ctl.address,
+    '--timeout',
+    '1.5',
+    '--json',
+    'node',
+    'status',
+    '--all',
+  ]);
   const elapsed = Date.now() - t0;
-  expect(code).toBe(1);
-  const doc = JSON.parse(m.out()) as {
+  expect(m.code).toBe(1);
+  const doc = JSON.parse(m.out) as {
     expectedNodeUuids: string[];
     replies: { nodeUuid: string }[];
     missingNodeUuids: string[];
@@ -290,7 +277,7 @@ test('replies are routed back to the right stream_id and counted; a silent node 
   expect(doc.expectedNodeUuids.sort()).toEqual([talker.uuid, silent.uuid].sort());
   expect(doc.replies.map((r) => r.nodeUuid)).toEqual([talker.uuid]);
   expect(doc.missingNodeUuids).toEqual([silent.uuid]);
-  expect(m.err()).toContain(`no reply from ${silent.uuid}`);
+  expect(m.err).toContain(`no reply from ${silent.uuid}`);
   expect(elapsed).toBeGreaterThanOrEqual(1400);
   expect(elapsed).toBeLessThan(5000);
   await waitFor(
@@ -320,13 +307,17 @@ test('the CLI exits as soon as every expected reply has arrived, well before the
         });
     }
   });
-  const m = memoryIo();
   const t0 = Date.now();
-  const code = await runCli(
-    ['--controller', ctl.address, '--timeout', '10', 'node', 'status', '--node-uuid', a.uuid],
-    m.io,
-    {},
-  );
+  const { code } = await runInProcess([
+    '--controller',
+    ctl.address,
+    '--timeout',
+    '10',
+    'node',
+    'status',
+    '--node-uuid',
+    a.uuid,
+  ]);
   expect(code).toBe(0);
   expect(Date.now() - t0).toBeLessThan(3000);
 });
@@ -528,11 +519,9 @@ test('a V2 watch gets the updates that arrive together as one ControllerPriceUpd
 
 test('`controller nodes` follows joins, leaves and moved pairs (its reply is kept between changes)', async () => {
   const list = async () => {
-    const m = memoryIo();
-    expect(
-      await runCli(['--controller', ctl.address, '--json', 'controller', 'nodes'], m.io, {}),
-    ).toBe(0);
-    return JSON.parse(m.out()) as {
+    const m = await runInProcess(['--controller', ctl.address, '--json', 'controller', 'nodes']);
+    expect(m.code).toBe(0);
+    return JSON.parse(m.out) as {
       nodeUuid: string;
       knownCurrencyPairs: string[];
       streamingCurrencyPairs: string[];

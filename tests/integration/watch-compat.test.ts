@@ -6,11 +6,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { runCli } from '../../services/cli/cli';
 import type { StreamFromCli } from '../../services/gen/protobuf/currency_nodes';
 import { pack, unpack } from '../../services/shared/any';
 import { timestampFromMs } from '../../services/shared/time';
 import { type CliServerCall, type Frame, cliServerDefinition } from '../../services/shared/wire';
+import { startInProcess } from '../support/cli-runner';
 import { startTestController } from '../support/in-process';
 import { LeakWatch } from '../support/leaks';
 import { RawNode } from '../support/raw-peers';
@@ -83,26 +83,21 @@ async function startV1OnlyController(): Promise<{
 }
 
 async function watchLines(address: string, count: number) {
-  let out = '';
-  let err = '';
-  const abort = new AbortController();
-  const io = {
-    out: (t: string) => (out += t),
-    err: (t: string) => (err += t),
-    signal: abort.signal,
-  };
-  const code = runCli(['--controller', address, '--json', 'watch'], io, {});
+  const cli = startInProcess(['--controller', address, '--json', 'watch']);
   const lines = await waitFor('updates printed', () => {
-    const l = out.split('\n').filter((x) => x.startsWith('{'));
+    const l = cli
+      .out()
+      .split('\n')
+      .filter((x) => x.startsWith('{'));
     return l.length >= count ? l : undefined;
   });
-  abort.abort();
-  await expect(code).resolves.toBe(0);
+  cli.stop();
+  await expect(cli.code).resolves.toBe(0);
   return {
     lines: lines.map(
       (l) => JSON.parse(l) as { currencyPair: string; price: number; nodeUuid: string },
     ),
-    err,
+    err: cli.err(),
   };
 }
 

@@ -1,12 +1,13 @@
 /**
  * The interop tier's foreign programs: the Go conformance peer (tools/interop-peer) and
  * grpcurl, both built by scripts/setup/interop.sh into the cache. Every process started
- * here is tracked and killed by `killGoPeers`.
+ * here is tracked (tests/support/processes.ts) and killed by `killGoPeers`.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { ProcessGroup } from '../support/processes';
 import { waitFor } from '../support/wait';
 
 const BIN = join(
@@ -34,41 +35,24 @@ export interface GoPeer {
   events(name?: string): GoEvent[];
   stderr(): string;
   readonly exited: Promise<number | string>;
+  /** Sends `sig` (SIGKILL past a bounded wait) and resolves with the exit. */
   kill(sig?: NodeJS.Signals): Promise<number | string>;
 }
 
-const running = new Set<GoPeer>();
+const peers = new ProcessGroup();
 
 export function startGoPeer(mode: 'controller' | 'node' | 'cli', args: string[]): GoPeer {
-  const child = spawn(interopTool('interop-peer'), [mode, ...args], {
-    env: { PATH: process.env.PATH ?? '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
-  const exited = new Promise<number | string>((resolve) =>
-    child.once('exit', (code, sig) => resolve(code ?? sig ?? 'unknown')),
-  );
-  const peer: GoPeer = {
-    child,
-    events: (name) =>
-      out
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l) as GoEvent)
-        .filter((e) => name === undefined || e.event === name),
-    stderr: () => err,
-    exited,
+  const p = peers.spawn(`go ${mode}`, interopTool('interop-peer'), [mode, ...args]);
+  return {
+    child: p.child,
+    events: (name) => p.logLines<GoEvent>().filter((e) => name === undefined || e.event === name),
+    stderr: () => p.stderr(),
+    exited: p.exited,
     kill: async (sig = 'SIGKILL') => {
-      if (child.exitCode === null && child.signalCode === null) child.kill(sig);
-      return exited;
+      await p.kill(sig);
+      return p.exited;
     },
   };
-  running.add(peer);
-  void exited.then(() => running.delete(peer));
-  return peer;
 }
 
 /** The Go controller, listening on a port the OS picked; resolves with it and its address. */
@@ -96,21 +80,16 @@ export async function runGoCli(
 }
 
 /** grpcurl against a plaintext address; never throws on a non-zero exit. */
-export function grpcurl(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      interopTool('grpcurl'),
-      ['-plaintext', '-max-time', '10', ...args],
-      { timeout: 20_000, env: { PATH: process.env.PATH ?? '' } },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
+export async function grpcurl(
+  args: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const r = await peers.run(interopTool('grpcurl'), ['-plaintext', '-max-time', '10', ...args], {
+    timeoutMs: 20_000,
   });
+  // Killed (a signal name) counts as a failure, as a non-zero exit does.
+  return { ...r, code: typeof r.code === 'number' ? r.code : 1 };
 }
 
-export async function killGoPeers(): Promise<void> {
-  const all = [...running];
-  await Promise.all(all.map((p) => p.kill('SIGKILL')));
+export function killGoPeers(): Promise<void> {
+  return peers.killAll('SIGKILL');
 }

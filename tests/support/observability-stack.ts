@@ -1,23 +1,17 @@
 /**
  * A real controller, real nodes and a real Prometheus as child processes on loopback, for
- * tests/integration/observability-assets.test.ts. Every process started here is tracked
+ * tests/integration/observability-live.test.ts. Every process started here is tracked
  * and killed by `stopAll`; every wait is bounded in count and in time.
  */
-import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT } from './observability-promql';
-import { freePort } from './ports';
+import { freePort, freePorts } from './ports';
+import { ProcessGroup, type TrackedProcess, programPath } from './processes';
 import { WaitAborted, sleep, waitFor as baseWaitFor } from './wait';
 
-export { WaitAborted, freePort, sleep };
-
-export const DIST = join(ROOT, 'dist', 'services');
-
-export function programPath(role: 'controller' | 'node' | 'cli'): string {
-  return join(DIST, role, 'main.js');
-}
+export { WaitAborted, freePort, freePorts, programPath, sleep };
 
 /** The absolute path of a command on PATH, or undefined. */
 export function which(cmd: string): string | undefined {
@@ -45,16 +39,6 @@ export function requireBuilt(): void {
   }
 }
 
-/** A port free on 127.0.0.1 right now (the OS picks it). */
-
-/** Distinct free ports (each is released before the next is picked, so ask for all at once). */
-export async function freePorts(n: number): Promise<number[]> {
-  const ports = new Set<number>();
-  for (let i = 0; i < n * 20 && ports.size < n; i++) ports.add(await freePort());
-  if (ports.size < n) throw new Error(`could not find ${n} distinct free ports`);
-  return [...ports];
-}
-
 /** The shared bounded wait, with this stack's slower defaults (Prometheus scrapes every second). */
 export function waitFor<T>(
   what: string,
@@ -73,14 +57,10 @@ export async function httpGet(
   return { status: res.status, body: await res.text() };
 }
 
-export interface Proc {
-  readonly name: string;
-  readonly child: ChildProcess;
-  output(): string;
-  readonly exited: Promise<number | string>;
-}
+export type Proc = TrackedProcess;
 
-const running = new Set<Proc>();
+/** This stack's processes (stopped together by `stopAll`); only the newest output is kept. */
+const stack = new ProcessGroup();
 const OUTPUT_KEEP = 20_000;
 
 export function startProcess(
@@ -89,59 +69,29 @@ export function startProcess(
   args: string[],
   env: Record<string, string>,
 ): Proc {
-  const child = spawn(command, args, {
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  const keep = (d: string) => {
-    out += d;
-    if (out.length > OUTPUT_KEEP * 2) out = out.slice(-OUTPUT_KEEP);
-  };
-  child.stdout!.setEncoding('utf8').on('data', keep);
-  child.stderr!.setEncoding('utf8').on('data', keep);
-  const exited = new Promise<number | string>((resolve) => {
-    child.once('error', (err) => resolve(`spawn error: ${err.message}`));
-    child.once('exit', (code, sig) => resolve(code ?? sig ?? 'unknown'));
-  });
-  const proc: Proc = { name, child, output: () => out.slice(-OUTPUT_KEEP), exited };
-  running.add(proc);
-  void exited.then(() => running.delete(proc));
-  return proc;
+  return stack.spawn(name, command, args, { env, keep: OUTPUT_KEEP });
 }
 
 export function isRunning(p: Proc): boolean {
-  return p.child.exitCode === null && p.child.signalCode === null;
+  return p.running();
 }
 
 /** Kills a process and waits (bounded) for it to exit. */
-export async function killProcess(
+export function killProcess(
   p: Proc,
   signal: NodeJS.Signals = 'SIGKILL',
   timeoutMs = 5_000,
 ): Promise<void> {
-  if (!isRunning(p)) return;
-  p.child.kill(signal);
-  const timedOut = Symbol('timeout');
-  let timer: NodeJS.Timeout | undefined;
-  const r = await Promise.race([
-    p.exited,
-    new Promise<typeof timedOut>((res) => (timer = setTimeout(() => res(timedOut), timeoutMs))),
-  ]);
-  clearTimeout(timer);
-  if (r === timedOut) {
-    p.child.kill('SIGKILL');
-    await Promise.race([p.exited, sleep(2_000)]);
-  }
+  return p.kill(signal, timeoutMs);
 }
 
 /** Stops every process started here: SIGTERM, then SIGKILL after a grace period. */
-export async function stopAll(): Promise<void> {
-  await Promise.all([...running].map((p) => killProcess(p, 'SIGTERM', 3_000)));
+export function stopAll(): Promise<void> {
+  return stack.killAll('SIGTERM', 3_000);
 }
 
 export function runningCount(): number {
-  return running.size;
+  return stack.size;
 }
 
 /** Runs a program to completion, bounded in time (killed past it). */
@@ -150,23 +100,8 @@ export function runToEnd(
   args: string[],
   env: Record<string, string>,
   timeoutMs = 20_000,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      command,
-      args,
-      {
-        env: { PATH: process.env.PATH ?? '', ...env },
-        timeout: timeoutMs,
-        killSignal: 'SIGKILL',
-        maxBuffer: 16 << 20,
-      },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
+): Promise<{ code: number | string; stdout: string; stderr: string }> {
+  return stack.run(command, args, { env, timeoutMs });
 }
 
 export function makeTempDir(prefix: string): { path: string; remove(): void } {

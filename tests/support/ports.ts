@@ -12,3 +12,11 @@ export function freePort(): Promise<number> {
     });
   });
 }
+
+/** Distinct free ports (each is released before the next is picked, so ask for all at once). */
+export async function freePorts(n: number): Promise<number[]> {
+  const ports = new Set<number>();
+  for (let i = 0; i < n * 20 && ports.size < n; i++) ports.add(await freePort());
+  if (ports.size < n) throw new Error(`could not find ${n} distinct free ports`);
+  return [...ports];
+}
