@@ -6,7 +6,8 @@
  *   <!-- END GENERATED: metrics:controller -->
  *
  * where the key names what goes there: `metrics:controller`, `metrics:node`,
- * `metrics:upstream` (the upstream rows of both programs), or `variables:<section>`.
+ * `metrics:upstream` (the upstream rows of both programs), `variables:<section>`, or
+ * `tests:index` (the module-to-test index of docs/testing.md, scripts/docs/test-index.ts).
  * tests/integration/docs-reference.test.ts checks every region against this renderer, and
  * rewrites them with UPDATE_DOCS=1.
  */
@@ -14,6 +15,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { METRICS, type MetricDoc, VARIABLES, type VariableSection } from './reference';
+import { testIndexTable } from './test-index';
 
 export const ROOT = join(__dirname, '..', '..');
 
@@ -94,6 +96,7 @@ export function render(key: string, page: string): string {
   else if (kind === 'metrics' && what === 'upstream')
     md = metricsTable(METRICS.filter((m) => m.upstream));
   else if (kind === 'variables') md = variablesTable(what as VariableSection);
+  else if (key === 'tests:index') md = testIndexTable(ROOT);
   else throw new Error(`unknown generated region "${key}" in ${page}`);
   return relink(md, page);
 }

@@ -13,8 +13,6 @@
  */
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { runCli } from '../../services/cli/cli';
-import type { CliIo } from '../../services/cli/io';
 import { loadControllerConfig } from '../../services/controller/config';
 import { controllerVariables } from '../../services/controller/help';
 import { loadLeaderElectionConfig } from '../../services/controller/leader/config';
@@ -28,6 +26,7 @@ import { handleProgramFlags } from '../../services/shared/program';
 import { tracingRequested } from '../../services/shared/telemetry';
 import { formatted, regionsOf, updatePage } from '../../scripts/docs/render';
 import { METRICS, type Program, VARIABLES } from '../../scripts/docs/reference';
+import { runInProcess } from '../support/cli-runner';
 import { startTestController } from '../support/in-process';
 import { waitFor } from '../support/wait';
 
@@ -97,6 +96,7 @@ describe('generated tables', () => {
     ]);
     expect(keys('docs/leader-election.md')).toEqual(['variables:leader']);
     expect(keys('docs/observability.md')).toEqual(['metrics:controller', 'metrics:node']);
+    expect(keys('docs/testing.md')).toEqual(['tests:index']);
     expect(keys('deploy/observability/README.md')).toEqual(['metrics:upstream']);
   });
 
@@ -190,8 +190,7 @@ describe('metrics: the docs against the live /metrics of the real programs', () 
       return v !== undefined && v > 0;
     });
     // A CLI command, so that the per-command series exist.
-    const io: CliIo = { out: () => {}, err: () => {}, signal: new AbortController().signal };
-    expect(await runCli(['--controller', c.address, 'controller', 'version'], io, {})).toBe(0);
+    expect((await runInProcess(['--controller', c.address, 'controller', 'version'])).code).toBe(0);
     const scrape = async (port: number | undefined) =>
       (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     live = new Map([
@@ -363,13 +362,8 @@ async function readers(): Promise<Map<string, Set<Program>>> {
       return target[key as string];
     },
   });
-  const io: CliIo = {
-    out: () => {},
-    err: () => {},
-    signal: new AbortController().signal,
-    tty: true, // NO_COLOR is read only for a terminal
-  };
-  await runCli(['--timeout', '0.2', 'controller', 'version'], io, env);
+  // NO_COLOR is read only for a terminal
+  await runInProcess(['--timeout', '0.2', 'controller', 'version'], { tty: true, env });
   byProgram.push(['cli', [...cliRead]]);
   // Tracing: each program whose main.ts starts telemetry (its otel.ts) reads OTEL_*.
   for (const [program, names] of byProgram)
