@@ -103,6 +103,19 @@ export interface IndexRow {
   why?: string;
   /** Root-relative test files of the other tiers that import it (directly or through a helper in their tree) or run its program. */
   others: string[];
+  /** Root-relative test files of the other tiers with a test or describe name that names it (its file name, words apart). */
+  byName: string[];
+}
+
+/** File names too common to find a module by in test names. */
+const GENERIC = new Set(['index', 'main', 'config', 'types', 'help', 'metrics', 'otel', 'context']);
+
+/** The test and describe names of a test file, lower case. */
+function testNames(root: string, file: string): string[] {
+  const text = readFileSync(join(root, file), 'utf8');
+  return [
+    ...text.matchAll(/\b(?:test|it|describe)(?:\.each\([^)]*\))?\(\s*(['"`])((?:\\.|(?!\1).)*)\1/g),
+  ].map((m) => m[2]!.toLowerCase());
 }
 
 /** One row per module under services/, in path order; throws for a module with neither test nor reason. */
@@ -123,6 +136,7 @@ export function testIndex(root: string): IndexRow[] {
       beside: has.has(beside) ? beside.slice(beside.lastIndexOf('/') + 1) : undefined,
       why: has.has(beside) ? undefined : why,
       others: [],
+      byName: [],
     });
   }
   for (const module of Object.keys(NO_UNIT_TEST))
@@ -149,8 +163,16 @@ export function testIndex(root: string): IndexRow[] {
     reach.set(key, out);
     return out;
   };
-  for (const t of files.filter((f) => f.endsWith('.test.ts')))
-    for (const m of reached(t)) rows.get(m)!.others.push(t);
+  for (const t of files.filter((f) => f.endsWith('.test.ts'))) {
+    const found = reached(t);
+    for (const m of found) rows.get(m)!.others.push(t);
+    const names = testNames(root, t);
+    for (const [path, row] of rows) {
+      const words = path.slice(path.lastIndexOf('/') + 1).replace(/-/g, ' ');
+      if (found.has(path) || GENERIC.has(words) || words.length < 5) continue;
+      if (names.some((n) => n.includes(words))) row.byName.push(t);
+    }
+  }
   return [...rows.values()];
 }
 
@@ -163,12 +185,21 @@ export function testIndexTable(root: string): string {
     'other tiers: tests that import it or run its program',
   ];
   const lines = testIndex(root).map((r) => {
-    const listed = r.others.slice(0, LISTED).map((t) => `\`${t.replace(/^tests\//, '')}\``);
-    const more = r.others.length > LISTED ? ` (+${r.others.length - LISTED} more)` : '';
+    const list = (files: string[]) =>
+      files
+        .slice(0, LISTED)
+        .map((t) => `\`${t.replace(/^tests\//, '')}\``)
+        .join(', ') + (files.length > LISTED ? ` (+${files.length - LISTED} more)` : '');
+    const cell = [
+      r.others.length > 0 ? list(r.others) : '',
+      r.byName.length > 0 ? `by test name: ${list(r.byName)}` : '',
+    ]
+      .filter((c) => c !== '')
+      .join('; ');
     return row([
       `\`${r.module}\``,
       r.beside ? `\`${r.beside}\`` : `none: ${r.why}`,
-      listed.length > 0 ? listed.join(', ') + more : '-',
+      cell === '' ? '-' : cell,
     ]);
   });
   return [row(header), row(header.map(() => '---')), ...lines].join('\n') + '\n';
