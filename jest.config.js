@@ -10,7 +10,6 @@ const common = { testEnvironment: 'node', transform, moduleFileExtensions: ['ts'
 
 /** @type {import('jest').Config} */
 module.exports = {
-  testSequencer: '<rootDir>/tests/support/sequencer.js',
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/services/**/*.test.ts'] },
     {
@@ -24,6 +23,9 @@ module.exports = {
       ...common,
       displayName: 'k8s',
       testMatch: ['<rootDir>/tests/k8s/**/*.test.ts'],
+      // One cluster per stage for the whole run, shared by the files (tests/k8s/cluster.ts).
+      globalSetup: '<rootDir>/tests/k8s/global-setup.ts',
+      globalTeardown: '<rootDir>/tests/k8s/global-teardown.ts',
     },
     { ...common, displayName: 'interop', testMatch: ['<rootDir>/tests/interop/**/*.test.ts'] },
   ],

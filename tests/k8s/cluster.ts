@@ -2,11 +2,26 @@
  * The disposable test cluster (scripts/k8s/cluster.sh) from the tests' side: start it in a
  * fresh state directory, run kubectl and helm against it, stop it and check that nothing
  * is left behind.
+ *
+ * The k8s files of one jest run share one cluster per stage (`Cluster.shared`): starting a
+ * stage-2 cluster and loading the images into it is most of a small file's time. jest gives
+ * each test file its own module registry, so the cluster is found through a directory the
+ * k8s project's globalSetup names in the environment (tests/k8s/global-setup.ts), and the
+ * project's globalTeardown takes it down with every leak check of `down()`.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  rmdirSync,
+  writeFileSync,
+} from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ROOT, helmBin } from '../helm/support';
 
 export { CHART, ROOT, ciValuesFiles, parseManifests } from '../helm/support';
@@ -15,6 +30,10 @@ export type { K8sObject } from '../helm/support';
 const CACHE = process.env.CURRENCY_NODES_CACHE ?? join(homedir(), '.cache', 'currency-nodes');
 const BIN = process.env.K8S_BIN_DIR ?? join(CACHE, 'k8s', 'bin');
 const CLUSTER = join(ROOT, 'scripts', 'k8s', 'cluster.sh');
+/** kubectl as the tests run it (for a `logs -f` beside the blocking calls). */
+export const KUBECTL = join(BIN, 'kubectl');
+/** Set by tests/k8s/global-setup.ts: where this jest run records its shared clusters. */
+export const SHARED_DIR_ENV = 'CN_K8S_SHARED_DIR';
 
 /** The stage the suite runs: K8S_STAGE (set by scripts/test-all.sh), default 2. */
 export function stage(): 1 | 2 {
@@ -52,6 +71,102 @@ export class Cluster {
     return c;
   }
 
+  /**
+   * The jest run's cluster of this stage, started the first time a file asks and reused by
+   * the files after it; each file leaves it as it found it (`removeNamespaces`), and
+   * tests/k8s/global-teardown.ts takes it down. The stage-1 and stage-2 clusters may both be
+   * up (jest orders the files by their last duration, so the stages interleave; stopping
+   * one for the other would start it again): they share no port, directory or bridge.
+   */
+  static shared(wanted: 1 | 2): Cluster {
+    const dir = process.env[SHARED_DIR_ENV];
+    if (!dir) {
+      throw new Error(`${SHARED_DIR_ENV} is not set: run the k8s tier through jest.config.js`);
+    }
+    return withLock(dir, () => {
+      const file = record(dir, wanted);
+      if (existsSync(file)) {
+        const c = new Cluster(readFileSync(file, 'utf8').trim(), wanted);
+        const dead = c.pids().filter(([, pid]) => !isAlive(pid));
+        if (dead.length === 0) return c;
+        // A component died under an earlier file: that file failed; start the next afresh.
+        process.stderr.write(
+          `k8s: shared stage ${wanted} cluster lost ${dead.map(([n]) => n).join(', ')}: restarting it\n`,
+        );
+        Cluster.downShared(dir, wanted);
+      }
+      const c = Cluster.up(wanted);
+      writeFileSync(file, c.state);
+      return c;
+    });
+  }
+
+  /** For tests/k8s/global-teardown.ts: every shared cluster of the run down, its directory gone. */
+  static downAllShared(): void {
+    const dir = process.env[SHARED_DIR_ENV];
+    if (!dir || !existsSync(dir)) return;
+    const errors: string[] = [];
+    for (const s of [1, 2] as const) {
+      try {
+        withLock(dir, () => Cluster.downShared(dir, s));
+      } catch (err) {
+        errors.push(String(err));
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
+    if (errors.length > 0) throw new Error(errors.join('\n'));
+  }
+
+  /** Takes the run's shared cluster of stage `s` down (with the leak checks), if there is one. */
+  private static downShared(dir: string, s: 1 | 2): void {
+    const file = record(dir, s);
+    if (!existsSync(file)) return;
+    const c = new Cluster(readFileSync(file, 'utf8').trim(), s);
+    rmSync(file);
+    c.down();
+  }
+
+  /**
+   * Deletes namespaces and waits until they are gone, so that the next file finds the
+   * shared cluster as this one did. Stage 1 has no kube-controller-manager to empty and
+   * finalize a deleted namespace: there the objects in it are deleted here, then the
+   * namespace through its `finalize` subresource.
+   */
+  removeNamespaces(namespaces: string[]): void {
+    const present = namespaces.filter(
+      (ns) => this.kubectl(['get', 'namespace', ns, '-o', 'name']).status === 0,
+    );
+    if (present.length === 0) return;
+    if (this.stage === 2) {
+      this.kubectlOk(
+        ['delete', 'namespace', ...present, '--wait=true', '--timeout=3m'],
+        undefined,
+        200_000,
+      );
+      return;
+    }
+    const kinds = this.kubectlOk(['api-resources', '--namespaced', '--verbs=delete', '-o', 'name'])
+      .split('\n')
+      .filter((k) => k !== '' && k !== 'events' && k !== 'events.events.k8s.io')
+      .join(',');
+    for (const ns of present) {
+      this.kubectlOk(['delete', kinds, '--all', '-n', ns, '--wait=false']);
+      const obj = this.json(['get', 'namespace', ns]);
+      if (!obj.metadata.deletionTimestamp)
+        this.kubectlOk(['delete', 'namespace', ns, '--wait=false']);
+      const pending = this.json(['get', 'namespace', ns]);
+      pending.spec.finalizers = [];
+      this.kubectlOk(
+        ['replace', '--raw', `/api/v1/namespaces/${ns}/finalize`, '-f', '-'],
+        JSON.stringify(pending),
+      );
+    }
+    const left = present.filter(
+      (ns) => this.kubectl(['get', 'namespace', ns, '-o', 'name']).status === 0,
+    );
+    if (left.length > 0) throw new Error(`namespaces still present: ${left.join(', ')}`);
+  }
+
   /** Stops the cluster; throws if a process or the state directory survives. */
   down(): void {
     const pids = this.pids();
@@ -60,6 +175,8 @@ export class Cluster {
     const alive = pids.filter(([, pid]) => isAlive(pid)).map(([name, pid]) => `${name} (${pid})`);
     if (alive.length > 0) throw new Error(`still running after down: ${alive.join(', ')}`);
     if (existsSync(this.state)) throw new Error(`${this.state} still exists after down`);
+    // The mkdtemp directory `up` made around it.
+    if (existsSync(dirname(this.state))) rmdirSync(dirname(this.state));
     // Anything else that names the state directory (containerd shims, containers).
     const stray = run('pgrep', ['-af', '--', this.state], undefined, 10_000);
     if (stray.stdout.trim() !== '') throw new Error(`processes left after down:\n${stray.stdout}`);
@@ -127,6 +244,34 @@ export class Cluster {
       K8S_STATE_DIR: this.state,
       K8S_BIN_DIR: BIN,
     });
+  }
+}
+
+function record(dir: string, s: 1 | 2): string {
+  return join(dir, `stage-${s}`);
+}
+
+/**
+ * `fn` under a lock directory: files run in parallel workers (without --runInBand) must not
+ * start the same cluster twice. Synchronous, as the files' beforeAll are.
+ */
+function withLock<T>(dir: string, fn: () => T): T {
+  const lock = join(dir, 'lock');
+  const deadline = Date.now() + 900_000;
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if (Date.now() > deadline) throw new Error(`${lock} held for 15 minutes`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500);
+    }
+  }
+  try {
+    return fn();
+  } finally {
+    rmdirSync(lock);
   }
 }
 

@@ -138,7 +138,7 @@ async function prices(c: Ctl): Promise<Price[] | undefined> {
 beforeAll(() => {
   if (!existsSync(programPath('controller')))
     throw new Error('dist/ not built: run `npm run build` first');
-  cluster = Cluster.up(1);
+  cluster = Cluster.shared(1);
   cluster.kubectlOk(['create', 'namespace', NS]);
 });
 
@@ -147,7 +147,7 @@ afterEach(async () => {
 });
 
 afterAll(() => {
-  cluster?.down();
+  cluster?.removeNamespaces([NS]);
 });
 
 test(`stage 1: chaos, ${ROUNDS} rounds of killing the leader (SIGKILL or SIGTERM by a seed) while three nodes stream: never two ready, every pair fresh at the new leader in time, no price steps back`, async () => {

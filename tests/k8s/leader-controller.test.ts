@@ -189,7 +189,7 @@ function startNode(group: Ctl[]): Program {
 beforeAll(() => {
   if (!existsSync(programPath('controller')))
     throw new Error('dist/ not built: run `npm run build` first');
-  cluster = Cluster.up(1);
+  cluster = Cluster.shared(1);
   cluster.kubectlOk(['create', 'namespace', NS]);
 });
 
@@ -198,7 +198,7 @@ afterEach(async () => {
 });
 
 afterAll(() => {
-  cluster?.down();
+  cluster?.removeNamespaces([NS]);
 });
 
 test('stage 1: of two controller programs one leads and is ready; the standby is not ready and refuses node streams, so a node given both addresses streams through the leader', async () => {

@@ -21,6 +21,7 @@ jest.setTimeout(300_000);
 const PROGRAM = join(ROOT, 'dist', 'services', 'controller', 'leader', 'elect-main.js');
 const TIMING = { leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 500 };
 const NS = 'leader-test';
+const DRY_RUN_NS = 'leader-dry-run';
 
 interface Line {
   event: 'started' | 'change' | 'stopped';
@@ -219,7 +220,7 @@ let scratch: string;
 beforeAll(() => {
   if (!existsSync(PROGRAM)) throw new Error(`${PROGRAM} not found: run \`npm run build\` first`);
   scratch = mkdtempSync(join(tmpdir(), 'cn-leader-'));
-  cluster = Cluster.up(1);
+  cluster = Cluster.shared(1);
   cluster.kubectlOk(['create', 'namespace', NS]);
 });
 
@@ -234,7 +235,7 @@ afterEach(async () => {
 
 afterAll(() => {
   if (scratch) rmSync(scratch, { recursive: true, force: true });
-  cluster?.down();
+  cluster?.removeNamespaces([NS, DRY_RUN_NS]);
 });
 
 describe('stage 1 (API server): the leader elector runnable (elect-main) on a real Lease', () => {
@@ -429,7 +430,7 @@ describe('stage 1 (API server): the leader elector runnable (elect-main) on a re
     expectNoOverlap(group);
   });
   test('the whole chart with controller.replicas=2 passes a server-side dry run', () => {
-    const ns = 'leader-dry-run';
+    const ns = DRY_RUN_NS;
     cluster.kubectlOk(['create', 'namespace', ns]);
     const manifests = cluster.helmOk([
       'template',

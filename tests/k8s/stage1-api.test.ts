@@ -15,11 +15,13 @@ jest.setTimeout(600_000);
 
 const CRDS = join(ROOT, 'tools', 'k8s-validate', 'crds');
 let cluster: Cluster;
+/** The namespaces this file creates, removed when it ends (the cluster is shared). */
+const namespaces: string[] = ['helm-lifecycle'];
 
 beforeAll(async () => {
-  // The API server alone, whatever stage the suite runs: stage 2's cluster is started by its
-  // own test file, so each file owns and tears down exactly what it started.
-  cluster = Cluster.up(1);
+  // The API server alone, whatever stage the suite runs: the run's stage-1 cluster, shared
+  // with the leader files (tests/k8s/cluster.ts).
+  cluster = Cluster.shared(1);
   cluster.kubectlOk(['apply', '--server-side', '-f', CRDS]);
   // Polled rather than `kubectl wait`, which errors out on a CRD whose status has no
   // conditions yet (right after creation).
@@ -39,7 +41,7 @@ beforeAll(async () => {
 });
 
 afterAll(() => {
-  cluster?.down();
+  cluster?.removeNamespaces(namespaces);
 });
 
 describe('stage 1 (API server): the server itself', () => {
@@ -95,6 +97,7 @@ describe('stage 1 (API server): kubectl apply --dry-run=server', () => {
     const ns = `dry-${name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}`
       .replace(/-+$/, '')
       .slice(0, 50);
+    namespaces.push(ns);
     cluster.kubectlOk(['create', 'namespace', ns]);
     try {
       const manifests = renderFor(ns, files);

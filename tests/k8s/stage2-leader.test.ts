@@ -9,27 +9,31 @@
  *
  * The controllers reach the API server from their pods (the `kubernetes` Service, with the
  * pod's service account). The test cluster's API server listens on 127.0.0.1 only and
- * writes no endpoint for that Service, so when the cluster provides none this file bridges
- * it: a small forwarder process on the pod bridge's host address (10.244.0.1) to the API
- * server, and an EndpointSlice for `default/kubernetes` pointing at it.
+ * writes no endpoint for that Service, so when the cluster provides none the file bridges
+ * it (`bridgeApiServer` in tests/k8s/support.ts: a forwarder on the pod bridge's host
+ * address to the API server, and an EndpointSlice for `default/kubernetes` pointing at it).
  *
  * Runs only when the suite runs stage 2 (K8S_STAGE=2, the default); otherwise the file
  * fails with a message saying so rather than passing silently.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
-import { CHART, Cluster, stage } from './cluster';
-import { buildProjectImages } from '../../tests-e2e/support/docker';
+import { type Cluster } from './cluster';
+import {
+  LOADED_IMAGES,
+  type Pod,
+  bridgeApiServer,
+  cleanUp,
+  cliJson,
+  expectNothingLeft,
+  followLogs,
+  helmInstall,
+  livePods,
+  runsStage2,
+  stage2Cluster,
+} from './support';
 import { waitFor } from '../support/wait';
 
 jest.setTimeout(900_000);
 
-const IMAGE_TAG = process.env.IMAGE_TAG ?? 'e2e';
-const IMAGES = ['controller', 'node', 'cli'].map(
-  (r) => `${process.env.IMAGE_PREFIX ?? 'currency-nodes'}/${r}:${IMAGE_TAG}`,
-);
 const NS = 'currency-ha';
 const RELEASE = 'ha';
 const FULL = `${RELEASE}-currency-nodes`;
@@ -37,18 +41,6 @@ const SELECTOR = `app.kubernetes.io/instance=${RELEASE}`;
 const CONTROLLERS = `${SELECTOR},app.kubernetes.io/component=controller`;
 /** The chart's default Lease name: the controller's full name. */
 const LEASE = `${FULL}-controller`;
-/** kubectl as tests/k8s/cluster.ts finds it (for a `logs -f` beside the blocking calls). */
-const KUBECTL = join(
-  process.env.K8S_BIN_DIR ??
-    join(
-      process.env.CURRENCY_NODES_CACHE ?? join(homedir(), '.cache', 'currency-nodes'),
-      'k8s',
-      'bin',
-    ),
-  'kubectl',
-);
-/** The pod bridge's address on the host (scripts/k8s/node.sh). */
-const BRIDGE_IP = '10.244.0.1';
 
 interface ListedNode {
   nodeUuid: string;
@@ -57,17 +49,12 @@ interface ListedNode {
   streamingCurrencyPairs: string[];
 }
 type Price = { currencyPair: string; priceUpdatedAt: string; nodeUuid: string };
-interface Pod {
-  metadata: { name: string; deletionTimestamp?: string };
-  status: { phase?: string; podIP?: string; conditions?: { type: string; status: string }[] };
-}
 
-const runStage2 = stage() === 2;
+const runStage2 = runsStage2();
 let cluster: Cluster;
-let bridge: ChildProcess | undefined;
 
 const values = {
-  image: { tag: IMAGE_TAG, pullPolicy: 'Never' },
+  image: LOADED_IMAGES,
   controller: { replicas: 2, streamsPerPair: 1 },
   node: { priceIntervalMs: '300-600' },
   nodeGroups: [
@@ -77,90 +64,16 @@ const values = {
 };
 const PAIRS = [...new Set(values.nodeGroups.flatMap((g) => g.pairs))].sort();
 
-/** Pods reach the API server through `default/kubernetes`; bridge it when nothing does. */
-async function bridgeApiServer(): Promise<void> {
-  const slices = cluster.json([
-    'get',
-    'endpointslices',
-    '-n',
-    'default',
-    '-l',
-    'kubernetes.io/service-name=kubernetes',
-  ]);
-  if ((slices.items as unknown[]).length > 0) return;
-  const server = /server:\s*https:\/\/127\.0\.0\.1:(\d+)/.exec(
-    readFileSync(cluster.kubeconfig, 'utf8'),
-  );
-  if (!server) throw new Error(`no loopback API server URL in ${cluster.kubeconfig}`);
-  // A separate process: the tests' kubectl and helm calls block this one's event loop.
-  const script = `
-    const net = require('node:net');
-    const s = net.createServer((c) => {
-      const u = net.connect(${server[1]}, '127.0.0.1');
-      c.on('error', () => u.destroy()); u.on('error', () => c.destroy());
-      c.pipe(u).pipe(c);
-    });
-    s.listen(0, '${BRIDGE_IP}', () => console.log(s.address().port));`;
-  bridge = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    bridge!.stdout!.setEncoding('utf8').once('data', (d: string) => resolve(Number(d.trim())));
-    bridge!.once('exit', (code) => reject(new Error(`API server bridge exited (${code})`)));
-  });
-  const svc = cluster.json(['get', 'service', '-n', 'default', 'kubernetes']);
-  const portName = (svc.spec.ports as { name?: string }[])[0]?.name ?? 'https';
-  cluster.kubectlOk(
-    ['apply', '-f', '-'],
-    JSON.stringify({
-      apiVersion: 'discovery.k8s.io/v1',
-      kind: 'EndpointSlice',
-      metadata: {
-        name: 'kubernetes-test-bridge',
-        namespace: 'default',
-        labels: {
-          'kubernetes.io/service-name': 'kubernetes',
-          'endpointslice.kubernetes.io/managed-by': 'currency-nodes-tests',
-        },
-      },
-      addressType: 'IPv4',
-      endpoints: [{ addresses: [BRIDGE_IP], conditions: { ready: true } }],
-      ports: [{ name: portName, port, protocol: 'TCP' }],
-    }),
-  );
-}
-
 beforeAll(async () => {
   if (!runStage2) return;
-  // The images as this tree builds them (cheap when cached); not left to the e2e tier,
-  // whose files may run before or after this one.
-  buildProjectImages();
-  cluster = Cluster.up(2);
-  const r = cluster.script(['load-image', ...IMAGES], 300_000);
-  if (r.status !== 0) throw new Error(`load-image failed:\n${r.stderr}`);
-  await bridgeApiServer();
+  cluster = stage2Cluster({ images: true });
+  await bridgeApiServer(cluster);
 });
 
-afterAll(() => {
-  bridge?.kill('SIGKILL');
-  cluster?.down();
-});
-
-if (!runStage2) {
-  test('stage 2 (a working node) was not run', () => {
-    throw new Error(
-      'K8S_STAGE is 1: set K8S_STAGE=2 (the suite default) to run the stage 2 scenario',
-    );
-  });
-}
+afterAll(() => cleanUp(cluster, [[RELEASE, NS]]));
 
 /** `currency-cli --json ...` in the CLI pod (through the controller Service). */
-function cli<T>(args: string[]): T {
-  const out = cluster.kubectlOk(
-    ['exec', '-n', NS, `deploy/${FULL}-cli`, '--', 'currency-cli', '--json', ...args],
-    undefined,
-    60_000,
-  );
-  return JSON.parse(out) as T;
-}
+const cli = <T>(args: string[]): T => cliJson<T>(cluster, NS, RELEASE, args);
 
 function controllerPods(): Pod[] {
   return cluster.json(['get', 'pods', '-n', NS, '-l', CONTROLLERS]).items as Pod[];
@@ -176,17 +89,7 @@ function holder(): string {
 }
 
 function nodePods(): string[] {
-  const pods = cluster.json([
-    'get',
-    'pods',
-    '-n',
-    NS,
-    '-l',
-    `${SELECTOR},app.kubernetes.io/component=node`,
-    '--field-selector=status.phase=Running',
-  ]).items as Pod[];
-  return pods
-    .filter((p) => !p.metadata.deletionTimestamp)
+  return livePods(cluster, NS, `${SELECTOR},app.kubernetes.io/component=node`)
     .map((p) => p.metadata.name)
     .sort();
 }
@@ -265,22 +168,7 @@ function streamingEverywhere(afterMs: number): ListedNode[] | false {
     let leader = '';
 
     test('helm install with controller.replicas=2: two controller pods, one Ready, the one the Lease names', async () => {
-      const out = cluster.helmOk(
-        [
-          'install',
-          RELEASE,
-          CHART,
-          '-n',
-          NS,
-          '--create-namespace',
-          '--values',
-          '-',
-          '--wait',
-          '--timeout',
-          '6m',
-        ],
-        JSON.stringify(values),
-      );
+      const out = helmInstall(cluster, RELEASE, NS, values);
       expect(out).toMatch(/STATUS: deployed/);
       leader = await oneReadyLeader(180_000);
       const pods = controllerPods();
@@ -356,41 +244,10 @@ function streamingEverywhere(afterMs: number): ListedNode[] | false {
 
     test('helm uninstall leaves nothing of the release behind; the Lease it leaves is held by no live controller', async () => {
       // The controllers' last words about the Lease (released, or could not be).
-      const logs = spawn(
-        KUBECTL,
-        [
-          '--kubeconfig',
-          cluster.kubeconfig,
-          'logs',
-          '-f',
-          '--tail=0',
-          '-n',
-          NS,
-          '-l',
-          CONTROLLERS,
-          '--prefix',
-        ],
-        { stdio: ['ignore', 'pipe', 'ignore'] },
-      );
-      let logText = '';
-      logs.stdout.setEncoding('utf8').on('data', (d: string) => (logText += d));
+      const logs = followLogs(cluster, NS, CONTROLLERS);
       cluster.helmOk(['uninstall', RELEASE, '-n', NS, '--wait', '--timeout', '3m']);
-      const kinds =
-        'all,configmaps,secrets,serviceaccounts,poddisruptionbudgets,networkpolicies,endpointslices,roles,rolebindings';
-      await waitFor(
-        'every object of the release to be gone',
-        () => cluster.kubectlOk(['get', kinds, '-n', NS, '-l', SELECTOR, '-o', 'name']) === '',
-        { timeoutMs: 120_000, intervalMs: 1_000 },
-      );
-      await waitFor(
-        'every pod in the namespace to be gone',
-        () => cluster.kubectlOk(['get', 'pods', '-n', NS, '-o', 'name']) === '',
-        { timeoutMs: 120_000, intervalMs: 1_000 },
-      );
-      expect(
-        cluster.kubectlOk(['get', 'secrets', '-n', NS, '-l', 'owner=helm', '-o', 'name']),
-      ).toBe('');
-      logs.kill('SIGKILL');
+      await expectNothingLeft(cluster, NS, [SELECTOR]);
+      logs.stop();
       // The Lease is the controllers' own object, not the chart's, so it stays (as
       // kube-controller-manager's do): released by the last leader's graceful stop, or, when
       // that could not write it any more, expired. Either way no controller keeps it.
@@ -402,7 +259,8 @@ function streamingEverywhere(afterMs: number): ListedNode[] | false {
         held,
         expired: true,
       });
-      const words = logText
+      const words = logs
+        .text()
         .split('\n')
         .filter((l) => /lease released|could not release/.test(l))
         .map((l) => l.slice(0, 400));

@@ -10,16 +10,21 @@
  * Runs only when the suite runs stage 2 (K8S_STAGE=2, the default);
  * otherwise the file fails with a message saying so rather than passing silently.
  */
-import { Cluster, CHART, stage } from './cluster';
-import { buildProjectImages } from '../../tests-e2e/support/docker';
+import { CHART, type Cluster } from './cluster';
+import {
+  LOADED_IMAGES,
+  cleanUp,
+  cliJson,
+  expectNothingLeft,
+  helmInstall,
+  livePods,
+  runsStage2,
+  stage2Cluster,
+} from './support';
 import { waitFor } from '../support/wait';
 
 jest.setTimeout(900_000);
 
-const IMAGE_TAG = process.env.IMAGE_TAG ?? 'e2e';
-const IMAGES = ['controller', 'node', 'cli'].map(
-  (r) => `${process.env.IMAGE_PREFIX ?? 'currency-nodes'}/${r}:${IMAGE_TAG}`,
-);
 const NS = 'currency';
 const RELEASE = 'cn';
 const FULL = `${RELEASE}-currency-nodes`;
@@ -32,53 +37,20 @@ interface ListedNode {
   streamingCurrencyPairs: string[];
 }
 
-const runStage2 = stage() === 2;
+const runStage2 = runsStage2();
 let cluster: Cluster;
 
 beforeAll(() => {
-  if (!runStage2) return;
-  // The images as this tree builds them (cheap when cached); not left to the e2e tier,
-  // whose files may run before or after this one.
-  buildProjectImages();
-  cluster = Cluster.up(2);
-  const r = cluster.script(['load-image', ...IMAGES], 300_000);
-  if (r.status !== 0) throw new Error(`load-image failed:\n${r.stderr}`);
+  if (runStage2) cluster = stage2Cluster({ images: true });
 });
 
-afterAll(() => {
-  cluster?.down();
-});
-
-if (!runStage2) {
-  test('stage 2 (a working node) was not run', () => {
-    throw new Error(
-      'K8S_STAGE is 1: set K8S_STAGE=2 (the suite default) to run the stage 2 scenario',
-    );
-  });
-}
+afterAll(() => cleanUp(cluster, [[RELEASE, NS]]));
 
 /** `currency-cli --json ...` in the CLI pod, through `kubectl exec deploy/...`. */
-function cli(args: string[]): unknown {
-  const out = cluster.kubectlOk(
-    ['exec', '-n', NS, `deploy/${FULL}-cli`, '--', 'currency-cli', '--json', ...args],
-    undefined,
-    60_000,
-  );
-  return JSON.parse(out);
-}
+const cli = (args: string[]): unknown => cliJson(cluster, NS, RELEASE, args);
 
 function nodePods(): string[] {
-  const pods = cluster.json([
-    'get',
-    'pods',
-    '-n',
-    NS,
-    '-l',
-    `${SELECTOR},app.kubernetes.io/component=node`,
-    '--field-selector=status.phase=Running',
-  ]);
-  return (pods.items as { metadata: { name: string; deletionTimestamp?: string } }[])
-    .filter((p) => !p.metadata.deletionTimestamp)
+  return livePods(cluster, NS, `${SELECTOR},app.kubernetes.io/component=node`)
     .map((p) => p.metadata.name)
     .sort();
 }
@@ -100,7 +72,7 @@ async function nodesListedArePods(expectedCount: number): Promise<ListedNode[]> 
 
 (runStage2 ? describe : describe.skip)('stage 2 (a working node): the user scenario', () => {
   const values = {
-    image: { tag: IMAGE_TAG, pullPolicy: 'Never' },
+    image: LOADED_IMAGES,
     controller: { streamsPerPair: 1 },
     node: { priceIntervalMs: '300-600' },
     nodeGroups: [
@@ -132,22 +104,7 @@ async function nodesListedArePods(expectedCount: number): Promise<ListedNode[]> 
   }
 
   test('helm install with two node groups: every pod is ready', () => {
-    const out = cluster.helmOk(
-      [
-        'install',
-        RELEASE,
-        CHART,
-        '-n',
-        NS,
-        '--create-namespace',
-        '--values',
-        '-',
-        '--wait',
-        '--timeout',
-        '6m',
-      ],
-      JSON.stringify(values),
-    );
+    const out = helmInstall(cluster, RELEASE, NS, values);
     expect(out).toMatch(/STATUS: deployed/);
     const deployments = cluster.json(['get', 'deployments', '-n', NS, '-l', SELECTOR]);
     const ready = Object.fromEntries(
@@ -321,23 +278,6 @@ async function nodesListedArePods(expectedCount: number): Promise<ListedNode[]> 
 
   test('helm uninstall leaves nothing behind', async () => {
     cluster.helmOk(['uninstall', RELEASE, '-n', NS, '--wait', '--timeout', '3m']);
-    const kinds =
-      'all,configmaps,secrets,serviceaccounts,poddisruptionbudgets,networkpolicies,endpointslices';
-    await waitFor(
-      'every object of the release to be gone',
-      () => cluster.kubectlOk(['get', kinds, '-n', NS, '-l', SELECTOR, '-o', 'name']) === '',
-      { timeoutMs: 120_000, intervalMs: 1_000 },
-    );
-    await waitFor(
-      'every pod in the namespace to be gone',
-      () => cluster.kubectlOk(['get', 'pods', '-n', NS, '-o', 'name']) === '',
-      {
-        timeoutMs: 120_000,
-        intervalMs: 1_000,
-      },
-    );
-    expect(cluster.kubectlOk(['get', 'secrets', '-n', NS, '-l', 'owner=helm', '-o', 'name'])).toBe(
-      '',
-    );
+    await expectNothingLeft(cluster, NS, [SELECTOR]);
   });
 });

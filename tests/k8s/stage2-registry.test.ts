@@ -16,7 +16,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalRegistry } from '../support/registry';
 import { waitFor } from '../support/wait';
-import { Cluster, ROOT, stage } from './cluster';
+import { type Cluster, ROOT } from './cluster';
+import { cleanUp, helmInstall, runsStage2, stage2Cluster } from './support';
 
 jest.setTimeout(900_000);
 
@@ -29,7 +30,7 @@ const FULL = `${RELEASE}-currency-nodes`;
 const SELECTOR = `app.kubernetes.io/instance=${RELEASE}`;
 const ROLES = ['controller', 'node', 'cli'] as const;
 
-const runStage2 = stage() === 2;
+const runStage2 = runsStage2();
 let cluster: Cluster;
 let registry: LocalRegistry | undefined;
 let tmp = '';
@@ -69,29 +70,24 @@ beforeAll(() => {
     ['HELM_DATA_HOME', 'data'],
   ] as const)
     process.env[k] = join(tmp, 'helm', d);
-  cluster = Cluster.up(2);
+  cluster = stage2Cluster({ images: false });
 }, 900_000);
 
 afterAll(async () => {
-  cluster?.down();
-  await registry?.stop();
-  if (registry) {
-    const left = spawnSync('docker', ['image', 'ls', '--format', '{{.Repository}}:{{.Tag}}'], {
-      encoding: 'utf8',
-    }).stdout.split('\n');
-    const ours = left.filter((r) => r.startsWith(`${registry!.host}/`));
-    if (ours.length > 0) spawnSync('docker', ['rmi', ...ours]);
+  try {
+    cleanUp(cluster, [[RELEASE, NS]]);
+  } finally {
+    await registry?.stop();
+    if (registry) {
+      const left = spawnSync('docker', ['image', 'ls', '--format', '{{.Repository}}:{{.Tag}}'], {
+        encoding: 'utf8',
+      }).stdout.split('\n');
+      const ours = left.filter((r) => r.startsWith(`${registry!.host}/`));
+      if (ours.length > 0) spawnSync('docker', ['rmi', ...ours]);
+    }
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
   }
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
 }, 180_000);
-
-if (!runStage2) {
-  test('stage 2 (a working node) was not run', () => {
-    throw new Error(
-      'K8S_STAGE is 1: set K8S_STAGE=2 (the suite default) to run the stage 2 scenario',
-    );
-  });
-}
 
 (runStage2 ? describe : describe.skip)(
   'stage 2: helm install oci://, images pulled from the registry',
@@ -134,25 +130,9 @@ if (!runStage2) {
         image: { registry: `${host}/cn`, pullPolicy: 'Always' },
         nodeGroups: [{ name: 'majors', replicas: 2, pairs: ['EUR_USD', 'USD_JPY'] }],
       };
-      const out = cluster.helmOk(
-        [
-          'install',
-          RELEASE,
-          chartRef,
-          '--version',
-          VERSION,
-          '--plain-http',
-          '-n',
-          NS,
-          '--create-namespace',
-          '--values',
-          '-',
-          '--wait',
-          '--timeout',
-          '6m',
-        ],
-        JSON.stringify(values),
-      );
+      const out = helmInstall(cluster, RELEASE, NS, values, {
+        chart: [chartRef, '--version', VERSION, '--plain-http'],
+      });
       expect(out).toMatch(/STATUS: deployed/);
       const pods = cluster.json(['get', 'pods', '-n', NS, '-l', SELECTOR]).items as {
         metadata: { name: string };

@@ -14,15 +14,25 @@
  * Runs only when the suite runs stage 2 (K8S_STAGE=2, the default); otherwise the file
  * fails with a message saying so rather than passing silently.
  */
-import { CHART, Cluster, stage } from './cluster';
-import { buildProjectImages, metricValue } from '../../tests-e2e/support/docker';
+import { CHART, type Cluster } from './cluster';
+import {
+  IMAGE_PREFIX,
+  IMAGE_TAG,
+  LOADED_IMAGES,
+  type Pod,
+  cleanUp,
+  cliJson,
+  expectNothingLeft,
+  helmInstall,
+  livePods,
+  runsStage2,
+  stage2Cluster,
+} from './support';
+import { metricValue } from '../../tests-e2e/support/docker';
 import { waitFor } from '../support/wait';
 
 jest.setTimeout(900_000);
 
-const IMAGE_TAG = process.env.IMAGE_TAG ?? 'e2e';
-const IMAGE_PREFIX = process.env.IMAGE_PREFIX ?? 'currency-nodes';
-const IMAGES = ['controller', 'node', 'cli'].map((r) => `${IMAGE_PREFIX}/${r}:${IMAGE_TAG}`);
 const NODE_IMAGE = `${IMAGE_PREFIX}/node:${IMAGE_TAG}`;
 const NS = 'currency-upstream';
 const RELEASE = 'up';
@@ -56,39 +66,14 @@ interface Price {
   priceUpdatedAt: string;
   nodeUuid: string;
 }
-interface Pod {
-  metadata: { name: string; deletionTimestamp?: string };
-  status: {
-    phase?: string;
-    podIP?: string;
-    containerStatuses?: { restartCount: number }[];
-  };
-}
-
-const runStage2 = stage() === 2;
+const runStage2 = runsStage2();
 let cluster: Cluster;
 
 beforeAll(() => {
-  if (!runStage2) return;
-  // The images as this tree builds them (cheap when cached); not left to the e2e tier,
-  // whose files may run before or after this one.
-  buildProjectImages();
-  cluster = Cluster.up(2);
-  const r = cluster.script(['load-image', ...IMAGES], 300_000);
-  if (r.status !== 0) throw new Error(`load-image failed:\n${r.stderr}`);
+  if (runStage2) cluster = stage2Cluster({ images: true });
 });
 
-afterAll(() => {
-  cluster?.down();
-});
-
-if (!runStage2) {
-  test('stage 2 (a working node) was not run', () => {
-    throw new Error(
-      'K8S_STAGE is 1: set K8S_STAGE=2 (the suite default) to run the stage 2 scenario',
-    );
-  });
-}
+afterAll(() => cleanUp(cluster, [[RELEASE, NS]]));
 
 /** The market: the node image running services/market on 8080, with a Service in front. */
 function marketManifest(): string {
@@ -146,7 +131,7 @@ function marketManifest(): string {
 /** The release's values; `sim` at `simReplicas`. */
 function values(simReplicas: number) {
   return {
-    image: { tag: IMAGE_TAG, pullPolicy: 'Never' },
+    image: LOADED_IMAGES,
     controller: { streamsPerPair: 1 },
     node: { priceIntervalMs: '300-600' },
     nodeGroups: [
@@ -168,14 +153,7 @@ function values(simReplicas: number) {
 }
 
 /** `currency-cli --json ...` in the CLI pod, through `kubectl exec deploy/...`. */
-function cli<T>(args: string[]): T {
-  const out = cluster.kubectlOk(
-    ['exec', '-n', NS, `deploy/${FULL}-cli`, '--', 'currency-cli', '--json', ...args],
-    undefined,
-    60_000,
-  );
-  return JSON.parse(out) as T;
-}
+const cli = <T>(args: string[]): T => cliJson<T>(cluster, NS, RELEASE, args);
 const nodes = () => cli<ListedNode[]>(['controller', 'nodes']);
 const streams = () => cli<Stream[]>(['controller', 'streams']);
 const prices = () => cli<Price[]>(['controller', 'prices']);
@@ -220,9 +198,7 @@ function marketRequest(
 function pods(component: string, group?: string): Pod[] {
   const labels = [SELECTOR, `app.kubernetes.io/component=${component}`];
   if (group) labels.push(`currency-nodes/node-group=${group}`);
-  return (cluster.json(['get', 'pods', '-n', NS, '-l', labels.join(',')]).items as Pod[]).filter(
-    (p) => !p.metadata.deletionTimestamp && p.status.phase === 'Running',
-  );
+  return livePods(cluster, NS, labels.join(','));
 }
 
 /** The one running pod of a node group, as `controller nodes` lists it. */
@@ -290,10 +266,10 @@ async function controllerMetrics(): Promise<string> {
       expect(q.status).toBe(200);
       expect(JSON.parse(q.text)).toMatchObject({ symbol: SYMBOL, price: expect.any(String) });
 
-      const out = cluster.helmOk(
-        ['install', RELEASE, CHART, '-n', NS, '--values', '-', '--wait', '--timeout', '4m'],
-        JSON.stringify(values(0)),
-      );
+      const out = helmInstall(cluster, RELEASE, NS, values(0), {
+        createNamespace: false,
+        timeout: '4m',
+      });
       expect(out).toMatch(/STATUS: deployed/);
       // The feed group's pods read the market (the chart's NODE_UPSTREAM_* variables).
       const env = cluster.json(['get', 'deployment', '-n', NS, `${FULL}-node-feed`]).spec.template
@@ -440,24 +416,7 @@ async function controllerMetrics(): Promise<string> {
         marketManifest(),
         150_000,
       );
-      const kinds =
-        'all,configmaps,secrets,serviceaccounts,poddisruptionbudgets,networkpolicies,endpointslices';
-      await waitFor(
-        'every object of the release and the market to be gone',
-        () =>
-          cluster.kubectlOk(['get', kinds, '-n', NS, '-l', SELECTOR, '-o', 'name']) === '' &&
-          cluster.kubectlOk(['get', kinds, '-n', NS, '-l', 'cn-test=upstream', '-o', 'name']) ===
-            '',
-        { timeoutMs: 120_000, intervalMs: 1_000 },
-      );
-      await waitFor(
-        'every pod in the namespace to be gone',
-        () => cluster.kubectlOk(['get', 'pods', '-n', NS, '-o', 'name']) === '',
-        { timeoutMs: 120_000, intervalMs: 1_000 },
-      );
-      expect(
-        cluster.kubectlOk(['get', 'secrets', '-n', NS, '-l', 'owner=helm', '-o', 'name']),
-      ).toBe('');
+      await expectNothingLeft(cluster, NS, [SELECTOR, 'cn-test=upstream']);
       cluster.kubectlOk(
         ['delete', 'namespace', NS, '--wait=true', '--timeout=2m'],
         undefined,
