@@ -101,6 +101,16 @@ export class Cluster {
     });
   }
 
+  /**
+   * Takes the run's shared cluster of stage `wanted` down now, with the leak checks, for a
+   * file that leaves it unfit for the next one: the next file to ask starts a new one.
+   */
+  static retireShared(wanted: 1 | 2): void {
+    const dir = process.env[SHARED_DIR_ENV];
+    if (!dir || !existsSync(dir)) return;
+    withLock(dir, () => Cluster.downShared(dir, wanted));
+  }
+
   /** For tests/k8s/global-teardown.ts: every shared cluster of the run down, its directory gone. */
   static downAllShared(): void {
     const dir = process.env[SHARED_DIR_ENV];

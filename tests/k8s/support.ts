@@ -135,7 +135,7 @@ export function helmInstall(
   values: unknown,
   { chart = [CHART], createNamespace = true, timeout = '6m' } = {},
 ): string {
-  return cluster.helmOk(
+  const r = cluster.helm(
     [
       'install',
       release,
@@ -150,6 +150,23 @@ export function helmInstall(
       timeout,
     ],
     JSON.stringify(values),
+    // Beyond helm's own --timeout, so that helm reports what it waited for.
+    (parseInt(timeout, 10) + 1) * 60_000,
+  );
+  if (r.status === 0) return r.stdout;
+  // What the pods were doing: the cause of a wait that ran out is there, not in helm's line.
+  const show = (args: string[]) => {
+    const k = cluster.kubectl(args, undefined, 30_000);
+    return `$ kubectl ${args.join(' ')}\n${k.stdout}${k.stderr}`;
+  };
+  throw new Error(
+    [
+      `helm install ${release} -n ${ns} failed (${r.status}):\n${r.stderr}${r.stdout}`,
+      show(['get', 'pods', '-A', '-o', 'wide']),
+      show(['describe', 'pods', '-n', ns]),
+      show(['get', 'events', '-n', ns, '--sort-by=.lastTimestamp']),
+      show(['get', 'endpointslices', '-n', 'default']),
+    ].join('\n'),
   );
 }
 
