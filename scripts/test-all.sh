@@ -8,7 +8,7 @@
 #    an OCI registry, a Kubernetes built from source, grpcurl and the Go interop peer);
 #    each setup script fails loudly when it cannot, and never skips a tier silently.
 # 4. Every tier (unit, integration, e2e, helm, k8s, interop) in two jest processes at once
-#    (the k8s tier beside the rest), then a closing line "N passed, N failed".
+#    (k8s and e2e beside the rest), then a closing line "N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,10 +43,12 @@ bash scripts/setup/k8s.sh "$K8S_STAGE"
 step "tests: unit, integration, e2e, helm, k8s (stage $K8S_STAGE), interop"
 mkdir -p .tools
 rm -f .tools/jest-results*.json .tools/lane-*.log
-# Two lanes at once (TEST_LANES=2, the default): the k8s tier, which mostly waits on its
-# cluster, beside every other tier in a second jest process; each lane runs its files one
-# at a time (--runInBand). TEST_LANES=1, or any argument (passed on to jest), runs one
-# jest process over everything, as before. docs/testing.md has the figures.
+# Two lanes at once (TEST_LANES=2, the default), each a jest process running its files one
+# at a time (--runInBand): the tiers that run containers (k8s, which mostly waits on its
+# cluster, then e2e; in one lane so that the e2e tier's image tags never change while the
+# k8s tier loads them), beside the unit, integration, helm and interop tiers.
+# TEST_LANES=1, or any argument (passed on to jest), runs one jest process over
+# everything. docs/testing.md has the figures.
 lane() { # name, then jest arguments; output prefixed with the lane's name
   local name=$1
   shift
@@ -59,16 +61,16 @@ if [ "$#" -gt 0 ] || [ "${TEST_LANES:-2}" = 1 ]; then
   lane all "$@"
   status=$?
 else
-  lanes=(k8s rest)
-  lane k8s --selectProjects k8s &
-  k8s_pid=$!
-  lane rest --selectProjects unit integration helm interop e2e &
+  lanes=(containers rest)
+  lane containers --selectProjects k8s e2e &
+  containers_pid=$!
+  lane rest --selectProjects unit integration helm interop &
   rest_pid=$!
-  wait "$k8s_pid"
-  k8s_status=$?
+  wait "$containers_pid"
+  containers_status=$?
   wait "$rest_pid"
   rest_status=$?
-  status=$((k8s_status > rest_status ? k8s_status : rest_status))
+  status=$((containers_status > rest_status ? containers_status : rest_status))
 fi
 set -e
 node scripts/jest-summary.js $(printf ".tools/jest-results-%s.json " "${lanes[@]}")
