@@ -7,8 +7,7 @@ import { Command } from 'commander';
 import { SHELLS, completionScript } from './completion';
 
 function program(): Command {
-  // No .version() here: commander would add its own -V/--version option, which the
-  // generator lists too (the root case of the real program has --version twice).
+  // No .version() here (one test adds it): commander adds its own -V/--version option.
   const p = new Command('currency-cli');
   p.option('--controller <addr>', 'controller address').option('--json', 'JSON output');
   const controller = p.command('controller').description('ask the controller');
@@ -39,6 +38,14 @@ describe('bash', () => {
   test('--version is offered at the top level only', () => {
     expect(script.match(/--version/g)).toHaveLength(1);
     expect(script).toMatch(/ {4}''\) words='[^']*--version' ;;/);
+  });
+
+  test('a program with .version() (as currency-cli has) offers --version once, with -V', () => {
+    const versioned = completionScript('bash', program().version('1.2.3'));
+    const root = / {4}''\) words='([^']*)' ;;/.exec(versioned)![1]!.split(' ');
+    expect(root.filter((w) => w === '--version')).toHaveLength(1);
+    expect(root).toContain('-V');
+    expect(new Set(root).size).toBe(root.length);
   });
 
   test('flags that take a value (required or optional) are skipped with their value when finding the path', () => {

@@ -31,7 +31,9 @@ function bash(program: Commander): string {
   const cases = nodes
     .map((n) => {
       const words = [...n.cmd.commands.map((c) => c.name()), ...flagsOf(n.cmd), '--help'];
-      if (n.path.length === 0) words.push('--version');
+      // commander's .version() adds -V/--version as an option; a program without it still
+      // answers --version at the top level (the real one has it: listed once either way).
+      if (n.path.length === 0 && !words.includes('--version')) words.push('--version');
       return `    ${q(n.path.join(' '))}) words=${q(words.join(' '))} ;;`;
     })
     .join('\n');
