@@ -6,11 +6,10 @@ import { PRICE_REFUSALS } from './core/intake';
 export function createControllerMetrics(registry: Registry, opts: { defaultMetrics: boolean }) {
   if (opts.defaultMetrics) collectDefaultMetrics({ register: registry });
   const registers = [registry];
-  // Price updates are counted per pair outside prom-client on the hot path (the core: a
-  // field of each pair's record, read through `readAtScrape.updates`; others: a plain Map)
-  // and added to the counter whenever it is read: prom-client's label lookup on every one
-  // of 100,000+ updates a second was a tenth of the controller's CPU.
-  const pendingPriceUpdates = new Map<string, number>();
+  // Price updates are counted per pair outside prom-client on the hot path (a field of each
+  // pair's record in the core, read through `readAtScrape.updates`) and added to the
+  // counter whenever it is read: prom-client's label lookup on every one of 100,000+
+  // updates a second was a tenth of the controller's CPU.
   // Per-pair gauges worked out when read, from the controller's state: the deviation between
   // a pair's streamers (an update only overwrites each streamer's latest price), and the
   // capable nodes of every known pair (which change with every node and pair set).
@@ -64,15 +63,9 @@ export function createControllerMetrics(registry: Registry, opts: { defaultMetri
       labelNames: ['pair'],
       registers,
       collect() {
-        for (const [pair, n] of pendingPriceUpdates) this.inc({ pair }, n);
-        pendingPriceUpdates.clear();
         readAtScrape.updates?.((pair, n) => this.inc({ pair }, n));
       },
     }),
-    /** Counts `n` price updates of `pair` into priceUpdates (added when it is read). */
-    countPriceUpdates(pair: string, n = 1): void {
-      pendingPriceUpdates.set(pair, (pendingPriceUpdates.get(pair) ?? 0) + n);
-    },
     priceDeviation: new Gauge({
       name: 'currency_controller_price_deviation_ratio',
       help: "Relative gap between the latest prices of a pair's streamers, (max - min) / min, over those received within CONTROLLER_STALE_STREAM_MS; 0 with fewer than two.",
@@ -99,7 +92,8 @@ export function createControllerMetrics(registry: Registry, opts: { defaultMetri
     readAtScrapeFrom(sources: {
       capable: PairValues;
       deviation: PairValues;
-      updates?: PairValues;
+      /** Each pair's updates since the last read (the source resets its counts). */
+      updates: PairValues;
     }): void {
       Object.assign(readAtScrape, sources);
     },

@@ -45,7 +45,7 @@ describe('both formats from one registry', () => {
     m.commandDuration.observe({ labels: { command: 'ControllerListNodesV1Req' }, value: 0.003 });
     m.commands.inc({ command: 'ControllerListNodesV1Req', outcome: 'ok' });
     m.failovers.inc({ pair: 'USD_HKD' });
-    m.countPriceUpdates('USD_HKD', 3);
+    m.priceUpdates.inc({ pair: 'USD_HKD' }, 3);
     m.pairStreamers.set({ pair: 'USD_HKD' }, 1);
     m.leaseRenewDuration.observe({ outcome: 'ok' }, 0.01);
     m.info.set({ version: 'test' }, 1);

@@ -90,7 +90,8 @@ describe('price updates counted in the pair slots', () => {
     expect(btc.updates).toBe(0);
     expect(await count()).toEqual({ BTC_USD: 3, ETH_USD: 1 });
     observer.pricesAccepted(btc);
-    metrics.countPriceUpdates('ETH_USD', 2); // the other way in, still counted alongside
+    observer.pricesAccepted(eth);
+    observer.pricesAccepted(eth);
     expect(await count()).toEqual({ BTC_USD: 4, ETH_USD: 3 });
   });
 });
