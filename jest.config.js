@@ -10,6 +10,8 @@ const common = { testEnvironment: 'node', transform, moduleFileExtensions: ['ts'
 
 /** @type {import('jest').Config} */
 module.exports = {
+  // The default order, with the one file that retires a shared cluster last.
+  testSequencer: '<rootDir>/tests/support/sequencer.js',
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/services/**/*.test.ts'] },
     {

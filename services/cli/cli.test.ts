@@ -273,7 +273,7 @@ describe('an unreachable controller', () => {
     const c = memoryIo();
     const started = Date.now();
     const code = await runCli(
-      ['--controller', `127.0.0.1:${port}`, '--timeout', '1', 'controller', 'version'],
+      ['--controller', `127.0.0.1:${port}`, '--timeout', '0.2', 'controller', 'version'],
       c.io,
       {},
     );

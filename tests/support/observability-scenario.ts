@@ -187,7 +187,7 @@ export class ObservabilityScenario {
       const uuid = randomUUID();
       const name = `obs-node-${i + 1}`;
       const metricsAddr = `127.0.0.1:${port}`;
-      // One node reads the test this.market over HTTP, the others the simulated upstream.
+      // One node reads the test market over HTTP, the others the simulated upstream.
       const upstream: Record<string, string> =
         name === UPSTREAM_NODE
           ? {
@@ -195,7 +195,9 @@ export class ObservabilityScenario {
               NODE_UPSTREAM_URL: `${this.market.url}/v1/quote/{symbol}?client=${name}`,
               NODE_UPSTREAM_PRICE_PATH: 'price',
               NODE_UPSTREAM_TIME_PATH: 'time',
-              NODE_UPSTREAM_TIMEOUT_MS: '1000',
+              // Generous: the market runs in this busy test process, and a read that times out
+              // (not the injected fault) would withdraw pairs this scenario does not fail.
+              NODE_UPSTREAM_TIMEOUT_MS: '10000',
               NODE_UPSTREAM_MAX_RPS: '50',
               NODE_UPSTREAM_FAIL_AFTER_MS: String(UPSTREAM_FAIL_AFTER_MS),
             }
@@ -309,7 +311,7 @@ export class ObservabilityScenario {
     expect(replies).toBeGreaterThanOrEqual(1);
     await sendRawCliFrames(this.controllerAddr, [UNDECODABLE_FRAME]);
 
-    // Upstream failure: the this.market answers 500 to the HTTP node for one pair it streams.
+    // Upstream failure: the test market answers 500 to the HTTP node for one pair it streams.
     // After NODE_UPSTREAM_FAIL_AFTER_MS the node withdraws the pair (it stays connected and
     // keeps probing it) and the controller moves the pair to another node (reason withdrawn).
     // This node is the one this.kicked later and the one the node dashboard shows.
