@@ -9,7 +9,7 @@
 import { type Server, createServer } from 'node:http';
 import type { Socket } from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
-import { resolveSymbol } from '../../services/market/server';
+import { resolveSymbol } from '../../services/market/symbols';
 import { marketPrice } from '../../services/node/prices';
 
 export interface WsFeed {

@@ -27,7 +27,7 @@ export function createControllerMetrics(registry: Registry, opts: { defaultMetri
     }),
     pairsKnown: new Gauge({
       name: 'currency_controller_pairs_known',
-      help: 'Currency pairs announced by any node since the controller started.',
+      help: 'Known currency pairs: announced by a connected node, or by one that left less than CONTROLLER_FORGET_PAIR_AFTER_MS ago.',
       registers,
     }),
     pairsStreamed: new Gauge({

@@ -43,7 +43,7 @@ export function createNodeMetrics(registry: Registry, opts: { defaultMetrics: bo
     }),
     commands: new Counter({
       name: 'currency_node_commands_total',
-      help: 'Commands received from the controller, by command and outcome (ok, unknown).',
+      help: 'Commands received from the controller, by command and outcome (ok, malformed, unknown).',
       labelNames: ['command', 'outcome'],
       registers,
     }),

@@ -73,7 +73,8 @@ export const overview = () =>
           {
             id: 3,
             title: 'Pairs known',
-            description: 'Pairs announced by any node since the controller started.',
+            description:
+              'Pairs announced by a connected node, or by one that left less than CONTROLLER_FORGET_PAIR_AFTER_MS ago.',
             span: 4,
           },
           q(`sum(${ctl('currency_controller_pairs_known')})`, 'known'),
