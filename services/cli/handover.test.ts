@@ -6,10 +6,16 @@
 import { EXIT } from '../shared/program';
 import { fakeScheduler } from '../../tests/support/fake-scheduler';
 import type { CommandEnv } from './command';
-import { Handover } from './handover';
+import { Handover, pollWithHandover } from './handover';
 import type { CliSession } from './session';
 
-function setup(opts: { reconnectMs?: number; answersAt?: number; lost?: { standby: boolean } }) {
+function setup(opts: {
+  reconnectMs?: number;
+  answersAt?: number;
+  lost?: { standby: boolean };
+  /** The handover began at the start (the bound is reconnectMs from there). Default true. */
+  failsAtStart?: boolean;
+}) {
   const scheduler = fakeScheduler();
   const start = scheduler.now();
   const attempts: number[] = [];
@@ -18,7 +24,7 @@ function setup(opts: { reconnectMs?: number; answersAt?: number; lost?: { standb
     leaderLost: () => opts.lost,
     reconnect: (untilMs: number) => {
       attempts.push(scheduler.now() - start);
-      expect(untilMs).toBe(start + (opts.reconnectMs ?? 0));
+      if (opts.failsAtStart !== false) expect(untilMs).toBe(start + (opts.reconnectMs ?? 0));
       return Promise.resolve(opts.answersAt !== undefined && attempts.length >= opts.answersAt);
     },
   } as unknown as CliSession;
@@ -104,4 +110,60 @@ test('no reconnect when the command never worked, or without --reconnect-timeout
 test('a standby answered and reconnecting is off: exit 3, as unreachable', async () => {
   const t = setup({ reconnectMs: 0, lost: { standby: true } });
   expect(await t.handover.failed('standby', true)).toBe(EXIT.UNREACHABLE);
+});
+
+describe('pollWithHandover', () => {
+  test('polls every interval; a failed poll after one that answered reconnects and polls again at once; Ctrl-C ends with 0', async () => {
+    const t = setup({
+      reconnectMs: 1000,
+      answersAt: 1,
+      lost: { standby: false },
+      failsAtStart: false,
+    });
+    const polls: number[] = [];
+    const start = t.env.scheduler.now();
+    let answered = false;
+    const results = [true, true, false, true, true];
+    let code: number | 'pending' = 'pending';
+    void pollWithHandover(
+      t.env,
+      'watch',
+      500,
+      () => {
+        polls.push(t.env.scheduler.now() - start);
+        const ok = results[polls.length - 1] ?? true;
+        if (ok) answered = true;
+        return Promise.resolve(
+          ok ? { ok: true as const } : { ok: false as const, problem: 'gone' },
+        );
+      },
+      () => answered,
+    ).then((c) => (code = c));
+    await t.runFor(1600);
+    // (The fake time moves in 10 ms steps.) The first two answered, 500 ms apart; the third
+    // failed: one reconnect 50 ms later, then a poll at once, then 500 ms apart again.
+    const gaps = polls.slice(1).map((p, i) => p - polls[i]!);
+    expect(gaps).toHaveLength(4);
+    expect(gaps.map((g) => Math.round(g / 100) * 100)).toEqual([500, 500, 100, 500]);
+    expect(gaps[2]).toBeGreaterThanOrEqual(50);
+    expect(t.attempts).toEqual([polls[3]]);
+    expect(t.err()).toBe('controller handover: reconnecting… (gone)\nwatching again via c:1\n');
+    expect(code).toBe('pending');
+    t.abort.abort();
+    await t.runFor(10);
+    expect(code).toBe(EXIT.OK);
+  });
+
+  test('a poll that fails before any answered ends the loop with its exit code', async () => {
+    const t = setup({ reconnectMs: 1000, lost: { standby: false } });
+    const code = await pollWithHandover(
+      t.env,
+      'watch',
+      500,
+      () => Promise.resolve({ ok: false as const, problem: 'refused' }),
+      () => false,
+    );
+    expect(code).toBe(EXIT.FAILED);
+    expect(t.err()).toBe('watch: refused\n');
+  });
 });

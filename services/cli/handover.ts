@@ -94,3 +94,32 @@ export class Handover {
     }
   }
 }
+
+/**
+ * The loop of every polling view (`controller nodes -w`, `controller streams -w`): `poll`
+ * (which prints what changed) every `intervalMs` until Ctrl-C (exit 0). A failed poll is a
+ * handover to follow (reconnect, then poll again at once) or the end (its exit code);
+ * `shown()`: whether a poll has answered on this session before (see `Handover.failed`).
+ */
+export async function pollWithHandover(
+  env: CommandEnv,
+  label: string,
+  intervalMs: number,
+  poll: () => Promise<{ ok: true } | { ok: false; problem: string }>,
+  shown: () => boolean,
+): Promise<number> {
+  const { signal } = env.io;
+  const handover = new Handover(env, label);
+  while (!signal.aborted) {
+    const r = await poll();
+    if (signal.aborted) break;
+    if (!r.ok) {
+      const code = await handover.failed(r.problem, shown());
+      if (code !== undefined) return code;
+      continue; // reconnected: poll again at once
+    }
+    handover.ok();
+    await pause(intervalMs, signal, env.scheduler);
+  }
+  return EXIT.OK;
+}

@@ -6,7 +6,7 @@ import { styleText } from 'node:util';
 import { EXIT } from '../shared/program';
 import type { CommandEnv } from './command';
 import { shown } from './format';
-import { Handover, pause } from './handover';
+import { pollWithHandover } from './handover';
 import { json, table } from './io';
 
 export interface Row {
@@ -73,16 +73,9 @@ export async function pollView(
 ): Promise<number> {
   const { io, opts } = env;
   let last: Map<string, Row> | undefined;
-  const handover = new Handover(env, label);
-  while (!io.signal.aborted) {
+  const poll = async (): Promise<ViewResult> => {
     const r = await fetch();
-    if (io.signal.aborted) break;
-    if (!r.ok) {
-      const code = await handover.failed(r.problem, last !== undefined);
-      if (code !== undefined) return code;
-      continue; // reconnected: poll again at once
-    }
-    handover.ok();
+    if (!r.ok || io.signal.aborted) return r;
     const now = new Map(r.view.rows.map((x) => [x.key, x]));
     const changed =
       !last ||
@@ -107,7 +100,7 @@ export async function pollView(
       }
     }
     last = now;
-    await pause(intervalMs, io.signal, env.scheduler);
-  }
-  return EXIT.OK;
+    return r;
+  };
+  return pollWithHandover(env, label, intervalMs, poll, () => last !== undefined);
 }

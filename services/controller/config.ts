@@ -19,7 +19,7 @@ import { type LeaderElectionConfig, loadLeaderElectionConfig } from './leader/co
 import type { FollowConfig } from './leader/follower';
 import { dialAddrSchema, formatHostPort } from '../shared/config';
 import { readClientTokenFromEnv } from '../shared/auth';
-import { readClientTlsFromEnv } from '../shared/tls';
+import { readClientTlsFromEnv } from '../shared/tls-client';
 
 /** What peers can make the controller hold, and how long it waits on them (CONTROLLER_MAX_*, *_MS). */
 export interface ControllerLimits {

@@ -32,10 +32,7 @@ import { createMarketStream } from './ws-stream';
 
 // The market's parts, by job: symbols.ts (symbol -> pair), faults.ts (the fault table and
 // the price under a fault), http-routes.ts (quotes, control, health), ws-stream.ts (the
-// WebSocket stream). This file starts and closes them; callers import everything from here.
-export { HUGE_BYTES } from './context';
-export { FAULT_MODES, type Fault, type FaultMode, RETRY_AFTER_S, STALE_MS } from './faults';
-export { KNOWN_PAIRS, type ResolvedSymbol, resolveSymbol } from './symbols';
+// WebSocket stream). This file starts and closes them.
 
 export interface MarketServerOptions {
   /** Default 127.0.0.1. */

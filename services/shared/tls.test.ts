@@ -3,7 +3,8 @@ import { configError, manualClock } from '../../tests/support/fakes';
 import { X509Certificate } from 'node:crypto';
 import { type CertDir, type CertFiles, type TestCa, makeCertDir } from '../../tests/support/certs';
 import type { Scheduler } from './scheduler';
-import { ReloadingPemProvider, type ServerTlsConfig, loadPem, readServerTlsConfig } from './tls';
+import { loadPem } from './pem';
+import { ReloadingPemProvider, type ServerTlsConfig, readServerTlsConfig } from './tls';
 
 jest.setTimeout(30_000);
 

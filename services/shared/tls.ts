@@ -10,16 +10,13 @@
  * keeps the previous certificate instead of taking the port down (grpc-js's own
  * FileWatcherCertificateProvider would publish `null` and drop every new connection).
  *
- * PEM loading is pem.ts and a client's TLS tls-client.ts; both are re-exported from here.
+ * PEM loading is pem.ts and a client's TLS tls-client.ts.
  */
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { type Scheduler, type TimerHandle, systemScheduler } from './scheduler';
 import { ConfigError, type Env } from './config';
 import { type PemMaterial, loadPem, problemOf } from './pem';
-
-export * from './pem';
-export * from './tls-client';
 
 type CertificateProvider = grpc.experimental.CertificateProvider;
 type CaCertificateUpdateListener = grpc.experimental.CaCertificateUpdateListener;

@@ -12,7 +12,7 @@ import type { SecureVersion } from 'node:tls';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError, type Env } from './config';
 import { type Scheduler, type TimerHandle, systemScheduler } from './scheduler';
-import { loadPem } from './tls';
+import { loadPem } from './pem';
 
 export const WEB_CONFIG_VARS = {
   file: 'METRICS_WEB_CONFIG_FILE',

@@ -18,7 +18,7 @@ import { createHash } from 'node:crypto';
 import { EXIT } from '../../shared/program';
 import type { Command, CommandEnv } from '../command';
 import { age, isoOrNull, shown } from '../format';
-import { Handover, pause } from '../handover';
+import { pollWithHandover } from '../handover';
 import { type KnownNode, type NodeListing, eachNode } from '../nodes';
 
 export interface NodesArgs {
@@ -164,7 +164,6 @@ type Seen = Map<string, { digest: string; name: string }>;
  */
 async function watchNodes(env: CommandEnv, intervalMs: number): Promise<number> {
   const { io, opts } = env;
-  const handover = new Handover(env, LABEL);
   let last: Seen | undefined;
 
   /** Prints a whole listing (a screen, a JSON line or the first table) and what it showed. */
@@ -237,7 +236,7 @@ async function watchNodes(env: CommandEnv, intervalMs: number): Promise<number> 
     return r;
   };
 
-  while (!io.signal.aborted) {
+  const poll = async (): Promise<NodeListing> => {
     let r: NodeListing;
     if (!last) {
       const all = await printAll();
@@ -254,16 +253,9 @@ async function watchNodes(env: CommandEnv, intervalMs: number): Promise<number> 
         if (r.ok) last = all.seen;
       }
     }
-    if (io.signal.aborted) break;
-    if (!r.ok) {
-      const code = await handover.failed(r.problem, last !== undefined);
-      if (code !== undefined) return code;
-      continue; // reconnected: poll again at once
-    }
-    handover.ok();
-    await pause(intervalMs, io.signal, env.scheduler);
-  }
-  return EXIT.OK;
+    return r;
+  };
+  return pollWithHandover(env, LABEL, intervalMs, poll, () => last !== undefined);
 }
 
 /** `controller nodes`: connected nodes with their known and streaming pairs, and their AGE. */

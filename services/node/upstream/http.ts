@@ -40,9 +40,6 @@ import type { Upstream, UpstreamEvents } from './types';
 // By job: ./http-fetch.ts (one read: request, redirects, body cap, outcomes),
 // ./http-rate-limit.ts (token bucket, queue, Retry-After pause), this file (reads in flight,
 // their deadline and events, unfollow and close).
-export { MAX_REDIRECTS } from './http-fetch';
-export { MAX_PAUSE_MS, retryAfterMs } from './http-rate-limit';
-export { safeUrl } from './safe-detail';
 
 export interface HttpUpstreamDeps {
   scheduler: Scheduler;

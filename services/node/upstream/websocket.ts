@@ -37,7 +37,6 @@ import {
 // ./ws-failures.ts (a failed connection as an outcome), ./pacing.ts (NODE_UPSTREAM_MAX_RPS
 // between messages), ./log-limit.ts; this file is the connection's life: connect, failure,
 // backoff and reconnect, idle and ping timers, follow, unfollow and close.
-export { safeUrl } from './safe-detail';
 
 export interface WebSocketUpstreamDeps {
   scheduler: Scheduler;

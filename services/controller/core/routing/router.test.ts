@@ -37,12 +37,12 @@ describe('a reply finds its command', () => {
     const cli = { name: 'cli' };
     const routed = route(router, cli, [A, B], 'r1');
     expect(router.size()).toBe(2);
-    expect(router.has('r1-node-a')).toBe(true);
+    expect(router.oldestFor(A)).toBe('r1-node-a');
     const p = router.take('r1-node-a', A);
     expect(p).toMatchObject({ requestId: 'r1-node-a', nodeUuid: A });
     expect(p !== undefined && p !== 'wrong_node' && p.routed).toBe(routed);
     expect([...routed.outstanding]).toEqual([B]);
-    expect(router.has('r1-node-a')).toBe(false);
+    expect(router.oldestFor(A)).toBeUndefined();
     expect(router.size()).toBe(1);
     expect(router.pendingOf(cli)).toBe(1);
   });
@@ -51,7 +51,7 @@ describe('a reply finds its command', () => {
     const router = new Router<Cli>();
     const routed = route(router, { name: 'cli' }, [A], 'r1');
     expect(router.take('r1-node-a', B)).toBe('wrong_node');
-    expect(router.has('r1-node-a')).toBe(true);
+    expect(router.oldestFor(A)).toBe('r1-node-a');
     expect([...routed.outstanding]).toEqual([A]);
     // The right node's reply still finds it.
     expect(router.take('r1-node-a', A)).toMatchObject({ nodeUuid: A });

@@ -36,10 +36,6 @@ export class Router<Cli> {
     return this.byCli.get(cli)?.size ?? 0;
   }
 
-  has(requestId: string): boolean {
-    return this.pending.has(requestId);
-  }
-
   add(requestId: string, nodeUuid: string, routed: RoutedCommand<Cli>): void {
     const p = { requestId, nodeUuid, routed };
     this.pending.set(requestId, p);
