@@ -9,6 +9,8 @@
  *   single-full   the same, every stream written whenever it drains
  *   batch-paced   200 nodes x 10 pairs, one NodePriceUpdatesV1Notify of 10 per frame, 20,000/s
  *   batch-full    the same, every stream written whenever it drains
+ *   batch-idle    (only when named in --only) 200 x 10 pairs streaming, no price sent: the
+ *                 server's background CPU per second (timers, pings, sweeps)
  *
  * Figure: updates taken per CPU-second of the server process (utime + stime from
  * /proc/<pid>/stat) over a window of steady load. Updates taken: the controller's
@@ -53,6 +55,8 @@ export interface Scenario {
   batch: boolean;
   /** Paced total rate (updates/s); undefined: full rate. */
   perSec?: number;
+  /** Every pair streaming and no price sent: the server's background CPU (cores), not a rate. */
+  idle?: boolean;
 }
 
 export interface Options {
@@ -95,9 +99,17 @@ export interface RunResult {
   reconnects: number;
   /** 1-minute load average at the start and end of the run. */
   load: [number, number];
+  /**
+   * The window on the monotonic clock (microseconds, as in a --cpu-prof profile's
+   * timestamps), so that a profile can be cut to it.
+   */
+  windowUs: [number, number];
 }
 
-export function scenarios(smoke: boolean): Scenario[] {
+/** Run only when named in --only: the four figures do not need it. */
+export const IDLE_SCENARIO = 'batch-idle';
+
+export function scenarios(smoke: boolean, withIdle = false): Scenario[] {
   const nodes = smoke ? 4 : 200;
   const perSec = smoke ? 1000 : 20_000;
   return [
@@ -105,6 +117,9 @@ export function scenarios(smoke: boolean): Scenario[] {
     { name: 'single-full', nodes, pairsPerNode: 1, batch: false },
     { name: 'batch-paced', nodes, pairsPerNode: 10, batch: true, perSec },
     { name: 'batch-full', nodes, pairsPerNode: 10, batch: true },
+    ...(withIdle
+      ? [{ name: IDLE_SCENARIO, nodes, pairsPerNode: 10, batch: true, idle: true }]
+      : []),
   ];
 }
 
@@ -275,7 +290,7 @@ async function measure(
       { timeoutMs: 30_000, intervalMs: 50 },
     );
     await Promise.all(
-      sims.map((s) =>
+      (sc.idle ? [] : sims).map((s) =>
         s.request({
           type: 'prices',
           mode: sc.perSec ? 'paced' : 'max',
@@ -289,9 +304,11 @@ async function measure(
     const tg0 = performance.now();
     const n0 = await server.taken();
     const c0 = server.program.cpuSeconds();
+    const w0 = process.hrtime.bigint();
     const t0 = performance.now();
     await sleep(o.windowMs);
     const c1 = server.program.cpuSeconds();
+    const w1 = process.hrtime.bigint();
     const t1 = performance.now();
     const n1 = await server.taken();
     const g1 = await Promise.all(sims.map((s) => s.status()));
@@ -313,9 +330,10 @@ async function measure(
       skippedShare: sent > 0 ? skipped / sent : 0,
       reconnects: g1.reduce((a, g, i) => a + g.reconnects - g0[i]!.reconnects, 0),
       load: [loadStart, load1()],
+      windowUs: [Number(w0 / 1000n), Number(w1 / 1000n)],
     };
     log(
-      `round ${round} ${sc.name} ${kind}: ${fmt(r.perCpuSecond)} updates/cpu-s, ${fmt(r.rate)} updates/s, ` +
+      `round ${round} ${sc.name} ${kind}: ${sc.idle ? `${(r.cores * 1000).toFixed(1)} ms of CPU per s idle, ` : ''}${fmt(r.perCpuSecond)} updates/cpu-s, ${fmt(r.rate)} updates/s, ` +
         `${r.cores.toFixed(2)} cores; generators wrote ${r.genRates.map(fmt).join(' + ')} /s ` +
         `(${r.backlogPerSec > 0.02 * r.rate ? `${fmt(r.backlogPerSec)}/s more than taken: saturated` : 'all taken'}; ` +
         `skipped ${(r.skippedShare * 100).toFixed(0)} % of write attempts); ${r.reconnects} reconnects; ` +
@@ -421,7 +439,9 @@ function table(sums: Summary[]): string {
 export async function main(argv: string[]): Promise<Summary[]> {
   const o = parseArgs(argv);
   const log = (m: string) => console.error(`[ingest-floor] ${m}`);
-  const all = scenarios(o.smoke).filter((s) => !o.only || o.only.has(s.name));
+  const all = scenarios(o.smoke, o.only?.has(IDLE_SCENARIO)).filter(
+    (s) => !o.only || o.only.has(s.name),
+  );
   if (all.length === 0) throw new Error('no scenario selected');
   const deadline = Date.now() + o.maxMinutes * 60_000;
   if (!process.version.startsWith('v24.'))
