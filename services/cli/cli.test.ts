@@ -1,25 +1,9 @@
 import { createServer } from 'node:net';
 import { runCli } from './cli';
-import type { CliIo } from './io';
 import { CliSession } from './session';
+import { memoryIo } from '../../tests/support/fake-cli-session';
 
 const UUID = '3f2b8c1e-8d3a-4b7e-9c2f-1a2b3c4d5e6f';
-
-interface Captured {
-  io: CliIo;
-  out(): string;
-  err(): string;
-}
-
-function memoryIo(): Captured {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    io: { out: (t) => out.push(t), err: (t) => err.push(t), signal: new AbortController().signal },
-    out: () => out.join(''),
-    err: () => err.join(''),
-  };
-}
 
 /** A port on 127.0.0.1 that nothing listens on: bind to port 0, note it, close. */
 async function freePort(): Promise<number> {

@@ -5,9 +5,8 @@
  */
 import { EXIT } from '../shared/program';
 import { fakeScheduler } from '../../tests/support/fake-scheduler';
-import type { CommandEnv } from './command';
+import { fakeCliSession } from '../../tests/support/fake-cli-session';
 import { Handover, pollWithHandover } from './handover';
-import type { CliSession } from './session';
 
 function setup(opts: {
   reconnectMs?: number;
@@ -19,29 +18,18 @@ function setup(opts: {
   const scheduler = fakeScheduler();
   const start = scheduler.now();
   const attempts: number[] = [];
-  const session = {
-    address: 'c:1',
-    leaderLost: () => opts.lost,
-    reconnect: (untilMs: number) => {
-      attempts.push(scheduler.now() - start);
-      if (opts.failsAtStart !== false) expect(untilMs).toBe(start + (opts.reconnectMs ?? 0));
-      return Promise.resolve(opts.answersAt !== undefined && attempts.length >= opts.answersAt);
+  const fake = fakeCliSession(
+    {
+      address: 'c:1',
+      leaderLost: () => opts.lost,
+      reconnect: (untilMs: number) => {
+        attempts.push(scheduler.now() - start);
+        if (opts.failsAtStart !== false) expect(untilMs).toBe(start + (opts.reconnectMs ?? 0));
+        return Promise.resolve(opts.answersAt !== undefined && attempts.length >= opts.answersAt);
+      },
     },
-  } as unknown as CliSession;
-  let err = '';
-  const abort = new AbortController();
-  const env: CommandEnv = {
-    session,
-    io: { out: () => undefined, err: (t) => (err += t), signal: abort.signal },
-    opts: {
-      controller: 'c:1',
-      timeoutMs: 1000,
-      reconnectMs: opts.reconnectMs,
-      json: false,
-      colour: false,
-    },
-    scheduler,
-  };
+    { opts: { reconnectMs: opts.reconnectMs }, scheduler },
+  );
   /** Moves the fake time on in steps, letting the handover's promises settle in between. */
   const runFor = async (ms: number, step = 10) => {
     for (let t = 0; t < ms; t += step) {
@@ -49,7 +37,14 @@ function setup(opts: {
       await new Promise((r) => setImmediate(r));
     }
   };
-  return { env, attempts, err: () => err, abort, runFor, handover: new Handover(env, 'watch') };
+  return {
+    env: fake.env,
+    attempts,
+    err: fake.err,
+    abort: fake.abort,
+    runFor,
+    handover: new Handover(fake.env, 'watch'),
+  };
 }
 
 test('retries at 50, 150, 350, 750 ms, then once more at the bound, and gives up with exit 3', async () => {
@@ -93,7 +88,7 @@ test('Ctrl-C while waiting to retry ends with exit 0 at once', async () => {
   const t = setup({ reconnectMs: 10_000, lost: { standby: false } });
   const failed = t.handover.failed('stream ended', true);
   await t.runFor(20);
-  t.abort.abort();
+  t.abort();
   expect(await failed).toBe(EXIT.OK);
   expect(t.attempts).toEqual([]);
 });
@@ -149,7 +144,7 @@ describe('pollWithHandover', () => {
     expect(t.attempts).toEqual([polls[3]]);
     expect(t.err()).toBe('controller handover: reconnecting… (gone)\nwatching again via c:1\n');
     expect(code).toBe('pending');
-    t.abort.abort();
+    t.abort();
     await t.runFor(10);
     expect(code).toBe(EXIT.OK);
   });

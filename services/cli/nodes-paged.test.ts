@@ -8,6 +8,7 @@
 import type { MessageOf } from '../shared/any';
 import { type KnownNode, NodeResolver, eachNode, nodeNames, resolveNodes } from './nodes';
 import type { CliSession, ControllerResult, FramesResult } from './session';
+import { fakeSession } from '../../tests/support/fake-cli-session';
 
 type Page = MessageOf<'ControllerListNodesPageV1'>;
 type Info = Page['nodes'][number];
@@ -37,7 +38,7 @@ function session(
   v1: ControllerResult<'ControllerListNodesV1Reply'> = { ok: false, problem: 'not asked' },
 ) {
   const asked: string[] = [];
-  const s = {
+  const s = fakeSession({
     controllerFrames: async (
       name: string,
       _m: unknown,
@@ -53,7 +54,7 @@ function session(
       asked.push(name);
       return Promise.resolve(v1);
     },
-  } as unknown as CliSession;
+  });
   return { s, asked };
 }
 

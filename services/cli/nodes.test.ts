@@ -5,7 +5,8 @@
  */
 import type { MessageOf } from '../shared/any';
 import { type KnownNode, isFullUuid, listNodes, nodeNames, resolveNodes, withName } from './nodes';
-import type { ControllerResult, CliSession } from './session';
+import type { ControllerResult } from './session';
+import { fakeSession, noPagedNodeList } from '../../tests/support/fake-cli-session';
 
 const A = '3f2b8c1e-8d3a-4b7e-9c2f-1a2b3c4d5e6f';
 const A2 = '3f2b0000-0000-4000-8000-000000000000';
@@ -16,20 +17,13 @@ type ListReply = MessageOf<'ControllerListNodesV1Reply'>;
 /** A session whose only command answers with `result`, counting the asks. */
 function session(result: ControllerResult<'ControllerListNodesV1Reply'>) {
   const asked: string[] = [];
-  const s = {
-    // A controller that predates the paged node list (ControllerListNodesV2Req): the CLI
-    // falls back to ControllerListNodesV1Req, answered here.
-    controllerFrames: () =>
-      Promise.resolve({
-        ok: false,
-        problem: 'the controller does not know this command',
-        unknown: true,
-      }),
+  const s = fakeSession({
+    controllerFrames: noPagedNodeList,
     controllerCommand: (name: string) => {
       asked.push(name);
       return Promise.resolve(result);
     },
-  } as unknown as CliSession;
+  });
   return { s, asked };
 }
 

@@ -4,22 +4,14 @@
  * document per change with --json). Polling waits with jest's fake timers, not sleeps.
  */
 import { EXIT } from '../shared/program';
-import type { CommandEnv, GlobalOptions } from './command';
+import type { GlobalOptions } from './command';
 import { type Row, type ViewResult, pollView, printView } from './view';
-import { systemScheduler } from '../shared/scheduler';
+import { fakeCliSession } from '../../tests/support/fake-cli-session';
 
+/** A command env on a session whose stream did not end in a handover: a failure ends the poll. */
 function env(opts: Partial<GlobalOptions> = {}, tty = false) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const stop = new AbortController();
-  const e: CommandEnv = {
-    // A session whose stream did not end in a handover: a failure ends the poll.
-    session: { leaderLost: () => undefined, address: 'c:1' } as unknown as CommandEnv['session'],
-    io: { out: (t) => out.push(t), err: (t) => err.push(t), signal: stop.signal, tty },
-    opts: { controller: 'c:1', timeoutMs: 1000, json: false, colour: false, ...opts },
-    scheduler: systemScheduler,
-  };
-  return { e, out, err, stop };
+  const t = fakeCliSession({ leaderLost: () => undefined, address: 'c:1' }, { opts, tty });
+  return { e: t.env, out: t.writes.out, err: t.writes.err, stop: t.abort };
 }
 
 const row = (key: string, value: string, tone?: Row['tone']): Row => ({
@@ -91,7 +83,7 @@ describe('pollView', () => {
     const done = pollView(t.e, 'controller nodes', 2000, () => {
       fetches.push(Date.now());
       const v = views[i++]!;
-      if (i === views.length) queueMicrotask(() => t.stop.abort());
+      if (i === views.length) queueMicrotask(() => t.stop());
       return Promise.resolve(v);
     });
     await jest.advanceTimersByTimeAsync(2000 * views.length);
@@ -148,7 +140,7 @@ describe('pollView', () => {
     let calls = 0;
     const code = await pollView(t.e, 'x', 2000, () => {
       calls++;
-      t.stop.abort();
+      t.stop();
       return Promise.resolve(ok([row('a', '1')]));
     });
     expect(code).toBe(EXIT.OK);

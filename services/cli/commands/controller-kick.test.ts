@@ -4,32 +4,26 @@
  */
 import type { MessageOf } from '../../shared/any';
 import { EXIT } from '../../shared/program';
-import type { CommandEnv } from '../command';
-import type { CliSession, ControllerResult } from '../session';
+import type { ControllerResult } from '../session';
 import { controllerKick } from './controller-kick';
-import { systemScheduler } from '../../shared/scheduler';
+import { fakeCliSession } from '../../../tests/support/fake-cli-session';
 
 const A = '3f2b8c1e-8d3a-4b7e-9c2f-1a2b3c4d5e6f';
 const GONE = 'a1b2c3d4-0000-4000-8000-000000000000';
 
 async function run(result: ControllerResult<'ControllerKickNodesV1Reply'>, json = false) {
   const asked: { name: string; message: MessageOf<'ControllerKickNodesV1Req'> }[] = [];
-  const session = {
-    controllerCommand: (name: string, message: MessageOf<'ControllerKickNodesV1Req'>) => {
-      asked.push({ name, message });
-      return Promise.resolve(result);
+  const t = fakeCliSession(
+    {
+      controllerCommand: (name: string, message: MessageOf<'ControllerKickNodesV1Req'>) => {
+        asked.push({ name, message });
+        return Promise.resolve(result);
+      },
     },
-  } as unknown as CliSession;
-  const out: string[] = [];
-  const err: string[] = [];
-  const env: CommandEnv = {
-    session,
-    io: { out: (t) => out.push(t), err: (t) => err.push(t), signal: new AbortController().signal },
-    opts: { controller: 'c:1', timeoutMs: 1000, json, colour: false },
-    scheduler: systemScheduler,
-  };
-  const code = await controllerKick(env, { nodeUuids: [A, GONE] });
-  return { code, out: out.join(''), err: err.join(''), asked };
+    { opts: { json } },
+  );
+  const code = await controllerKick(t.env, { nodeUuids: [A, GONE] });
+  return { code, out: t.out(), err: t.err(), asked };
 }
 
 describe('controller kick', () => {

@@ -8,11 +8,10 @@
 import type { MessageOf } from '../../shared/any';
 import { EXIT } from '../../shared/program';
 import { timestampFromMs } from '../../shared/time';
-import type { CommandEnv } from '../command';
 import { json } from '../io';
-import type { CliSession, FramesResult } from '../session';
+import type { FramesResult } from '../session';
 import { controllerNodes } from './controller-nodes';
-import { systemScheduler } from '../../shared/scheduler';
+import { commandEnv, fakeSession } from '../../../tests/support/fake-cli-session';
 
 type Page = MessageOf<'ControllerListNodesPageV1'>;
 type Info = Page['nodes'][number];
@@ -46,7 +45,7 @@ function paged(nodes: Info[], perPage: number): Page[] {
 /** A session serving `list()` (read at every listing) in pages of `perPage`. */
 function session(list: () => Info[] | FramesResult, perPage = 2) {
   let listings = 0;
-  const s = {
+  const s = fakeSession({
     controllerFrames: async (
       _name: string,
       _m: unknown,
@@ -61,32 +60,8 @@ function session(list: () => Info[] | FramesResult, perPage = 2) {
     },
     // No handover to follow (handover.ts asks after a failure).
     leaderLost: () => undefined,
-  } as unknown as CliSession;
+  });
   return { s, listings: () => listings };
-}
-
-function env(
-  s: CliSession,
-  opts: { json?: boolean; tty?: boolean; stopWhen?: (out: string) => boolean } = {},
-) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const stop = new AbortController();
-  const e: CommandEnv = {
-    session: s,
-    io: {
-      out: (t) => {
-        out.push(t);
-        if (opts.stopWhen?.(out.join(''))) stop.abort();
-      },
-      err: (t) => err.push(t),
-      signal: stop.signal,
-      tty: opts.tty,
-    },
-    opts: { controller: 'c:1', timeoutMs: 1000, json: opts.json ?? false, colour: false },
-    scheduler: systemScheduler,
-  };
-  return { e, out: () => out.join(''), writes: out, err: () => err.join(''), stop };
 }
 
 describe('controller nodes, page by page', () => {
@@ -97,29 +72,29 @@ describe('controller nodes, page by page', () => {
 
   test('--json is exactly the whole document, written a page at a time', async () => {
     const nodes = Array.from({ length: 7 }, (_, i) => info(i));
-    const r = env(session(() => nodes, 3).s, { json: true });
-    expect(await controllerNodes(r.e, { intervalMs: 1000 })).toBe(EXIT.OK);
+    const r = commandEnv(session(() => nodes, 3).s, { opts: { json: true } });
+    expect(await controllerNodes(r.env, { intervalMs: 1000 })).toBe(EXIT.OK);
     const whole = json(
       nodes.map((n) => ({ ...n, connectedAt: new Date(NOW - 60_000).toISOString() })),
     );
     expect(r.out()).toBe(whole);
-    expect(r.writes.length).toBeGreaterThan(2);
+    expect(r.writes.out.length).toBeGreaterThan(2);
     expect(r.err()).toBe('');
   });
 
   test('--json of no nodes is []', async () => {
-    const r = env(session(() => []).s, { json: true });
-    expect(await controllerNodes(r.e, { intervalMs: 1000 })).toBe(EXIT.OK);
+    const r = commandEnv(session(() => []).s, { opts: { json: true } });
+    expect(await controllerNodes(r.env, { intervalMs: 1000 })).toBe(EXIT.OK);
     expect(r.out()).toBe('[]\n');
   });
 
   test('the table of one page is the whole table; a later page widens a column, never narrows it', async () => {
     const nodes = [info(1, 'a'), info(2, 'a-longer-name'), info(3, 'b')];
-    const one = env(session(() => nodes, 10).s);
-    await controllerNodes(one.e, { intervalMs: 1000 });
+    const one = commandEnv(session(() => nodes, 10).s);
+    await controllerNodes(one.env, { intervalMs: 1000 });
     expect(one.out().split('\n')[1]).toBe(`${uuid(1)}  a              BTC_USD      -          60s`);
-    const three = env(session(() => nodes, 1).s);
-    await controllerNodes(three.e, { intervalMs: 1000 });
+    const three = commandEnv(session(() => nodes, 1).s);
+    await controllerNodes(three.env, { intervalMs: 1000 });
     expect(three.out().split('\n')).toEqual([
       'UUID                                  NAME  KNOWN PAIRS  STREAMING  AGE',
       `${uuid(1)}  a     BTC_USD      -          60s`,
@@ -132,10 +107,10 @@ describe('controller nodes, page by page', () => {
 
   test('waits for stdout to drain after each page', async () => {
     const nodes = Array.from({ length: 6 }, (_, i) => info(i));
-    const r = env(session(() => nodes, 2).s, { json: true });
+    const r = commandEnv(session(() => nodes, 2).s, { opts: { json: true } });
     const releases: (() => void)[] = [];
-    r.e.io.drained = () => new Promise<void>((resolve) => releases.push(resolve));
-    const done = controllerNodes(r.e, { intervalMs: 1000 });
+    r.env.io.drained = () => new Promise<void>((resolve) => releases.push(resolve));
+    const done = controllerNodes(r.env, { intervalMs: 1000 });
     await new Promise((resolve) => setImmediate(resolve));
     // One page printed (its last node waits for the next page), then a wait for stdout.
     expect(releases).toHaveLength(1);
@@ -150,7 +125,7 @@ describe('controller nodes, page by page', () => {
 
   test('a listing cut short is exit 1 with the problem; what came stays printed', async () => {
     let calls = 0;
-    const s = {
+    const s = fakeSession({
       controllerFrames: async (
         _n: string,
         _m: unknown,
@@ -161,9 +136,9 @@ describe('controller nodes, page by page', () => {
         await onReply({ nodes: [info(1), info(2)], page: 0, last: false, totalNodes: 0 });
         return { ok: false, problem: 'stream to the controller failed: gone' };
       },
-    } as unknown as CliSession;
-    const r = env(s);
-    expect(await controllerNodes(r.e, { intervalMs: 1000 })).toBe(EXIT.FAILED);
+    });
+    const r = commandEnv(s);
+    expect(await controllerNodes(r.env, { intervalMs: 1000 })).toBe(EXIT.FAILED);
     expect(calls).toBe(1);
     expect(r.out()).toContain(uuid(1));
     expect(r.err()).toBe('controller nodes: stream to the controller failed: gone\n');
@@ -179,8 +154,8 @@ describe('controller nodes -w, page by page', () => {
       if (listed === 2) nodes = [info(1), info(3, 'n3', ['BTC_USD', 'EUR_USD']), info(4)];
       return nodes;
     });
-    const r = env(s, { stopWhen: (o) => o.includes('GONE') });
-    expect(await controllerNodes(r.e, { watch: true, intervalMs: 1 })).toBe(EXIT.OK);
+    const r = commandEnv(s, { stopWhen: (o) => o.includes('GONE') });
+    expect(await controllerNodes(r.env, { watch: true, intervalMs: 1 })).toBe(EXIT.OK);
     const lines = r.out().trimEnd().split('\n');
     expect(lines.slice(0, 4).map((l) => l.split(/ +/).slice(0, 2).join(' '))).toEqual([
       'UUID NAME',
@@ -207,11 +182,11 @@ describe('controller nodes -w, page by page', () => {
       if (listed === 3) nodes = [info(1)];
       return nodes;
     });
-    const r = env(sess.s, {
+    const r = commandEnv(sess.s, {
       tty: true,
       stopWhen: (o) => o.split('\x1b[2J').length === 3 && o.endsWith('stop\n'),
     });
-    expect(await controllerNodes(r.e, { watch: true, intervalMs: 1 })).toBe(EXIT.OK);
+    expect(await controllerNodes(r.env, { watch: true, intervalMs: 1 })).toBe(EXIT.OK);
     const screens = r
       .out()
       .split('\x1b[H\x1b[2J')
@@ -232,8 +207,8 @@ describe('controller nodes -w, page by page', () => {
       if (listed === 2) nodes = nodes.slice(1);
       return nodes;
     });
-    const r = env(s, { json: true, stopWhen: (o) => o.split('\n').length === 3 });
-    expect(await controllerNodes(r.e, { watch: true, intervalMs: 1 })).toBe(EXIT.OK);
+    const r = commandEnv(s, { opts: { json: true }, stopWhen: (o) => o.split('\n').length === 3 });
+    expect(await controllerNodes(r.env, { watch: true, intervalMs: 1 })).toBe(EXIT.OK);
     const docs = r
       .out()
       .trimEnd()
@@ -246,8 +221,8 @@ describe('controller nodes -w, page by page', () => {
   });
 
   test('a failed listing before any worked is exit 1, as before', async () => {
-    const r = env(session(() => ({ ok: false, problem: 'refused' })).s);
-    expect(await controllerNodes(r.e, { watch: true, intervalMs: 1 })).toBe(EXIT.FAILED);
+    const r = commandEnv(session(() => ({ ok: false, problem: 'refused' })).s);
+    expect(await controllerNodes(r.env, { watch: true, intervalMs: 1 })).toBe(EXIT.FAILED);
     expect(r.err()).toBe('controller nodes: refused\n');
   });
 });

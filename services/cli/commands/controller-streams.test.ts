@@ -5,10 +5,10 @@
  */
 import type { MessageOf } from '../../shared/any';
 import { EXIT } from '../../shared/program';
-import type { CommandEnv, GlobalOptions } from '../command';
-import type { CliSession, ControllerResult } from '../session';
+import type { GlobalOptions } from '../command';
+import type { ControllerResult } from '../session';
 import { controllerStreams } from './controller-streams';
-import { systemScheduler } from '../../shared/scheduler';
+import { fakeCliSession, noPagedNodeList } from '../../../tests/support/fake-cli-session';
 
 const A = '3f2b8c1e-8d3a-4b7e-9c2f-1a2b3c4d5e6f';
 const B = '0b7e1f52-4c1d-4a8e-8f0e-2d9c6a5b4e31';
@@ -31,53 +31,41 @@ async function run(
   args: { check?: boolean } = {},
   opts: Partial<GlobalOptions> = {},
 ) {
-  const session = {
-    // A controller that predates the paged node list (ControllerListNodesV2Req): the CLI
-    // falls back to ControllerListNodesV1Req, answered here.
-    controllerFrames: () =>
-      Promise.resolve({
-        ok: false,
-        problem: 'the controller does not know this command',
-        unknown: true,
-      }),
-    controllerCommand: (name: string) =>
-      Promise.resolve(
-        name === 'ControllerListNodesV1Req'
-          ? {
-              ok: true,
-              reply: {
-                nodeUuids: [A, B],
-                nodes: [
-                  {
-                    nodeUuid: A,
-                    name: 'alpha',
-                    knownCurrencyPairs: [],
-                    streamingCurrencyPairs: [],
-                    peer: '',
-                  },
-                  {
-                    nodeUuid: B,
-                    name: '',
-                    knownCurrencyPairs: [],
-                    streamingCurrencyPairs: [],
-                    peer: '',
-                  },
-                ],
-              },
-            }
-          : reply,
-      ),
-  } as unknown as CliSession;
-  const out: string[] = [];
-  const err: string[] = [];
-  const env: CommandEnv = {
-    session,
-    io: { out: (t) => out.push(t), err: (t) => err.push(t), signal: new AbortController().signal },
-    opts: { controller: 'c:1', timeoutMs: 1000, json: false, colour: false, ...opts },
-    scheduler: systemScheduler,
-  };
-  const code = await controllerStreams(env, { intervalMs: 1000, ...args });
-  return { code, out: out.join(''), err: err.join('') };
+  const t = fakeCliSession(
+    {
+      controllerFrames: noPagedNodeList,
+      controllerCommand: (name: string) =>
+        Promise.resolve(
+          name === 'ControllerListNodesV1Req'
+            ? {
+                ok: true,
+                reply: {
+                  nodeUuids: [A, B],
+                  nodes: [
+                    {
+                      nodeUuid: A,
+                      name: 'alpha',
+                      knownCurrencyPairs: [],
+                      streamingCurrencyPairs: [],
+                      peer: '',
+                    },
+                    {
+                      nodeUuid: B,
+                      name: '',
+                      knownCurrencyPairs: [],
+                      streamingCurrencyPairs: [],
+                      peer: '',
+                    },
+                  ],
+                },
+              }
+            : reply,
+        ),
+    },
+    { opts },
+  );
+  const code = await controllerStreams(t.env, { intervalMs: 1000, ...args });
+  return { code, out: t.out(), err: t.err() };
 }
 
 describe('controller streams', () => {

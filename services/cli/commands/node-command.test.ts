@@ -11,10 +11,10 @@ import { type MessageName, type MessageOf, pack, unpack } from '../../shared/any
 import { EXIT } from '../../shared/program';
 import { timestampFromMs } from '../../shared/time';
 import { type FakeScheduler, fakeScheduler } from '../../../tests/support/fake-scheduler';
-import type { CommandEnv, GlobalOptions } from '../command';
+import type { GlobalOptions } from '../command';
 import { CliSession } from '../session';
 import { runNodeCommand } from './node-command';
-import { systemScheduler } from '../../shared/scheduler';
+import { commandEnv } from '../../../tests/support/fake-cli-session';
 
 /** How a connected node answers a routed command. */
 type Behaviour = 'answers' | 'silent' | { fails: string } | 'undecodable';
@@ -144,16 +144,9 @@ async function run(script: Script, values: string[], opts: Partial<GlobalOptions
   mockNextStream = stream;
   const session = new CliSession({ address: '127.0.0.1:5160', timeoutMs, scheduler });
   await session.open();
-  const out: string[] = [];
-  const err: string[] = [];
-  const env: CommandEnv = {
-    session,
-    io: { out: (t) => out.push(t), err: (t) => err.push(t), signal: new AbortController().signal },
-    opts: { controller: '127.0.0.1:5160', timeoutMs, json: false, colour: false, ...opts },
-    scheduler: systemScheduler,
-  };
+  const t = commandEnv(session, { opts: { controller: '127.0.0.1:5160', timeoutMs, ...opts } });
   const code = await runNodeCommand(
-    env,
+    t.env,
     'node shutdown',
     'NodeShutdownV1Req',
     {},
@@ -163,8 +156,8 @@ async function run(script: Script, values: string[], opts: Partial<GlobalOptions
   session.close();
   return {
     code,
-    out: out.join(''),
-    err: err.join(''),
+    out: t.out(),
+    err: t.err(),
     sent: stream.written,
     /** The node command as it went out, if it did. */
     routed: stream.written.find((w) => w.name === 'NodeShutdownV1Req'),

@@ -7,10 +7,9 @@ import { CurrencyStreamStateV1_StreamState as StreamState } from '../../gen/prot
 import type { MessageOf } from '../../shared/any';
 import { EXIT } from '../../shared/program';
 import { timestampFromMs } from '../../shared/time';
-import type { CommandEnv } from '../command';
-import type { CliSession, NodeReply, NodeResult } from '../session';
+import type { NodeReply, NodeResult } from '../session';
 import { nodeStatus } from './node-status';
-import { systemScheduler } from '../../shared/scheduler';
+import { fakeCliSession } from '../../../tests/support/fake-cli-session';
 
 const A = '3f2b8c1e-8d3a-4b7e-9c2f-1a2b3c4d5e6f';
 
@@ -22,16 +21,9 @@ async function run(replies: NodeReply[]) {
     missing: [],
     failed: [],
   };
-  const session = { nodeCommand: () => Promise.resolve(result) } as unknown as CliSession;
-  const out: string[] = [];
-  const env: CommandEnv = {
-    session,
-    io: { out: (t) => out.push(t), err: () => {}, signal: new AbortController().signal },
-    opts: { controller: 'c:1', timeoutMs: 1000, json: false, colour: false },
-    scheduler: systemScheduler,
-  };
-  const code = await nodeStatus(env, { nodeUuids: [A] });
-  return { code, out: out.join('') };
+  const t = fakeCliSession({ nodeCommand: () => Promise.resolve(result) });
+  const code = await nodeStatus(t.env, { nodeUuids: [A] });
+  return { code, out: t.out() };
 }
 
 const status = (over: Partial<MessageOf<'NodeStatusV1Reply'>> = {}): NodeReply => ({

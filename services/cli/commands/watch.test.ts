@@ -6,8 +6,8 @@
 import type { MessageOf } from '../../shared/any';
 import { EXIT } from '../../shared/program';
 import { fakeScheduler } from '../../../tests/support/fake-scheduler';
-import type { CommandEnv } from '../command';
-import type { CliSession, FramesResult, WatchEnd } from '../session';
+import { fakeCliSession } from '../../../tests/support/fake-cli-session';
+import type { FramesResult, WatchEnd } from '../session';
 import { watch } from './watch';
 
 const A = '3f2b8c1e-8d3a-4b7e-9c2f-1a2b3c4d5e6f';
@@ -17,65 +17,59 @@ type Page = MessageOf<'ControllerListNodesPageV1'>;
 type OnUpdate = (nodeUuid: string, u: MessageOf<'NodePriceUpdateV1Notify'>) => void;
 
 function setup() {
-  const scheduler = fakeScheduler();
   /** The nodes the controller lists now; undefined: the lookup gets no answer. */
   let listed: { nodeUuid: string; name: string }[] | undefined = [];
   let lookups = 0;
   let subscribed: OnUpdate | undefined;
-  const abort = new AbortController();
-  const session = {
-    address: 'c:1',
-    controllerFrames: (
-      _n: string,
-      _m: unknown,
-      _e: string,
-      onReply: (p: Page) => boolean,
-    ): Promise<FramesResult> => {
-      lookups++;
-      if (!listed) return new Promise(() => undefined);
-      onReply({
-        page: 0,
-        last: true,
-        totalNodes: listed.length,
-        nodes: listed.map((n) => ({
-          ...n,
-          knownCurrencyPairs: [],
-          streamingCurrencyPairs: [],
-          peer: '',
-        })),
-      } as Page);
-      return Promise.resolve({ ok: true });
+  const t = fakeCliSession(
+    {
+      address: 'c:1',
+      controllerFrames: (
+        _n: string,
+        _m: unknown,
+        _e: string,
+        onReply: (p: Page) => boolean,
+      ): Promise<FramesResult> => {
+        lookups++;
+        if (!listed) return new Promise(() => undefined);
+        onReply({
+          page: 0,
+          last: true,
+          totalNodes: listed.length,
+          nodes: listed.map((n) => ({
+            ...n,
+            knownCurrencyPairs: [],
+            streamingCurrencyPairs: [],
+            peer: '',
+          })),
+        } as Page);
+        return Promise.resolve({ ok: true });
+      },
+      watch: (
+        _pairs: string[],
+        signal: AbortSignal,
+        onStart: (p: string[]) => void,
+        onUpdate: OnUpdate,
+      ): Promise<WatchEnd> => {
+        subscribed = onUpdate;
+        onStart([]);
+        return new Promise((r) =>
+          signal.addEventListener('abort', () => r({ ended: 'interrupted', started: true })),
+        );
+      },
     },
-    watch: (
-      _pairs: string[],
-      signal: AbortSignal,
-      onStart: (p: string[]) => void,
-      onUpdate: OnUpdate,
-    ): Promise<WatchEnd> => {
-      subscribed = onUpdate;
-      onStart([]);
-      return new Promise((r) =>
-        signal.addEventListener('abort', () => r({ ended: 'interrupted', started: true })),
-      );
-    },
-  } as unknown as CliSession;
-  let out = '';
-  const env: CommandEnv = {
-    session,
-    io: { out: (t) => (out += t), err: () => undefined, signal: abort.signal },
-    opts: { controller: 'c:1', timeoutMs: 1000, json: false, colour: false },
-    scheduler,
-  };
+    { scheduler: fakeScheduler() },
+  );
   const settle = () => new Promise((r) => setImmediate(r));
   const price = (nodeUuid: string) =>
     subscribed!(nodeUuid, { currencyPair: 'USD_HKD', price: 7.8, priceUpdatedAt: undefined });
   return {
-    scheduler,
-    env,
-    abort,
+    scheduler: t.scheduler,
+    env: t.env,
+    abort: t.abort,
     settle,
     price,
-    out: () => out,
+    out: t.out,
     lookups: () => lookups,
     subscribed: () => subscribed !== undefined,
     list: (l: typeof listed) => (listed = l),
@@ -93,7 +87,7 @@ test('a first name lookup that gets no answer holds the subscription back for 1 
   t.scheduler.advance(1);
   await t.settle();
   expect(t.subscribed()).toBe(true);
-  t.abort.abort();
+  t.abort();
   expect(await code).toBe(EXIT.OK);
 });
 
@@ -123,6 +117,6 @@ test('a node that joined later is named after at most one lookup per 10 s', asyn
   expect(t.lookups()).toBe(2);
   t.price(B);
   expect(t.out()).toContain(`${B} (edge-2)`);
-  t.abort.abort();
+  t.abort();
   expect(await code).toBe(EXIT.OK);
 });
