@@ -64,16 +64,16 @@ else
   # Then three jest processes at once, each running its files one at a time: the two cores
   # idle about a third of the time under two (the k8s tier and the holds of the interop
   # tier mostly wait). docs/testing.md has the figures.
-  #  - cluster: the k8s tier, the e2e registry test (the one e2e file that retags images:
-  #    never while the k8s tier loads them) and the interop tier;
-  #  - integration: the integration tier but the fleet listing;
+  #  - cluster: the k8s tier and the e2e registry test (the one e2e file that retags
+  #    images: never while the k8s tier loads them);
+  #  - integration: the integration tier but the fleet listing, and the interop tier;
   #  - mixed: the other e2e files, the helm tier and the fleet listing (cli-fleet).
   step "tests: integration, e2e, helm, k8s (stage $K8S_STAGE), interop in three lanes"
   lanes+=(cluster integration mixed)
-  lane cluster --runInBand --selectProjects k8s e2e interop \
-    --testPathPatterns 'tests/k8s/' 'tests-e2e/registry\.test' 'tests/interop/' &
+  lane cluster --runInBand --selectProjects k8s e2e \
+    --testPathPatterns 'tests/k8s/' 'tests-e2e/registry\.test' &
   pids=($!)
-  lane integration --runInBand --selectProjects integration \
+  lane integration --runInBand --selectProjects integration interop \
     --testPathIgnorePatterns 'tests/integration/cli-fleet\.test' &
   pids+=($!)
   lane mixed --runInBand --selectProjects e2e helm integration \
