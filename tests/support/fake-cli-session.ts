@@ -135,3 +135,25 @@ export const noPagedNodeList: NonNullable<SessionFakes['controllerFrames']> = ()
     problem: 'the controller does not know this command',
     unknown: true,
   });
+
+/**
+ * A ControllerListNodesV1Reply (answered as a ControllerResult) of nodes known only by
+ * UUID and name: what the CLI reads to put names to UUIDs.
+ */
+export function namedNodes(
+  ...nodes: [uuid: string, name: string][]
+): ControllerResult<'ControllerListNodesV1Reply'> {
+  return {
+    ok: true,
+    reply: {
+      nodeUuids: nodes.map(([uuid]) => uuid),
+      nodes: nodes.map(([nodeUuid, name]) => ({
+        nodeUuid,
+        name,
+        knownCurrencyPairs: [],
+        streamingCurrencyPairs: [],
+        peer: '',
+      })),
+    },
+  };
+}

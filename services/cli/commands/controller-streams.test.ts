@@ -8,7 +8,11 @@ import { EXIT } from '../../shared/program';
 import type { GlobalOptions } from '../command';
 import type { ControllerResult } from '../session';
 import { controllerStreams } from './controller-streams';
-import { fakeCliSession, noPagedNodeList } from '../../../tests/support/fake-cli-session';
+import {
+  fakeCliSession,
+  namedNodes,
+  noPagedNodeList,
+} from '../../../tests/support/fake-cli-session';
 
 const A = '3f2b8c1e-8d3a-4b7e-9c2f-1a2b3c4d5e6f';
 const B = '0b7e1f52-4c1d-4a8e-8f0e-2d9c6a5b4e31';
@@ -36,30 +40,7 @@ async function run(
       controllerFrames: noPagedNodeList,
       controllerCommand: (name: string) =>
         Promise.resolve(
-          name === 'ControllerListNodesV1Req'
-            ? {
-                ok: true,
-                reply: {
-                  nodeUuids: [A, B],
-                  nodes: [
-                    {
-                      nodeUuid: A,
-                      name: 'alpha',
-                      knownCurrencyPairs: [],
-                      streamingCurrencyPairs: [],
-                      peer: '',
-                    },
-                    {
-                      nodeUuid: B,
-                      name: '',
-                      knownCurrencyPairs: [],
-                      streamingCurrencyPairs: [],
-                      peer: '',
-                    },
-                  ],
-                },
-              }
-            : reply,
+          name === 'ControllerListNodesV1Req' ? namedNodes([A, 'alpha'], [B, '']) : reply,
         ),
     },
     { opts },
