@@ -8,7 +8,8 @@
 #    an OCI registry, a Kubernetes built from source, grpcurl and the Go interop peer);
 #    each setup script fails loudly when it cannot, and never skips a tier silently.
 # 4. The unit tier on every core, then the other tiers (integration, e2e, helm, k8s,
-#    interop) in three jest processes at once, then a closing line "N passed, N failed".
+#    interop) in two jest processes at once (TEST_LANES=3: three), then a closing line
+#    "N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -49,7 +50,8 @@ lane() { # name, then jest arguments; output prefixed with the lane's name
     > >(sed -u "s/^/[$name] /") 2> >(sed -u "s/^/[$name] /" >&2)
 }
 set +e
-if [ "$#" -gt 0 ] || [ "${TEST_LANES:-3}" = 1 ]; then
+lanes_wanted="${TEST_LANES:-2}"
+if [ "$#" -gt 0 ] || [ "$lanes_wanted" = 1 ]; then
   # TEST_LANES=1, or any argument (passed on to jest): one jest process over everything.
   step "tests: unit, integration, e2e, helm, k8s (stage $K8S_STAGE), interop"
   lanes=(all)
@@ -61,25 +63,40 @@ else
   lanes=(unit)
   lane unit --selectProjects unit --maxWorkers=100%
   status=$?
-  # Then three jest processes at once, each running its files one at a time: the two cores
-  # idle about a third of the time under two (the k8s tier and the holds of the interop
-  # tier mostly wait). docs/testing.md has the figures.
-  #  - cluster: the k8s tier and the e2e registry test (the one e2e file that retags
-  #    images: never while the k8s tier loads them);
-  #  - integration: the integration tier but the fleet listing, and the interop tier;
-  #  - mixed: the other e2e files, the helm tier and the fleet listing (cli-fleet).
-  step "tests: integration, e2e, helm, k8s (stage $K8S_STAGE), interop in three lanes"
-  lanes+=(cluster integration mixed)
-  lane cluster --runInBand --selectProjects k8s e2e \
-    --testPathPatterns 'tests/k8s/' 'tests-e2e/registry\.test' &
-  pids=($!)
-  lane integration --runInBand --selectProjects integration interop \
-    --testPathIgnorePatterns 'tests/integration/cli-fleet\.test' &
-  pids+=($!)
-  lane mixed --runInBand --selectProjects e2e helm integration \
-    --testPathPatterns 'tests-e2e/' 'tests/helm/' 'tests/integration/cli-fleet\.test' \
-    --testPathIgnorePatterns 'tests-e2e/registry\.test' &
-  pids+=($!)
+  pids=()
+  if [ "$lanes_wanted" = 3 ]; then
+    # TEST_LANES=3: three jest processes at once (about 11.5 min warm instead of 13, but
+    # cli-fleet's listing at the maxima lost its connection in 1 of 3 runs this way: the
+    # in-process controller's GC pauses outgrow the 1 s keepalive timeout on a busier
+    # machine; docs/testing.md).
+    #  - cluster: the k8s tier and the e2e registry test (the one e2e file that retags
+    #    images: never while the k8s tier loads them);
+    #  - integration: the integration tier but the fleet listing, and the interop tier;
+    #  - mixed: the other e2e files, the helm tier and the fleet listing (cli-fleet).
+    step "tests: integration, e2e, helm, k8s (stage $K8S_STAGE), interop in three lanes"
+    lanes+=(cluster integration mixed)
+    lane cluster --runInBand --selectProjects k8s e2e \
+      --testPathPatterns 'tests/k8s/' 'tests-e2e/registry\.test' &
+    pids+=($!)
+    lane integration --runInBand --selectProjects integration interop \
+      --testPathIgnorePatterns 'tests/integration/cli-fleet\.test' &
+    pids+=($!)
+    lane mixed --runInBand --selectProjects e2e helm integration \
+      --testPathPatterns 'tests-e2e/' 'tests/helm/' 'tests/integration/cli-fleet\.test' \
+      --testPathIgnorePatterns 'tests-e2e/registry\.test' &
+    pids+=($!)
+  else
+    # The default: two jest processes at once, each running its files one at a time: the
+    # tiers that run containers (k8s and e2e, one after the other, so that the e2e tier's
+    # image tags never change while the k8s tier loads them) beside the integration, helm
+    # and interop tiers. docs/testing.md has the figures.
+    step "tests: integration, e2e, helm, k8s (stage $K8S_STAGE), interop in two lanes"
+    lanes+=(containers rest)
+    lane containers --runInBand --selectProjects k8s e2e &
+    pids+=($!)
+    lane rest --runInBand --selectProjects integration helm interop &
+    pids+=($!)
+  fi
   for pid in "${pids[@]}"; do
     wait "$pid"
     s=$?
