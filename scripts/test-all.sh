@@ -65,7 +65,7 @@ else
   status=$?
   pids=()
   if [ "$lanes_wanted" = 3 ]; then
-    # TEST_LANES=3: three jest processes at once (about 11.5 min warm instead of 13, but
+    # TEST_LANES=3: three jest processes at once (11.5 min warm instead of 13.5-15, but
     # cli-fleet's listing at the maxima lost its connection in 1 of 3 runs this way: the
     # in-process controller's GC pauses outgrow the 1 s keepalive timeout on a busier
     # machine; docs/testing.md).

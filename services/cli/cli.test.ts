@@ -1,7 +1,7 @@
 import { createServer } from 'node:net';
 import { runCli } from './cli';
 import { CliSession } from './session';
-import { memoryIo } from '../../tests/support/fake-cli-session';
+import { memoryIo } from '../../tests/support/memory-io';
 
 const UUID = '3f2b8c1e-8d3a-4b7e-9c2f-1a2b3c4d5e6f';
 

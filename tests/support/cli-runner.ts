@@ -3,7 +3,7 @@
  * the process. stdout and stderr are kept; `stop()` is what SIGINT does to a `watch`.
  */
 import { runCli } from '../../services/cli/cli';
-import type { CliIo } from '../../services/cli/io';
+import { memoryIo } from './memory-io';
 
 export interface InProcessCliOptions {
   /** The CLI's environment (not the test's: `CLI_*` variables set there must not leak in). */
@@ -29,22 +29,11 @@ export interface InProcessCli {
 
 /** Starts `currency-cli argv`; see `runInProcess` to wait for the end. */
 export function startInProcess(argv: string[], opts: InProcessCliOptions = {}): InProcessCli {
-  let out = '';
-  let err = '';
-  const stop = new AbortController();
+  const m = memoryIo({ tty: opts.tty, stopWhen: opts.stopWhen });
   const timer =
-    opts.stopAfterMs === undefined ? undefined : setTimeout(() => stop.abort(), opts.stopAfterMs);
-  const io: CliIo = {
-    out: (t) => {
-      out += t;
-      if (opts.stopWhen?.(out)) stop.abort();
-    },
-    err: (t) => (err += t),
-    signal: stop.signal,
-    tty: opts.tty,
-  };
-  const code = runCli(argv, io, opts.env ?? {}).finally(() => clearTimeout(timer));
-  return { out: () => out, err: () => err, stop: () => stop.abort(), code };
+    opts.stopAfterMs === undefined ? undefined : setTimeout(() => m.abort(), opts.stopAfterMs);
+  const code = runCli(argv, m.io, opts.env ?? {}).finally(() => clearTimeout(timer));
+  return { out: m.out, err: m.err, stop: m.abort, code };
 }
 
 /** Runs `currency-cli argv` to its end: the exit code and everything written. */

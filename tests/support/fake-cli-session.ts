@@ -10,8 +10,8 @@
 import type { MessageName, MessageOf } from '../../services/shared/any';
 import { type Scheduler, systemScheduler } from '../../services/shared/scheduler';
 import type { CommandEnv, GlobalOptions } from '../../services/cli/command';
-import type { CliIo } from '../../services/cli/io';
 import type { CliSession, ControllerResult, FramesResult } from '../../services/cli/session';
+import { type MemoryIo, type MemoryIoOptions, memoryIo } from './memory-io';
 
 /**
  * The part of CliSession a test fakes. controllerCommand and controllerFrames are generic
@@ -49,41 +49,6 @@ export function fakeSession(fakes: SessionFakes = {}): CliSession {
       throw new Error(`fake CliSession: the code under test used session.${key}, not faked here`);
     },
   }) as unknown as CliSession;
-}
-
-export interface MemoryIo {
-  io: CliIo;
-  /** Everything written to stdout / stderr so far. */
-  out(): string;
-  err(): string;
-  /** Each write, in order (for tests that count them). */
-  writes: { out: string[]; err: string[] };
-  /** Aborts `io.signal`, as Ctrl-C does. */
-  abort(): void;
-}
-
-export interface MemoryIoOptions {
-  /** stdout is a terminal (absent: a pipe). */
-  tty?: boolean;
-  /** Aborts the signal once everything written to stdout so far satisfies this. */
-  stopWhen?: (out: string) => boolean;
-}
-
-/** A CliIo writing to memory. */
-export function memoryIo(o: MemoryIoOptions = {}): MemoryIo {
-  const writes = { out: [] as string[], err: [] as string[] };
-  const stop = new AbortController();
-  const out = () => writes.out.join('');
-  const io: CliIo = {
-    out: (t) => {
-      writes.out.push(t);
-      if (o.stopWhen?.(out())) stop.abort();
-    },
-    err: (t) => void writes.err.push(t),
-    signal: stop.signal,
-  };
-  if (o.tty !== undefined) io.tty = o.tty;
-  return { io, out, err: () => writes.err.join(''), writes, abort: () => stop.abort() };
 }
 
 export interface CommandEnvOptions<S extends Scheduler> extends MemoryIoOptions {
