@@ -7,7 +7,6 @@ import {
   type SystemHarness,
   parseWatchLines,
 } from './harness';
-import { freePort } from './ports';
 import { type Program, runProgram, startProgram } from './processes';
 import { WaitAborted, waitFor } from './wait';
 
@@ -21,14 +20,13 @@ export class ProcessHarness implements SystemHarness {
   readonly silentPeerBoundMs = 6000;
   controller!: Program;
   readonly nodes: Program[] = [];
-  private constructor(
-    readonly grpcPort: number,
-    readonly metricsPort: number,
-    private readonly opts: ProcessHarnessOptions,
-  ) {}
+  /** Known once the first controller serves: it picked them itself (port 0). */
+  grpcPort = 0;
+  metricsPort = 0;
+  private constructor(private readonly opts: ProcessHarnessOptions) {}
 
   static async start(opts: ProcessHarnessOptions = {}): Promise<ProcessHarness> {
-    const h = new ProcessHarness(await freePort(), await freePort(), opts);
+    const h = new ProcessHarness(opts);
     await h.startController();
     return h;
   }
@@ -41,20 +39,23 @@ export class ProcessHarness implements SystemHarness {
     return `http://127.0.0.1:${this.metricsPort}/metrics`;
   }
 
+  /**
+   * The first start listens on port 0 and reads the ports the controller got from its
+   * `controller serving` line: a port picked here and handed over could be taken in between
+   * (by a container another lane publishes, say). A restart reuses the same ports, which
+   * the nodes dial again.
+   */
   async startController(): Promise<void> {
     this.controller = startProgram('controller', {
-      CONTROLLER_LISTEN_ADDR: this.address,
+      CONTROLLER_LISTEN_ADDR: `127.0.0.1:${this.grpcPort}`,
       METRICS_ADDR: `127.0.0.1:${this.metricsPort}`,
       CONTROLLER_STREAMS_PER_PAIR: String(this.opts.streamsPerPair ?? 1),
       ...this.opts.extraControllerEnv,
     });
-    await waitFor(
-      'controller ready',
-      async () => (await httpStatus(`http://127.0.0.1:${this.metricsPort}/readyz`)) === 200,
-      {
-        timeoutMs: 15_000,
-      },
-    );
+    const serving = await loggedLine(this.controller, 'controller serving');
+    this.grpcPort = Number(String(serving.listen).split(':').pop());
+    this.metricsPort = Number(serving.metrics_port);
+    await waitUntilReady(this.controller, this.metricsPort);
   }
 
   async restartController(): Promise<void> {
@@ -68,23 +69,17 @@ export class ProcessHarness implements SystemHarness {
     opts: { name?: string; uuid?: string } = {},
   ): Promise<NodeHandle> {
     const uuid = opts.uuid ?? randomUUID();
-    const metricsPort = await freePort();
     const p = startProgram('node', {
       NODE_CONTROLLER_ADDR: this.address,
       NODE_CURRENCY_PAIRS: pairs.join(','),
       NODE_UUID: uuid,
       NODE_NAME: opts.name ?? `node-${this.nodes.length + 1}`,
       NODE_PRICE_INTERVAL_MS: this.opts.priceIntervalMs ?? '100-200',
-      METRICS_ADDR: `127.0.0.1:${metricsPort}`,
+      METRICS_ADDR: '127.0.0.1:0',
     });
     this.nodes.push(p);
-    await waitFor(
-      `node ${uuid} ready`,
-      async () => (await httpStatus(`http://127.0.0.1:${metricsPort}/readyz`)) === 200,
-      {
-        timeoutMs: 15_000,
-      },
-    );
+    const starting = await loggedLine(p, 'node starting');
+    await waitUntilReady(p, Number(starting.metrics_port));
     return {
       uuid,
       pairs,
@@ -168,6 +163,24 @@ export async function startWatch(
       await p.exited;
     },
   };
+}
+
+/** The first pino line of `p` whose msg is `msg` (rejects with the output if `p` exits first). */
+async function loggedLine(p: Program, msg: string): Promise<Record<string, unknown>> {
+  await p.waitForOutput(new RegExp(`"msg":"${msg}"[^\\n]*\\n`), 15_000);
+  return p.logLines().find((l) => l.msg === msg)!;
+}
+
+/** Polls /readyz until 200; stops at once, with the program's output, if it exits. */
+async function waitUntilReady(p: Program, metricsPort: number): Promise<void> {
+  await waitFor(
+    `${p.name} ready (/readyz on ${metricsPort})`,
+    async () => {
+      if (!p.running()) throw new WaitAborted(`${p.name} exited: ${p.output()}`);
+      return (await httpStatus(`http://127.0.0.1:${metricsPort}/readyz`)) === 200;
+    },
+    { timeoutMs: 15_000 },
+  );
 }
 
 export async function httpStatus(url: string): Promise<number> {
