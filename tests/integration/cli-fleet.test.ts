@@ -44,9 +44,12 @@ writeFileSync(
   `let peak = 0;
 const sample = () => (peak = Math.max(peak, process.memoryUsage.rss()));
 setInterval(sample, 20).unref();
+const lag = require('node:perf_hooks').monitorEventLoopDelay({ resolution: 10 });
+lag.enable();
 process.on('exit', () => {
   sample();
-  require('node:fs').writeSync(2, '\\npeak-rss-kb ' + Math.round(peak / 1024) + '\\n');
+  const lagMs = Math.round(lag.max / 1e6);
+  require('node:fs').writeSync(2, '\\npeak-rss-kb ' + Math.round(peak / 1024) + ' loop-max-ms ' + lagMs + '\\n');
 });
 `,
 );
@@ -58,7 +61,7 @@ afterAll(() => {
 
 interface CliRun {
   child: ChildProcess;
-  exited: Promise<{ code: number | string; stderr: string; peakRssKb: number }>;
+  exited: Promise<{ code: number | string; stderr: string; peakRssKb: number; loopMaxMs: number }>;
   /** With `unread`: starts reading stdout. */
   read(): void;
 }
@@ -113,11 +116,12 @@ function startCli(
   ).then(async (code) => {
     await closed;
     children.delete(child);
-    const rss = /peak-rss-kb (\d+)/.exec(stderr);
+    const rss = /peak-rss-kb (\d+) loop-max-ms (\d+)/.exec(stderr);
     return {
       code,
-      stderr: stderr.replace(/\npeak-rss-kb \d+\n/, ''),
+      stderr: stderr.replace(/\npeak-rss-kb \d+ loop-max-ms \d+\n/, ''),
       peakRssKb: rss ? Number(rss[1]) : NaN,
+      loopMaxMs: rss ? Number(rss[2]) : NaN,
     };
   });
   return { child, exited, read };
@@ -335,7 +339,8 @@ describe.each([
     expect(outOfOrder).toBe(0);
     console.log(
       `controller nodes (${count} x ${pairsPerNode}): CLI peak RSS ${mb(r.peakRssKb)}, ` +
-        `${mb(r.peakRssKb - baselineRssKb)} over \`controller version\``,
+        `${mb(r.peakRssKb - baselineRssKb)} over \`controller version\`, ` +
+        `longest event-loop stall ${r.loopMaxMs} ms`,
     );
     expect(r.peakRssKb).toBeLessThan(CLI_RSS_BOUND_KB);
   });
@@ -389,7 +394,8 @@ describe.each([
     );
     console.log(
       `--json controller nodes (${count} x ${pairsPerNode}): CLI peak RSS ${mb(r.peakRssKb)}, ` +
-        `${mb(r.peakRssKb - baselineRssKb)} over \`controller version\``,
+        `${mb(r.peakRssKb - baselineRssKb)} over \`controller version\`, ` +
+        `longest event-loop stall ${r.loopMaxMs} ms`,
     );
     expect(r.peakRssKb).toBeLessThan(CLI_RSS_BOUND_KB);
   });
@@ -479,7 +485,8 @@ describe.each([
     fleet.add(leaving);
     console.log(
       `controller nodes -w (${count} x ${pairsPerNode}): CLI peak RSS ${mb(r.peakRssKb)}, ` +
-        `${mb(r.peakRssKb - baselineRssKb)} over \`controller version\``,
+        `${mb(r.peakRssKb - baselineRssKb)} over \`controller version\`, ` +
+        `longest event-loop stall ${r.loopMaxMs} ms`,
     );
     expect(r.peakRssKb).toBeLessThan(CLI_RSS_BOUND_KB);
   });

@@ -16,6 +16,7 @@
  * change of a pair's primary is reported in `AssignmentChange.primaryChanges`.
  */
 import type { Random } from '../../../shared/scheduler';
+import { NodeLoads } from './node-loads';
 import { PairSlots } from './pair-slots';
 
 export type ReassignReason =
@@ -75,6 +76,8 @@ export class Assignment {
   private streamed = 0;
   /** Every pair any node has announced since the controller started. */
   private readonly known = new Set<string>();
+  /** How many nodes carry each number of streams (node-loads.ts), for the largest load. */
+  private readonly loads = new NodeLoads();
 
   constructor(
     readonly streamsPerPair: number,
@@ -163,6 +166,7 @@ export class Assignment {
     const change = emptyChange();
     const node: NodeState = { known: new Set(pairs), streaming: new Set() };
     this.nodes.set(uuid, node);
+    this.loads.joined();
     for (const pair of node.known) {
       this.known.add(pair);
       setOf(this.capable, pair).add(uuid);
@@ -178,6 +182,7 @@ export class Assignment {
     const node = this.nodes.get(uuid);
     if (!node) return change;
     this.nodes.delete(uuid);
+    this.loads.left(node.streaming.size);
     for (const pair of node.known) this.capable.get(pair)?.delete(uuid);
     for (const pair of node.streaming) {
       this.dropStreamer(pair, uuid, change);
@@ -211,7 +216,7 @@ export class Assignment {
     for (const pair of dropped) {
       node.known.delete(pair);
       this.capable.get(pair)?.delete(uuid);
-      if (node.streaming.delete(pair)) {
+      if (this.streamOff(node, pair)) {
         this.dropStreamer(pair, uuid, change);
         change.changedNodes.add(uuid);
         const before = change.reassignments.length;
@@ -253,7 +258,7 @@ export class Assignment {
       if (this.isPrimary(uuid, pair)) this.handOver(pair, streaming, live, change);
       return change;
     }
-    node.streaming.delete(pair);
+    this.streamOff(node, pair);
     this.dropStreamer(pair, uuid, change);
     change.changedNodes.add(uuid);
     // Left out of this round's pick, so the quiet node cannot be handed the pair back.
@@ -284,8 +289,22 @@ export class Assignment {
     return this.nodes.get(uuid)?.streaming.size ?? 0;
   }
 
+  /** `node` streams `pair` now (its load counted). */
+  private streamOn(node: NodeState, pair: string): void {
+    if (node.streaming.has(pair)) return;
+    this.loads.added(node.streaming.size);
+    node.streaming.add(pair);
+  }
+
+  /** `node` no longer streams `pair` (its load counted); false if it did not. */
+  private streamOff(node: NodeState, pair: string): boolean {
+    if (!node.streaming.delete(pair)) return false;
+    this.loads.removed(node.streaming.size + 1);
+    return true;
+  }
+
   private start(uuid: string, pair: string, change: AssignmentChange): void {
-    this.nodes.get(uuid)!.streaming.add(pair);
+    this.streamOn(this.nodes.get(uuid)!, pair);
     const streaming = this.slots.of(pair).streamers;
     if (!streaming.has(uuid)) {
       if (streaming.size === 0) this.streamed++;
@@ -371,6 +390,8 @@ export class Assignment {
     const node = this.nodes.get(uuid)!;
     // Each move lowers the spread between donor and taker, so this ends; the bound is a guard.
     for (let guard = node.known.size; guard > 0; guard--) {
+      // No node carries two more streams than this one: nothing to scan for.
+      if (this.loads.max() < node.streaming.size + 2) return;
       let best: { pair: string; donor: string; load: number } | undefined;
       for (const pair of node.known) {
         if (node.streaming.has(pair)) continue;
@@ -382,7 +403,7 @@ export class Assignment {
         }
       }
       if (!best) return;
-      this.nodes.get(best.donor)!.streaming.delete(best.pair);
+      this.streamOff(this.nodes.get(best.donor)!, best.pair);
       this.dropStreamer(best.pair, best.donor, change);
       change.changedNodes.add(best.donor);
       this.start(uuid, best.pair, change);
