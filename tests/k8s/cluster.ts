@@ -112,8 +112,7 @@ export class Cluster {
   }
 
   /** For tests/k8s/global-teardown.ts: every shared cluster of the run down, its directory gone. */
-  static downAllShared(): void {
-    const dir = process.env[SHARED_DIR_ENV];
+  static downAllShared(dir = process.env[SHARED_DIR_ENV]): void {
     if (!dir || !existsSync(dir)) return;
     const errors: string[] = [];
     for (const s of [1, 2] as const) {
@@ -125,6 +124,41 @@ export class Cluster {
     }
     rmSync(dir, { recursive: true, force: true });
     if (errors.length > 0) throw new Error(errors.join('\n'));
+  }
+
+  /**
+   * For tests/k8s/global-setup.ts, before this run records its own: the shared clusters of
+   * an earlier jest run that was killed (its globalTeardown never ran) are taken down, with
+   * the leak checks, and said so; they hold the pod bridge and the ports a new cluster
+   * needs. A run that is still going is an error: two k8s tiers cannot run on one machine.
+   */
+  static downAbandoned(root = tmpdir()): void {
+    for (const name of readdirSync(root)) {
+      if (!name.startsWith(RUN_DIR_PREFIX)) continue;
+      const dir = join(root, name);
+      const owner = Number(readIfThere(join(dir, OWNER_FILE)));
+      if (owner === process.pid) continue;
+      // Alive, and a jest run (a dead run's pid may have been reused).
+      if (owner > 0 && isAlive(owner) && readIfThere(`/proc/${owner}/cmdline`).includes('jest')) {
+        const up = ([1, 2] as const).filter((s) => existsSync(record(dir, s)));
+        if (up.length > 0)
+          throw new Error(
+            `another jest run (pid ${owner}) has its k8s cluster up (${dir}): two k8s tiers ` +
+              `cannot run at once on one machine (they share the pod bridge cn-k8s0 and ports)`,
+          );
+        continue;
+      }
+      // Without an owner: a run that is just starting (its pid is written next).
+      if (!(owner > 0)) continue;
+      const up = ([1, 2] as const).filter((s) => existsSync(record(dir, s)));
+      if (up.length > 0)
+        process.stderr.write(
+          `k8s: taking down the stage ${up.join(' and ')} cluster left by a jest run that ` +
+            `ended without its teardown (pid ${owner}, ${dir})\n`,
+        );
+      rmSync(join(dir, 'lock'), { recursive: true, force: true });
+      Cluster.downAllShared(dir);
+    }
   }
 
   /** Takes the run's shared cluster of stage `s` down (with the leak checks), if there is one. */
@@ -254,6 +288,18 @@ export class Cluster {
       K8S_STATE_DIR: this.state,
       K8S_BIN_DIR: BIN,
     });
+  }
+}
+
+/** tests/k8s/global-setup.ts names each run's directory so, in tmpdir(), with its pid inside. */
+export const RUN_DIR_PREFIX = 'cn-k8s-run-';
+export const OWNER_FILE = 'owner-pid';
+
+function readIfThere(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch {
+    return '';
   }
 }
 
