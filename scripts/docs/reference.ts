@@ -108,7 +108,7 @@ export const METRICS: readonly MetricDoc[] = [
     program: 'controller',
     labels: PAIR,
     meaning:
-      'times the pair moved to another node because its streamer went away, withdrew the pair (its upstream failed) or went quiet',
+      'times the pair moved to another node, or its standby took over as primary, because its streamer went away, withdrew the pair (its upstream failed) or went quiet',
   },
   {
     name: 'currency_controller_price_updates_total',
@@ -133,7 +133,7 @@ export const METRICS: readonly MetricDoc[] = [
     program: 'controller',
     labels: PAIR,
     meaning:
-      'times a streamer sent no price for the pair for `CONTROLLER_STALE_STREAM_MS` and the pair moved to another node (`CurrencyStaleStreams`)',
+      'times a streamer sent no price for the pair for `CONTROLLER_STALE_STREAM_MS` and the pair moved to another node, or its live standby took over as primary (`CurrencyStaleStreams`)',
   },
   {
     name: 'currency_controller_prices_refused_total',

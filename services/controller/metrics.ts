@@ -53,7 +53,7 @@ export function createControllerMetrics(registry: Registry, opts: { defaultMetri
     }),
     failovers: new Counter({
       name: 'currency_controller_failovers_total',
-      help: 'Times a pair moved to another node because its streaming node went away, withdrew the pair (its upstream failed) or went quiet.',
+      help: 'Times a pair moved to another node, or its standby took over as primary, because its streaming node went away, withdrew the pair (its upstream failed) or went quiet.',
       labelNames: ['pair'],
       registers,
     }),
@@ -99,7 +99,7 @@ export function createControllerMetrics(registry: Registry, opts: { defaultMetri
     },
     staleStreams: new Counter({
       name: 'currency_controller_stale_streams_total',
-      help: 'Times a streamer sent no price for a pair for CONTROLLER_STALE_STREAM_MS and the pair moved to another node.',
+      help: 'Times a streamer sent no price for a pair for CONTROLLER_STALE_STREAM_MS and the pair moved to another node, or its live standby took over as primary.',
       labelNames: ['pair'],
       registers,
     }),

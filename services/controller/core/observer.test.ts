@@ -95,3 +95,45 @@ describe('price updates counted in the pair slots', () => {
     expect(await count()).toEqual({ BTC_USD: 4, ETH_USD: 3 });
   });
 });
+
+describe('failovers', () => {
+  function setup(streamsPerPair: number) {
+    const registry = new Registry();
+    const metrics = createControllerMetrics(registry, { defaultMetrics: false });
+    const assignment = new Assignment(streamsPerPair, seededRandom(1));
+    const observer = new Observer(metrics, silentLogger(), assignment);
+    const value = async (name: string, pair: string) =>
+      (await registry.getSingleMetric(name)!.get()).values.find((v) => v.labels.pair === pair)
+        ?.value ?? 0;
+    return { assignment, observer, value };
+  }
+
+  test('a quiet primary that makes way for a live standby is a failover (stale), as a move is', async () => {
+    const { assignment, observer, value } = setup(3);
+    for (const n of ['A', 'B', 'C']) observer.changeApplied(assignment.addNode(n, ['USD_HKD']));
+    expect(assignment.primaryOf('USD_HKD')).toBe('A');
+    // Every capable node already streams the pair: the live standby C is primary instead.
+    observer.changeApplied(assignment.demote('A', 'USD_HKD', (u) => u === 'C'));
+    expect(assignment.primaryOf('USD_HKD')).toBe('C');
+    expect(await value('currency_controller_failovers_total', 'USD_HKD')).toBe(1);
+    expect(await value('currency_controller_stale_streams_total', 'USD_HKD')).toBe(1);
+  });
+
+  test('a quiet primary moved to a spare node counts once, not again for its promoted standby', async () => {
+    const { assignment, observer, value } = setup(2);
+    for (const n of ['A', 'B', 'C']) observer.changeApplied(assignment.addNode(n, ['USD_HKD']));
+    observer.changeApplied(assignment.demote('A', 'USD_HKD'));
+    expect(assignment.primaryOf('USD_HKD')).toBe('B');
+    expect(await value('currency_controller_failovers_total', 'USD_HKD')).toBe(1);
+    expect(await value('currency_controller_stale_streams_total', 'USD_HKD')).toBe(1);
+  });
+
+  test('a standby promoted because its primary left is counted once, with the move', async () => {
+    const { assignment, observer, value } = setup(2);
+    for (const n of ['A', 'B']) observer.changeApplied(assignment.addNode(n, ['USD_HKD']));
+    observer.changeApplied(assignment.removeNode('A', 'node_left'));
+    expect(assignment.primaryOf('USD_HKD')).toBe('B');
+    // No spare node: nothing moved to a node, but the pair's prices now come from B.
+    expect(await value('currency_controller_failovers_total', 'USD_HKD')).toBe(1);
+  });
+});

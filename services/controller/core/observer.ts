@@ -99,6 +99,8 @@ export class Observer {
   /** Counts what moved, logs failovers and handovers, and refreshes the touched pairs' gauges. */
   changeApplied(change: AssignmentChange): void {
     const m = this.metrics;
+    /** Pairs whose failover this change counted already (a move, then its promoted standby). */
+    const failedOver = new Set<string>();
     for (const r of change.reassignments) {
       if (r.to === undefined) {
         const left = this.assignment.streamerCount(r.pair);
@@ -114,6 +116,7 @@ export class Observer {
       if (r.from !== undefined && FAILOVER_REASONS.has(r.reason)) {
         m.failovers.inc({ pair: r.pair });
         if (r.reason === 'stale') m.staleStreams.inc({ pair: r.pair });
+        failedOver.add(r.pair);
         this.log.info(
           { pair: r.pair, from: r.from, to: r.to, reason: r.reason },
           'pair failed over',
@@ -121,8 +124,18 @@ export class Observer {
       }
     }
     for (const [pair, p] of change.primaryChanges) {
-      if (p.from !== undefined && p.to !== undefined)
-        this.log.info({ pair, from: p.from, to: p.to }, 'standby streamer promoted to primary');
+      if (p.from === undefined || p.to === undefined) continue;
+      this.log.info(
+        { pair, from: p.from, to: p.to, reason: p.reason },
+        'standby streamer promoted to primary',
+      );
+      // The pair's prices come from its standby now, though no stream moved to a node (no
+      // spare node, or a quiet primary made way): a failover all the same.
+      if (p.reason !== undefined && FAILOVER_REASONS.has(p.reason) && !failedOver.has(pair)) {
+        m.failovers.inc({ pair });
+        if (p.reason === 'stale') m.staleStreams.inc({ pair });
+        this.log.info({ pair, from: p.from, to: p.to, reason: p.reason }, 'pair failed over');
+      }
     }
     const touched = new Set<string>();
     for (const r of change.reassignments) touched.add(r.pair);

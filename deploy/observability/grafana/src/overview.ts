@@ -246,7 +246,7 @@ export const overview = () =>
             id: 16,
             title: 'Failover rate',
             description:
-              'Failovers per minute, all pairs: a pair moved to another node because its streaming node went away, withdrew the pair (its upstream failed) or went quiet. Sustained high rates fire CurrencyFailoverStorm.',
+              'Failovers per minute, all pairs: a pair moved to another node, or its standby took over as primary, because its streaming node went away, withdrew the pair (its upstream failed) or went quiet. Sustained high rates fire CurrencyFailoverStorm.',
             span: 8,
           },
           q(`sum(${rate(ctl('currency_controller_failovers_total'))}) * 60`, 'failovers / min'),

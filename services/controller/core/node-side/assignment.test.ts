@@ -343,7 +343,9 @@ describe('a node withdrawing a pair on its live stream (its upstream failed)', (
     expect(a.streamersOf('USD_HKD')).toEqual(['B']);
     expect(a.capableCount('USD_HKD')).toBe(1);
     expect([...change.changedNodes].sort()).toEqual(['A', 'B']);
-    expect(change.primaryChanges).toEqual(new Map([['USD_HKD', { from: 'A', to: 'B' }]]));
+    expect(change.primaryChanges).toEqual(
+      new Map([['USD_HKD', { from: 'A', to: 'B', reason: 'withdrawn' }]]),
+    );
   });
 
   test('with no other capable node the pair stays known with no streamer', () => {
@@ -355,7 +357,9 @@ describe('a node withdrawing a pair on its live stream (its upstream failed)', (
     expect(a.streamersOf('USD_HKD')).toEqual([]);
     expect(a.primaryOf('USD_HKD')).toBeUndefined();
     expect(a.streamedPairCount()).toBe(1);
-    expect(change.primaryChanges).toEqual(new Map([['USD_HKD', { from: 'A', to: undefined }]]));
+    expect(change.primaryChanges).toEqual(
+      new Map([['USD_HKD', { from: 'A', to: undefined, reason: 'withdrawn' }]]),
+    );
   });
 
   test('announcing the pair again makes the node capable again, and it streams a pair short of streamers', () => {
@@ -417,7 +421,9 @@ describe('one market per pair: a primary streamer and hot standbys', () => {
     const change = a.removeNode('A', 'node_left');
     expect(a.streamersOf('USD_HKD')).toEqual(['B', 'C']);
     expect(a.primaryOf('USD_HKD')).toBe('B');
-    expect(change.primaryChanges).toEqual(new Map([['USD_HKD', { from: 'A', to: 'B' }]]));
+    expect(change.primaryChanges).toEqual(
+      new Map([['USD_HKD', { from: 'A', to: 'B', reason: 'node_left' }]]),
+    );
   });
 
   test('a standby leaving changes no primary', () => {
@@ -435,7 +441,11 @@ describe('one market per pair: a primary streamer and hot standbys', () => {
     a.addNode('B', ['USD_HKD']);
     const change = a.updatePairs('A', ['BTC_USD'], 'withdrawn');
     expect(a.streamersOf('USD_HKD')).toEqual(['B']);
-    expect(change.primaryChanges.get('USD_HKD')).toEqual({ from: 'A', to: 'B' });
+    expect(change.primaryChanges.get('USD_HKD')).toEqual({
+      from: 'A',
+      to: 'B',
+      reason: 'withdrawn',
+    });
     expect(change.reassignments).toEqual([{ pair: 'USD_HKD', from: 'A', reason: 'withdrawn' }]);
   });
 
@@ -462,7 +472,7 @@ describe('one market per pair: a primary streamer and hot standbys', () => {
     expect(change.reassignments).toEqual([
       { pair: 'USD_HKD', from: 'A', to: 'C', reason: 'stale' },
     ]);
-    expect(change.primaryChanges.get('USD_HKD')).toEqual({ from: 'A', to: 'B' });
+    expect(change.primaryChanges.get('USD_HKD')).toEqual({ from: 'A', to: 'B', reason: 'stale' });
   });
 
   test('a quiet primary with no spare node makes way for a live standby and keeps streaming behind it', () => {
@@ -475,7 +485,9 @@ describe('one market per pair: a primary streamer and hot standbys', () => {
     expect(a.isStreaming('A', 'USD_HKD')).toBe(true);
     expect(change.reassignments).toEqual([]);
     expect(change.changedNodes.size).toBe(0);
-    expect(change.primaryChanges).toEqual(new Map([['USD_HKD', { from: 'A', to: 'C' }]]));
+    expect(change.primaryChanges).toEqual(
+      new Map([['USD_HKD', { from: 'A', to: 'C', reason: 'stale' }]]),
+    );
   });
 
   test('a quiet primary with no spare node and no live standby stays primary; a quiet standby changes nothing', () => {

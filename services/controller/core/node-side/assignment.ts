@@ -37,10 +37,14 @@ export interface Reassignment {
   reason: ReassignReason;
 }
 
-/** A pair's primary streamer changed: `from` was primary before the change, `to` is now. */
+/**
+ * A pair's primary streamer changed: `from` was primary before the change, `to` is now;
+ * `reason`, why `from` stopped being primary (absent for a pair's first primary).
+ */
 export interface PrimaryChange {
   from?: string;
   to?: string;
+  reason?: ReassignReason;
 }
 
 export interface AssignmentChange {
@@ -185,7 +189,7 @@ export class Assignment {
     this.loads.left(node.streaming.size);
     for (const pair of node.known) this.capable.get(pair)?.delete(uuid);
     for (const pair of node.streaming) {
-      this.dropStreamer(pair, uuid, change);
+      this.dropStreamer(pair, uuid, change, reason);
       const before = change.reassignments.length;
       this.fill(pair, change, reason);
       const took = change.reassignments.slice(before);
@@ -217,7 +221,7 @@ export class Assignment {
       node.known.delete(pair);
       this.capable.get(pair)?.delete(uuid);
       if (this.streamOff(node, pair)) {
-        this.dropStreamer(pair, uuid, change);
+        this.dropStreamer(pair, uuid, change, reason);
         change.changedNodes.add(uuid);
         const before = change.reassignments.length;
         this.fill(pair, change, reason);
@@ -259,7 +263,7 @@ export class Assignment {
       return change;
     }
     this.streamOff(node, pair);
-    this.dropStreamer(pair, uuid, change);
+    this.dropStreamer(pair, uuid, change, 'stale');
     change.changedNodes.add(uuid);
     // Left out of this round's pick, so the quiet node cannot be handed the pair back.
     this.capable.get(pair)!.delete(uuid);
@@ -310,16 +314,22 @@ export class Assignment {
       if (streaming.size === 0) this.streamed++;
       // Added last: a standby, unless the pair had no streamer.
       streaming.add(uuid);
-      if (streaming.size === 1) this.primaryIs(pair, uuid, change);
+      if (streaming.size === 1) this.primaryIs(pair, uuid, change, undefined);
     }
     change.changedNodes.add(uuid);
   }
 
-  private dropStreamer(pair: string, uuid: string, change: AssignmentChange): void {
+  private dropStreamer(
+    pair: string,
+    uuid: string,
+    change: AssignmentChange,
+    reason: ReassignReason,
+  ): void {
     const slot = this.slots.get(pair);
     if (!slot?.streamers.delete(uuid)) return;
     if (slot.streamers.size === 0) this.streamed--;
-    if (slot.primary === uuid) this.primaryIs(pair, slot.streamers.values().next().value, change);
+    if (slot.primary === uuid)
+      this.primaryIs(pair, slot.streamers.values().next().value, change, reason);
   }
 
   /**
@@ -347,17 +357,23 @@ export class Assignment {
       streaming.delete(u);
       streaming.add(u);
     }
-    this.primaryIs(pair, next, change);
+    this.primaryIs(pair, next, change, 'stale');
   }
 
   /** Records `to` (or none) as the primary of `pair`, and the change if it is one. */
-  private primaryIs(pair: string, to: string | undefined, change: AssignmentChange): void {
+  private primaryIs(
+    pair: string,
+    to: string | undefined,
+    change: AssignmentChange,
+    reason: ReassignReason | undefined,
+  ): void {
     const slot = this.slots.of(pair);
     const from = slot.primary;
     if (from === to) return;
     slot.primary = to;
     const earlier = change.primaryChanges.get(pair);
-    if (!earlier) change.primaryChanges.set(pair, { from, to });
+    if (!earlier)
+      change.primaryChanges.set(pair, from === undefined ? { from, to } : { from, to, reason });
     else if (earlier.from === to) change.primaryChanges.delete(pair);
     else earlier.to = to;
   }
@@ -404,7 +420,7 @@ export class Assignment {
       }
       if (!best) return;
       this.streamOff(this.nodes.get(best.donor)!, best.pair);
-      this.dropStreamer(best.pair, best.donor, change);
+      this.dropStreamer(best.pair, best.donor, change, 'rebalanced');
       change.changedNodes.add(best.donor);
       this.start(uuid, best.pair, change);
       change.reassignments.push({
