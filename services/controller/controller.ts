@@ -38,6 +38,11 @@ export interface ControllerDeps {
   appVersion?: string;
   /** Under leader election, the Lease API (tests: an in-memory one); default: Kubernetes. */
   leaseApi?: LeaseApi;
+  /**
+   * gRPC server options over the program's (grpc-options.ts), e.g. a test whose CLI shares a
+   * busy machine and is not about keepalive may allow a longer keepalive timeout.
+   */
+  serverOptions?: grpc.ChannelOptions;
 }
 
 export interface RunningController {
@@ -77,7 +82,10 @@ export async function startController(
   // TLS and the credential check on every stream, before the core sees it.
   const security = createSecurity(config.security, { logger: log, registry, clock: scheduler });
 
-  const server = new grpc.Server(serverChannelOptions(config.maxMessageBytes));
+  const server = new grpc.Server({
+    ...serverChannelOptions(config.maxMessageBytes),
+    ...deps.serverOptions,
+  });
   server.addService(nodeServerDefinition, {
     nodeCommandStream: (call: Parameters<ControllerCore['attachNode']>[0]) => {
       const admission = security.admit('node', call);

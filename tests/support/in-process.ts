@@ -1,5 +1,6 @@
 /** A real controller in this process on port 0, with a registry of its own. */
 import { randomUUID } from 'node:crypto';
+import type { ChannelOptions } from '@grpc/grpc-js';
 import { Registry } from 'prom-client';
 import { type RunningController, startController } from '../../services/controller/controller';
 import { type ControllerLimits, loadControllerConfig } from '../../services/controller/config';
@@ -24,6 +25,8 @@ export async function startTestController(
      * standby follows the leader's prices at `follow`, if given.
      */
     leader?: { api: LeaseApi; identity: string; follow?: string } & Partial<LeaderElectionConfig>;
+    /** gRPC server options over the program's (ControllerDeps.serverOptions). */
+    serverOptions?: ChannelOptions;
   } = {},
 ): Promise<{
   controller: RunningController;
@@ -54,6 +57,7 @@ export async function startTestController(
       newId: randomUUID,
       scheduler: opts.scheduler,
       leaseApi: opts.leader?.api,
+      serverOptions: opts.serverOptions,
     },
   );
   return {
