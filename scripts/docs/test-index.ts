@@ -15,6 +15,8 @@ import { dirname, join, relative, resolve } from 'node:path';
 /** Why a module has no unit test beside it (services/-relative path -> reason). */
 export const NO_UNIT_TEST: Readonly<Record<string, string>> = {
   'controller/core/cli-side/cli-service.ts': 'through the core: `core.test.ts` drives CLI streams',
+  'controller/core/node-side/assignment-change.ts':
+    'types of what an assignment step changed: `assignment.test.ts`',
   'demo/main.ts': 'entry point: run as a program (`npm run demo`)',
   'shared/protocol.ts': 'names and constants of the protocol, no logic',
   'controller/controller.ts': 'gRPC server wiring: integration',

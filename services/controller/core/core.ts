@@ -25,7 +25,8 @@ import {
   startCommandSpan,
 } from '../../shared/tracing';
 import { type NodeServerCall, STANDBY_MESSAGE_PREFIX } from '../../shared/wire';
-import { Assignment, type AssignmentChange } from './node-side/assignment';
+import { Assignment } from './node-side/assignment';
+import type { AssignmentChange } from './node-side/assignment-change';
 import { CliService } from './cli-side/cli-service';
 import type { CoreView } from './core-view';
 import type { ControllerLimits } from '../config';

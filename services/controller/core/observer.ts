@@ -6,7 +6,8 @@
 import type { LabelValues } from 'prom-client';
 import type { Logger } from '../../shared/logger';
 import { type Span, SpanStatusCode, traceExemplar } from '../../shared/tracing';
-import type { Assignment, AssignmentChange } from './node-side/assignment';
+import type { Assignment } from './node-side/assignment';
+import type { AssignmentChange } from './node-side/assignment-change';
 import type { PairSlot } from './node-side/pair-slots';
 import type { PriceRefusal } from './intake';
 import { CLOSE_RULES, type CloseReason } from './links/close-reasons';

@@ -1,5 +1,6 @@
 import { type Random, seededRandom } from '../../../shared/scheduler';
-import { Assignment, type AssignmentChange, type Reassignment } from './assignment';
+import { Assignment } from './assignment';
+import type { AssignmentChange, Reassignment } from './assignment-change';
 
 /** A random function whose next value the test sets; it records every call. */
 function scriptedRandom(initial = 0): Random & { value: number; calls: number } {

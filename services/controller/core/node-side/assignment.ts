@@ -16,45 +16,14 @@
  * change of a pair's primary is reported in `AssignmentChange.primaryChanges`.
  */
 import type { Random } from '../../../shared/scheduler';
+import {
+  type AssignmentChange,
+  type PairSetReason,
+  type ReassignReason,
+  emptyChange,
+} from './assignment-change';
 import { NodeLoads } from './node-loads';
 import { PairSlots } from './pair-slots';
-
-export type ReassignReason =
-  'node_left' | 'kicked' | 'rebalanced' | 'pairs_changed' | 'withdrawn' | 'stale';
-
-/**
- * Why a node's pair set changed: `withdrawn`, the node sent a new NodeKnownCurrenciesV1Notify
- * on its live stream (its upstream for a pair failed, or answers again); `pairs_changed`, a
- * newer stream of the same node replaced its old one with a different set.
- */
-export type PairSetReason = 'withdrawn' | 'pairs_changed';
-
-/** A pair gained a streamer (`to`), lost one (`from`), or both (a move). */
-export interface Reassignment {
-  pair: string;
-  from?: string;
-  to?: string;
-  reason: ReassignReason;
-}
-
-/**
- * A pair's primary streamer changed: `from` was primary before the change, `to` is now;
- * `reason`, why `from` stopped being primary (absent for a pair's first primary).
- */
-export interface PrimaryChange {
-  from?: string;
-  to?: string;
-  reason?: ReassignReason;
-}
-
-export interface AssignmentChange {
-  /** Nodes (still connected) whose streaming set changed: send each its full state. */
-  changedNodes: Set<string>;
-  /** Streams taken over because their node went away, or moved for balance. */
-  reassignments: Reassignment[];
-  /** Pairs whose primary streamer is another one (or none, or a first one) after the change. */
-  primaryChanges: Map<string, PrimaryChange>;
-}
 
 interface NodeState {
   known: Set<string>;
@@ -431,10 +400,6 @@ export class Assignment {
       });
     }
   }
-}
-
-function emptyChange(): AssignmentChange {
-  return { changedNodes: new Set(), reassignments: [], primaryChanges: new Map() };
 }
 
 function setOf<K, V>(map: Map<K, Set<V>>, key: K): Set<V> {
