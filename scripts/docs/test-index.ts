@@ -41,7 +41,6 @@ export const NO_UNIT_TEST: Readonly<Record<string, string>> = {
   'node/upstream/http-fetch.ts': 'one HTTP request (undici): integration against a local feed',
   'node/upstream/http.ts': 'HTTP client (undici): integration against a local feed',
   'node/upstream/index.ts': 'picks the upstream from the config',
-  'node/upstream/simulated.ts': 'wraps `prices.ts` (`prices.test.ts`)',
   'node/upstream/types.ts': 'types and constants',
   'node/upstream/websocket.ts': 'WebSocket client: integration against a local feed',
   'cli/command.ts': 'types',

@@ -98,7 +98,8 @@ export function createHttpRoutes(
 
   /** A valid JSON document of about hugeBytes, in chunks, stopped when the client goes away. */
   async function streamHugeHttp(res: ServerResponse, symbol: string, pair: string): Promise<void> {
-    const head = `{"symbol":"${symbol}","price":"${marketPrice(pair, now())}","time":"${new Date(now()).toISOString()}","padding":"`;
+    const t = now();
+    const head = `{"symbol":"${symbol}","price":"${marketPrice(pair, t)}","time":"${new Date(t).toISOString()}","padding":"`;
     res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
     res.write(head);
     const chunk = Buffer.alloc(CHUNK_BYTES, 'x');

@@ -220,7 +220,8 @@ export function createMarketStream(ctx: MarketContext, tickMs: number): MarketSt
   async function streamHugeWs(c: WsClient, symbol: string, pair: string): Promise<void> {
     if (c.ws.bufferedAmount > MAX_WS_BUFFERED) return;
     c.busy = true;
-    const head = `{"type":"ticker","symbol":"${symbol}","price":${marketPrice(pair, now())},"time":"${new Date(now()).toISOString()}","padding":"`;
+    const t = now();
+    const head = `{"type":"ticker","symbol":"${symbol}","price":${marketPrice(pair, t)},"time":"${new Date(t).toISOString()}","padding":"`;
     const chunk = Buffer.alloc(CHUNK_BYTES, 'x');
     let sent = 0;
     try {

@@ -69,7 +69,7 @@ export class PriceSupply {
           scheduler,
           random,
           log: log.child({ upstream: upstreamConfig.kind }),
-          market: deps.market ?? simulatedMarket(() => scheduler.now()),
+          market: deps.market ?? simulatedMarket(),
         });
     const read = this.upstream.read?.bind(this.upstream);
     this.health = new UpstreamHealth({

@@ -31,11 +31,11 @@ describe('referencePrice', () => {
 describe('marketPrice: one market for every node', () => {
   test('is a function of (pair, time): every reader sees the same price', () => {
     let now = T0;
-    const a = simulatedMarket(() => now);
-    const b = simulatedMarket(() => now);
+    const a = simulatedMarket();
+    const b = simulatedMarket();
     for (let i = 0; i < 100; i++, now += 3_217) {
-      expect(a.latest('USD_HKD')).toBe(b.latest('USD_HKD'));
-      expect(a.latest('USD_HKD')).toBe(marketPrice('USD_HKD', now));
+      expect(a.latest('USD_HKD', now)).toBe(b.latest('USD_HKD', now));
+      expect(a.latest('USD_HKD', now)).toBe(marketPrice('USD_HKD', now));
     }
     expect(marketPrice('USD_HKD', T0)).not.toBe(marketPrice('EUR_USD', T0));
   });

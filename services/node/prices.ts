@@ -8,13 +8,19 @@
  */
 
 export interface MarketFeed {
-  /** The upstream's latest price for `pair`, or undefined when it has none right now. */
-  latest(pair: string): number | undefined;
+  /**
+   * The upstream's latest price for `pair` at `atMs` (the node's clock now, which the price
+   * is stamped with), or undefined when it has none right now.
+   */
+  latest(pair: string, atMs: number): number | undefined;
 }
 
-/** The simulated upstream, read at the node's own clock. */
-export function simulatedMarket(now: () => number): MarketFeed {
-  return { latest: (pair) => marketPrice(pair, now()) };
+/**
+ * The simulated upstream: the market price at the instant it is read, which is the instant
+ * its update is stamped with (one look at the clock for both).
+ */
+export function simulatedMarket(): MarketFeed {
+  return { latest: (pair, atMs) => marketPrice(pair, atMs) };
 }
 
 /**

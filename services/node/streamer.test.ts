@@ -24,7 +24,7 @@ function setup(
   const streamer = new PairStreamer({
     scheduler: clock,
     random: () => 0.5,
-    market: simulatedMarket(() => clock.now()),
+    market: simulatedMarket(),
     intervalMs: { minMs: opts.intervalMs ?? 5000, maxMs: opts.intervalMs ?? 5000 },
     spanSampleRatio: 0,
     sink,
@@ -47,6 +47,19 @@ test('a started pair gets a first price at once, the market price stamped with o
   clock.advance(5000);
   expect(updates()).toHaveLength(2);
   expect(updates()[1]!.updatedAtMs).toBe(clock.now());
+});
+
+test('the market price is the one at the instant of its stamp, however the clock moves between looks', () => {
+  const { clock, streamer, updates } = setup({ intervalMs: 1000 });
+  const now = clock.now.bind(clock);
+  // A clock that moves on between any two looks at it (a millisecond boundary crossed).
+  let drift = 0;
+  clock.now = () => now() + (drift += 0.5);
+  streamer.start('USD_HKD', undefined);
+  streamer.start('EUR_USD', undefined);
+  clock.advance(10_000);
+  expect(updates().length).toBeGreaterThan(10);
+  for (const u of updates()) expect(u.price).toBe(marketPrice(u.currencyPair, u.updatedAtMs));
 });
 
 test('a controller price stamped ahead of our clock is never carried into our stamps', () => {

@@ -81,9 +81,9 @@ export class PairStreamer {
       this.source = {
         pull: true,
         read: (pair) => {
-          const price = market.latest(pair);
-          if (price !== undefined)
-            this.offer(pair, { price, atMs: deps.scheduler.now(), ownClock: true });
+          const atMs = deps.scheduler.now();
+          const price = market.latest(pair, atMs);
+          if (price !== undefined) this.offer(pair, { price, atMs, ownClock: true });
         },
       };
     else throw new Error('PairStreamer needs a source or a market');

@@ -11,8 +11,9 @@ export function createSimulatedUpstream(
   return {
     kind: 'simulated',
     read: (pair) => {
-      const price = market.latest(pair);
-      if (price !== undefined) events.quote(pair, { price, atMs: scheduler.now(), ownClock: true });
+      const atMs = scheduler.now();
+      const price = market.latest(pair, atMs);
+      if (price !== undefined) events.quote(pair, { price, atMs, ownClock: true });
     },
     follow: () => {},
     unfollow: () => {},
