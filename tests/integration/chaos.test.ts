@@ -16,7 +16,7 @@ import { seededRandom } from '../../services/shared/scheduler';
 import { BlackholeProxy } from '../support/blackhole-proxy';
 import { type NodeView, type PriceWatch, type StreamView, priceMs } from '../support/harness';
 import { freePort } from '../support/ports';
-import { httpStatus, metricValue, startWatch } from '../support/process-harness';
+import { metricValue, startWatch, waitUntilReady } from '../support/process-harness';
 import { type Program, killAll, runProgram, startProgram } from '../support/processes';
 import { RawNode } from '../support/raw-peers';
 import { waitFor } from '../support/wait';
@@ -80,10 +80,7 @@ test(`every pair keeps ${STREAMS_PER_PAIR} streamers, and prices from new stream
       CONTROLLER_STALE_STREAM_MS: String(STALE_STREAM_MS),
       LOG_LEVEL: 'warn',
     });
-    await waitFor(
-      'controller ready',
-      async () => (await httpStatus(`http://127.0.0.1:${metricsPort}/readyz`)) === 200,
-    );
+    await waitUntilReady(controller, metricsPort);
     // A live watch of every pair: it sees a new streamer's prices even if the pair moves on.
     watch = await startWatch(address, []);
   };

@@ -7,7 +7,7 @@ import { startMarketServer } from '../../services/market/server';
 import { OtlpReceiver, type ReceivedSpan } from '../support/otlp-receiver';
 import { freePort } from '../support/ports';
 import { killAll, runProgram, startProgram } from '../support/processes';
-import { httpStatus } from '../support/process-harness';
+import { waitUntilReady } from '../support/process-harness';
 import { waitFor } from '../support/wait';
 
 jest.setTimeout(60_000);
@@ -36,10 +36,7 @@ test('node status is one trace: CLI span -> controller span -> node span, with m
     CONTROLLER_LISTEN_ADDR: `127.0.0.1:${grpcPort}`,
     METRICS_ADDR: `127.0.0.1:${metricsPort}`,
   });
-  await waitFor(
-    'controller ready',
-    async () => (await httpStatus(`http://127.0.0.1:${metricsPort}/readyz`)) === 200,
-  );
+  await waitUntilReady(controller, metricsPort);
   const nodeUuid = randomUUID();
   const nodeMetrics = await freePort();
   const node = startProgram('node', {
@@ -49,10 +46,7 @@ test('node status is one trace: CLI span -> controller span -> node span, with m
     NODE_UUID: nodeUuid,
     METRICS_ADDR: `127.0.0.1:${nodeMetrics}`,
   });
-  await waitFor(
-    'node ready',
-    async () => (await httpStatus(`http://127.0.0.1:${nodeMetrics}/readyz`)) === 200,
-  );
+  await waitUntilReady(node, nodeMetrics);
 
   const r = await runProgram(
     'cli',
@@ -119,10 +113,7 @@ test('with no OTEL_* variable tracing is off and silent, and logs still carry th
     CONTROLLER_LISTEN_ADDR: `127.0.0.1:${grpcPort}`,
     METRICS_ADDR: `127.0.0.1:${metricsPort}`,
   });
-  await waitFor(
-    'controller ready',
-    async () => (await httpStatus(`http://127.0.0.1:${metricsPort}/readyz`)) === 200,
-  );
+  await waitUntilReady(controller, metricsPort);
   const before = otlp.spans.length;
   // The CLI traces (it has OTEL_* set); the controller does not, yet passes the context on.
   const r = await runProgram(
@@ -177,15 +168,12 @@ test('a node reading a real upstream traces each read, and the price update that
       OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
       OTEL_BSP_SCHEDULE_DELAY: '100',
     };
-    startProgram('controller', {
+    const controller = startProgram('controller', {
       ...otel,
       CONTROLLER_LISTEN_ADDR: `127.0.0.1:${grpcPort}`,
       METRICS_ADDR: `127.0.0.1:${metricsPort}`,
     });
-    await waitFor(
-      'controller ready',
-      async () => (await httpStatus(`http://127.0.0.1:${metricsPort}/readyz`)) === 200,
-    );
+    await waitUntilReady(controller, metricsPort);
     startProgram('node', {
       ...otel,
       NODE_CONTROLLER_ADDR: `127.0.0.1:${grpcPort}`,

@@ -142,6 +142,20 @@ async function oneReadyLeader(timeoutMs: number, not?: string): Promise<string> 
   );
 }
 
+/** The last lines of every pod of the release, for the message when a wait times out. */
+function podLogs(): string {
+  const pods = cluster
+    .kubectlOk(['get', 'pods', '-n', NS, '-o', 'jsonpath={.items[*].metadata.name}'])
+    .split(/\s+/)
+    .filter(Boolean);
+  return pods
+    .map((pod) => {
+      const r = cluster.kubectl(['logs', '-n', NS, pod, '--all-containers', '--tail=15']);
+      return `[${pod}]\n${r.stdout}${r.stderr}`;
+    })
+    .join('\n');
+}
+
 /** Every node pod listed by `controller nodes` (through the Service), every pair streamed
  * and priced after `afterMs`. */
 /** What the last check saw, for the message when a wait times out. */
@@ -206,7 +220,7 @@ function streamingEverywhere(afterMs: number): ListedNode[] | false {
         },
         { timeoutMs: 120_000, intervalMs: 1_000 },
       ).catch((err: unknown) => {
-        throw new Error(`${String(err)}\nlast seen: ${lastSeen}`);
+        throw new Error(`${String(err)}\nlast seen: ${lastSeen}\n${podLogs()}`);
       });
       const freshMs = Date.now() - deletedAt;
       expect(listed).toHaveLength(3);

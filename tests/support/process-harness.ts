@@ -171,15 +171,23 @@ async function loggedLine(p: Program, msg: string): Promise<Record<string, unkno
   return p.logLines().find((l) => l.msg === msg)!;
 }
 
-/** Polls /readyz until 200; stops at once, with the program's output, if it exits. */
-async function waitUntilReady(p: Program, metricsPort: number): Promise<void> {
+/**
+ * Polls /readyz until 200; stops at once, with the program's output, if it exits. The bound
+ * is generous: a program that loads the OpenTelemetry SDK takes seconds to start on a
+ * machine busy with two other jest lanes.
+ */
+export async function waitUntilReady(
+  p: Program,
+  metricsPort: number,
+  timeoutMs = 30_000,
+): Promise<void> {
   await waitFor(
     `${p.name} ready (/readyz on ${metricsPort})`,
     async () => {
       if (!p.running()) throw new WaitAborted(`${p.name} exited: ${p.output()}`);
       return (await httpStatus(`http://127.0.0.1:${metricsPort}/readyz`)) === 200;
     },
-    { timeoutMs: 15_000 },
+    { timeoutMs },
   );
 }
 
