@@ -218,7 +218,11 @@ function streamingEverywhere(afterMs: number): ListedNode[] | false {
           await sampleReady();
           return streamingEverywhere(readyAt);
         },
-        { timeoutMs: 120_000, intervalMs: 1_000 },
+        // Known defect, open (docs/testing.md): a node's dial after the takeover can hang in
+        // a TCP connect that grpc-js does not bound, until the kernel gives up (up to about
+        // 127 s with 6 SYN retries); its dials share that one subchannel. Usually 4-6 s; the
+        // time is printed below. Back to 120 s, or less, once a node bounds its connects.
+        { timeoutMs: 180_000, intervalMs: 1_000 },
       ).catch((err: unknown) => {
         throw new Error(`${String(err)}\nlast seen: ${lastSeen}\n${podLogs()}`);
       });
