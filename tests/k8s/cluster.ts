@@ -138,9 +138,9 @@ export class Cluster {
       const dir = join(root, name);
       const owner = Number(readIfThere(join(dir, OWNER_FILE)));
       if (owner === process.pid) continue;
+      const up = ([1, 2] as const).filter((s) => existsSync(record(dir, s)));
       // Alive, and a jest run (a dead run's pid may have been reused).
       if (owner > 0 && isAlive(owner) && readIfThere(`/proc/${owner}/cmdline`).includes('jest')) {
-        const up = ([1, 2] as const).filter((s) => existsSync(record(dir, s)));
         if (up.length > 0)
           throw new Error(
             `another jest run (pid ${owner}) has its k8s cluster up (${dir}): two k8s tiers ` +
@@ -150,7 +150,6 @@ export class Cluster {
       }
       // Without an owner: a run that is just starting (its pid is written next).
       if (!(owner > 0)) continue;
-      const up = ([1, 2] as const).filter((s) => existsSync(record(dir, s)));
       if (up.length > 0)
         process.stderr.write(
           `k8s: taking down the stage ${up.join(' and ')} cluster left by a jest run that ` +

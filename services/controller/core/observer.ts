@@ -115,13 +115,8 @@ export class Observer {
       }
       m.reassignments.inc({ reason: r.reason });
       if (r.from !== undefined && FAILOVER_REASONS.has(r.reason)) {
-        m.failovers.inc({ pair: r.pair });
-        if (r.reason === 'stale') m.staleStreams.inc({ pair: r.pair });
+        this.failedOver(r.pair, r.from, r.to, r.reason);
         failedOver.add(r.pair);
-        this.log.info(
-          { pair: r.pair, from: r.from, to: r.to, reason: r.reason },
-          'pair failed over',
-        );
       }
     }
     for (const [pair, p] of change.primaryChanges) {
@@ -132,17 +127,21 @@ export class Observer {
       );
       // The pair's prices come from its standby now, though no stream moved to a node (no
       // spare node, or a quiet primary made way): a failover all the same.
-      if (p.reason !== undefined && FAILOVER_REASONS.has(p.reason) && !failedOver.has(pair)) {
-        m.failovers.inc({ pair });
-        if (p.reason === 'stale') m.staleStreams.inc({ pair });
-        this.log.info({ pair, from: p.from, to: p.to, reason: p.reason }, 'pair failed over');
-      }
+      if (p.reason !== undefined && FAILOVER_REASONS.has(p.reason) && !failedOver.has(pair))
+        this.failedOver(pair, p.from, p.to, p.reason);
     }
     const touched = new Set<string>();
     for (const r of change.reassignments) touched.add(r.pair);
     for (const uuid of change.changedNodes)
       for (const pair of this.assignment.knownPairsOf(uuid)) touched.add(pair);
     this.refreshPairs(touched);
+  }
+
+  /** One failover of `pair` (a move, or a standby taking over), counted and logged. */
+  private failedOver(pair: string, from: string, to: string, reason: string): void {
+    this.metrics.failovers.inc({ pair });
+    if (reason === 'stale') this.metrics.staleStreams.inc({ pair });
+    this.log.info({ pair, from, to, reason }, 'pair failed over');
   }
 
   /** Totals always; per-pair series for `pairs` (a pair's series exist from 0). */
