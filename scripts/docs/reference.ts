@@ -766,6 +766,14 @@ export const VARIABLES: readonly VariableDoc[] = [
     section: 'node',
   },
   {
+    name: 'NODE_CONNECT_TIMEOUT_MS',
+    programs: ['node'],
+    default: '`10000`',
+    meaning:
+      'a dial with no connection (TCP, TLS and HTTP/2 handshakes) after this long is given up and retried, e.g. when SYNs to a dead address are dropped',
+    section: 'node',
+  },
+  {
     name: 'PRICE_SPAN_SAMPLE_RATIO',
     programs: ['node'],
     default: '`0.01`',

@@ -35,6 +35,7 @@ describe('loadNodeConfig defaults', () => {
       logLevel: 'info',
       reconnectInitialMs: 100,
       reconnectMaxMs: 2000,
+      connectTimeoutMs: 10_000,
       priceSpanSampleRatio: 0.01,
       upstream: {
         kind: 'simulated',
@@ -117,6 +118,7 @@ describe('loadNodeConfig values', () => {
       METRICS_ADDR: '127.0.0.1:0',
       NODE_RECONNECT_INITIAL_MS: '50',
       NODE_RECONNECT_MAX_MS: '50',
+      NODE_CONNECT_TIMEOUT_MS: '2500',
     });
     expect(c).toMatchObject({
       name: 'edge-1',
@@ -124,6 +126,7 @@ describe('loadNodeConfig values', () => {
       metricsAddr: { host: '127.0.0.1', port: 0 },
       reconnectInitialMs: 50,
       reconnectMaxMs: 50,
+      connectTimeoutMs: 2500,
     });
   });
 });
@@ -216,6 +219,9 @@ describe('loadNodeConfig invalid values stop with a ConfigError naming the varia
     ['NODE_PRICE_INTERVAL_MS', '3000000000'],
     ['NODE_PRICE_INTERVAL_MS', '1000-3000000000'],
     ['NODE_RECONNECT_MAX_MS', '3000000000'],
+    ['NODE_CONNECT_TIMEOUT_MS', '3000000000'],
+    ['NODE_CONNECT_TIMEOUT_MS', '0'],
+    ['NODE_CONNECT_TIMEOUT_MS', '5s'],
   ])('%s=%p, longer than a timer can wait, is refused', (variable, value) => {
     const e = configError({ ...PAIRS, [variable]: value });
     expect(e.variable).toBe(variable);
@@ -303,6 +309,8 @@ describe('withNodeTimingDefaults', () => {
   test('a config built by hand gets the timings it does not give, and keeps those it does', () => {
     const c = withNodeTimingDefaults({ ...loadNodeConfig(PAIRS), headerWaitMs: 100 });
     expect([c.displacedWaitMs, c.displacedJitterMs, c.headerWaitMs]).toEqual([30_000, 15_000, 100]);
+    const { connectTimeoutMs: _c, ...noBound } = loadNodeConfig(PAIRS);
+    expect(withNodeTimingDefaults(noBound).connectTimeoutMs).toBe(10_000);
     const {
       displacedWaitMs: _w,
       displacedJitterMs: _j,

@@ -37,6 +37,8 @@ export interface NodeConfig extends NodeTimings {
   logLevel: string;
   reconnectInitialMs: number;
   reconnectMaxMs: number;
+  /** NODE_CONNECT_TIMEOUT_MS: a dial with no connection after this long is given up. */
+  connectTimeoutMs: number;
   /** Share of price updates that get a span of their own (0..1), when tracing is on. */
   priceSpanSampleRatio: number;
   /** TLS to the controller (NODE_TLS_*); undefined: plaintext. */
@@ -66,12 +68,17 @@ export const NODE_TIMING_DEFAULTS = {
   headerWaitMs: 1000,
 } as const satisfies NodeTimings;
 
-/** A NodeConfig built by hand (tests): the timings it does not give are the defaults. */
+/**
+ * A NodeConfig built by hand (tests): the timings it does not give, and the connect bound,
+ * are the defaults.
+ */
 export function withNodeTimingDefaults(
-  config: Omit<NodeConfig, keyof NodeTimings> & Partial<NodeTimings>,
+  config: Omit<NodeConfig, keyof NodeTimings | 'connectTimeoutMs'> &
+    Partial<NodeTimings & Pick<NodeConfig, 'connectTimeoutMs'>>,
 ): NodeConfig {
   return {
     ...config,
+    connectTimeoutMs: config.connectTimeoutMs ?? Number(NODE_DEFAULTS.NODE_CONNECT_TIMEOUT_MS),
     displacedWaitMs: config.displacedWaitMs ?? NODE_TIMING_DEFAULTS.displacedWaitMs,
     displacedJitterMs: config.displacedJitterMs ?? NODE_TIMING_DEFAULTS.displacedJitterMs,
     headerWaitMs: config.headerWaitMs ?? NODE_TIMING_DEFAULTS.headerWaitMs,
@@ -116,6 +123,7 @@ export const NODE_DEFAULTS = {
   NODE_PRICE_INTERVAL_MS: '2000-10000',
   NODE_RECONNECT_INITIAL_MS: '100',
   NODE_RECONNECT_MAX_MS: '2000',
+  NODE_CONNECT_TIMEOUT_MS: '10000',
   METRICS_ADDR: '0.0.0.0:9464',
   LOG_LEVEL: 'info',
   PRICE_SPAN_SAMPLE_RATIO: '0.01',
@@ -179,6 +187,12 @@ export function loadNodeConfig(env: Env): NodeConfig {
     logLevel: readVar(env, 'LOG_LEVEL', logLevelSchema, D.LOG_LEVEL),
     reconnectInitialMs,
     reconnectMaxMs,
+    connectTimeoutMs: readVar(
+      env,
+      'NODE_CONNECT_TIMEOUT_MS',
+      positiveIntSchema,
+      D.NODE_CONNECT_TIMEOUT_MS,
+    ),
     priceSpanSampleRatio: readVar(
       env,
       'PRICE_SPAN_SAMPLE_RATIO',

@@ -50,6 +50,8 @@ function setup(
 ) {
   /** What the fake dials say of their connections: held open by the controller, or closed by it. */
   const connection = { heldOpenByPeer: true };
+  /** Whether the fake dials have their connection, and how many clients were closed. */
+  const channel = { connected: true, closed: 0 };
   const clock = fakeScheduler();
   const { logger, lines } = capturingLogger('debug', { service: 'test' });
   const registry = new Registry();
@@ -64,6 +66,7 @@ function setup(
     displacedWaitMs: over.displacedWaitMs ?? 30_000,
     displacedJitterMs: over.displacedJitterMs ?? 15_000,
     headerWaitMs: 1000,
+    connectTimeoutMs: 10_000,
     stopGraceMs: 1000,
     announce: () => ANNOUNCE,
     dial: (address, permitMs) => {
@@ -71,8 +74,9 @@ function setup(
       dials.push({ address, permitMs, call });
       return {
         call: call as unknown as NodeStream,
-        close: () => {},
+        close: () => channel.closed++,
         connection: { heldOpenByPeer: () => connection.heldOpenByPeer },
+        connected: () => channel.connected,
       };
     },
     scheduler: clock,
@@ -90,6 +94,7 @@ function setup(
     clock,
     conn,
     connection,
+    channel,
     dials,
     last,
     lines,
@@ -97,6 +102,59 @@ function setup(
     counts: () => ({ lost, registered }),
   };
 }
+
+describe('a connect that hangs', () => {
+  test('is given up after connectTimeoutMs, said at warn, its client closed, and dialled again', () => {
+    const { clock, channel, conn, dials, last, lines, counts } = setup();
+    channel.connected = false; // SYNs dropped: grpc-js would wait for the kernel
+    conn.start();
+    clock.advance(9_999);
+    expect(dials).toHaveLength(1);
+    expect(conn.kind()).toBe('connecting');
+    clock.advance(1);
+    expect(dials[0]!.call.cancelled).toBe(true);
+    expect(channel.closed).toBe(1); // before the next dial: its hung subchannel is released
+    expect(conn.kind()).toBe('backing_off');
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        level: 'warn',
+        cause: 'no connection within 10000 ms (NODE_CONNECT_TIMEOUT_MS)',
+        controller: 'ctl:5160',
+      }),
+    );
+    clock.advance(2000); // the backoff
+    expect(dials).toHaveLength(2);
+    channel.connected = true;
+    last().frame();
+    expect(conn.kind()).toBe('registered');
+    expect(counts().registered).toBe(1);
+    clock.advance(60_000);
+    expect(channel.closed).toBe(1);
+    expect(dials).toHaveLength(2);
+  });
+
+  test('a dial that has its connection is never given up for a slow answer', () => {
+    const { clock, channel, conn, dials } = setup();
+    conn.start();
+    clock.advance(60_000); // registered without headers at 1 s; the controller is slow to answer
+    expect(conn.kind()).toBe('connecting');
+    expect(dials).toHaveLength(1);
+    expect(channel.closed).toBe(0);
+  });
+
+  test('with several controllers, the next dial prefers another address', () => {
+    const { clock, channel, conn, dials } = setup({
+      addresses: ['a:1', 'b:1'],
+      random: () => 0,
+    });
+    channel.connected = false;
+    conn.start();
+    expect(dials[0]!.address).toBe('a:1');
+    clock.advance(10_000);
+    clock.advance(2000);
+    expect(dials[1]!.address).toBe('b:1');
+  });
+});
 
 describe('keepalive negotiation', () => {
   test('to an unknown address: no client pings, and a short wait for headers before registering', () => {

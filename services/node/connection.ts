@@ -45,6 +45,8 @@ export interface ConnectionOptions {
   displacedJitterMs: number;
   /** How long a stream waits for response headers before registering without them. */
   headerWaitMs: number;
+  /** A dial whose channel has no connection after this long is given up (NODE_CONNECT_TIMEOUT_MS). */
+  connectTimeoutMs: number;
   /** How long stop() waits for the controller to see the clean end. */
   stopGraceMs: number;
   /** The registration frame (NodeKnownCurrenciesV1Notify). */
@@ -110,9 +112,12 @@ export class ControllerConnection {
     this.state = next;
     // exit actions
     if (prev.kind === 'backing_off') this.o.scheduler.clearTimeout(prev.timer);
-    if (prev.kind === 'connecting' && prev.link.headerTimer) {
-      this.o.scheduler.clearTimeout(prev.link.headerTimer);
+    if (prev.kind === 'connecting') {
+      for (const timer of [prev.link.headerTimer, prev.link.connectTimer]) {
+        if (timer) this.o.scheduler.clearTimeout(timer);
+      }
       prev.link.headerTimer = undefined;
+      prev.link.connectTimer = undefined;
     }
     const leavesLink =
       (prev.kind === 'connecting' || prev.kind === 'registered') &&
@@ -142,14 +147,7 @@ export class ControllerConnection {
         msg: 'cannot read the TLS or token files',
       });
     }
-    const link = new LiveLink(
-      address,
-      permitMs,
-      dialled.call,
-      dialled.close,
-      o.log,
-      dialled.connection,
-    );
+    const link = new LiveLink(address, permitMs, dialled, o.log);
     o.log.debug(
       { controller: address, attempt: this.attempt, fast_keepalive: !!permitMs },
       'connecting',
@@ -168,6 +166,10 @@ export class ControllerConnection {
    * moment for the response headers, which may permit them (see onHeaders).
    */
   private enterConnecting(link: LiveLink): void {
+    link.connectTimer = this.o.scheduler.setTimeout(() => {
+      link.connectTimer = undefined;
+      this.onConnectTimeout(link);
+    }, this.o.connectTimeoutMs);
     if (link.permitMs !== undefined) {
       this.announce(link);
       return;
@@ -243,6 +245,32 @@ export class ControllerConnection {
     this.announce(link); // a foreign controller may speak before its headers were awaited
     if (this.state.kind === 'connecting') this.transition({ kind: 'registered', link });
     this.o.onFrame(frame);
+  }
+
+  /**
+   * The dial has had its connectTimeoutMs. Connected (or unable to tell): it goes on as it
+   * is. Still connecting: grpc-js would wait on that TCP connect until the kernel gives up
+   * (about two minutes when SYNs are dropped, e.g. a Service still pointing at a dead pod),
+   * so it is given up like an unreachable controller. Its client is closed before the next
+   * dial, which releases the hung subchannel (grpc-js: no client left, so it goes idle and
+   * drops what it still connects): the next dial makes a connection of its own
+   * (tests/integration/node-connect-hang.test.ts).
+   */
+  private onConnectTimeout(link: LiveLink): void {
+    if (!this.isCurrent(link) || this.state.kind !== 'connecting' || !link.stillConnecting()) {
+      return;
+    }
+    const now = this.o.scheduler.now();
+    this.choice.ended(link.address, 'unreachable', now);
+    const cap = this.choice.retryCapMs(now);
+    const d = backoffDelayMs(this.attempt++, this.o.backoff, this.o.random);
+    const delay = cap === undefined ? d : Math.min(d, cap);
+    this.failures.failed({
+      controller: link.address,
+      cause: `no connection within ${this.o.connectTimeoutMs} ms (NODE_CONNECT_TIMEOUT_MS)`,
+      retry_in_ms: delay,
+    });
+    this.transition(this.backingOff('none', { msg: '' }, delay));
   }
 
   private onEnded(link: LiveLink, st?: StatusLike): void {

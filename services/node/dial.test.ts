@@ -11,6 +11,8 @@ const made: {
   metadata?: grpc.Metadata;
   closed: boolean;
 }[] = [];
+/** The connectivity state of every channel the mock makes. */
+let channelState = grpc.connectivityState.CONNECTING;
 
 jest.mock('../shared/wire', () => ({
   ...jest.requireActual<object>('../shared/wire'),
@@ -24,11 +26,15 @@ jest.mock('../shared/wire', () => ({
     return {
       nodeCommandStream: (md: grpc.Metadata) => ((m.metadata = md), { on: () => undefined }),
       close: () => (m.closed = true),
+      getChannel: () => ({ getConnectivityState: () => channelState }),
     };
   },
 }));
 
-beforeEach(() => (made.length = 0));
+beforeEach(() => {
+  made.length = 0;
+  channelState = grpc.connectivityState.CONNECTING;
+});
 
 const config = { name: 'edge-1', reconnectMaxMs: 2000, tls: undefined, token: undefined };
 
@@ -66,6 +72,17 @@ describe('nodeDialer', () => {
   test('with a keepalive permission, the channel pings at that interval', () => {
     nodeDialer(config, new ConnectionWatch(), grpc.credentials.createInsecure())('c:1', 5000);
     expect(made[0]!.options['grpc.keepalive_time_ms']).toBe(5000);
+  });
+
+  test('connected means the channel is READY', () => {
+    const d = nodeDialer(
+      config,
+      new ConnectionWatch(),
+      grpc.credentials.createInsecure(),
+    )('c:1', undefined);
+    expect(d.connected!()).toBe(false);
+    channelState = grpc.connectivityState.READY;
+    expect(d.connected!()).toBe(true);
   });
 
   test('a token file that cannot be read fails the dial and closes the client it made', async () => {

@@ -48,7 +48,13 @@ export function nodeDialer(
       const call = dialled.client.nodeCommandStream(
         dialled.metadata(nodeNameMetadata(config.name)),
       );
-      return { call, close: dialled.close, connection: watch };
+      return {
+        call,
+        close: dialled.close,
+        connection: watch,
+        connected: () =>
+          dialled.client.getChannel().getConnectivityState(false) === grpc.connectivityState.READY,
+      };
     } catch (err) {
       dialled.close();
       throw err;

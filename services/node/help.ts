@@ -12,6 +12,8 @@ const WITH_DEFAULTS: Meanings = {
   NODE_PRICE_INTERVAL_MS: 'time between price updates (upstream reads) per pair: N or MIN-MAX',
   NODE_RECONNECT_INITIAL_MS: 'first reconnect wait',
   NODE_RECONNECT_MAX_MS: 'cap of the reconnect wait',
+  NODE_CONNECT_TIMEOUT_MS:
+    'a dial with no connection (TCP, TLS, HTTP/2) after this long is given up and retried',
   METRICS_ADDR: 'HTTP address of /metrics, /healthz and /readyz',
   LOG_LEVEL: 'fatal, error, warn, info, debug, trace or silent',
   PRICE_SPAN_SAMPLE_RATIO: 'share of price updates traced (0..1); upstream reads are all traced',

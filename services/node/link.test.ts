@@ -17,10 +17,8 @@ function link() {
   const l = new LiveLink(
     'c:1',
     undefined,
-    call,
-    () => calls.push('closeClient'),
+    { call, close: () => calls.push('closeClient') },
     silentLogger(),
-    undefined,
   );
   return { l, calls };
 }

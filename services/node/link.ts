@@ -22,10 +22,18 @@ export type NodeStream = Pick<
  * connection open (keepalive.ts ConnectionWatch): how a keepalive timeout is told from a
  * connection the controller closed.
  */
-export type Dialer = (
-  address: string,
-  keepalivePermitMs: number | undefined,
-) => { call: NodeStream; close(): void; connection?: ConnectionView };
+export type Dialer = (address: string, keepalivePermitMs: number | undefined) => Dialled;
+
+export interface Dialled {
+  call: NodeStream;
+  close(): void;
+  connection?: ConnectionView;
+  /**
+   * Whether the stream's channel has its connection (TCP, TLS and HTTP/2 handshakes done);
+   * absent: cannot tell, and the dial is never given up for want of one.
+   */
+  connected?(): boolean;
+}
 
 export interface Link {
   readonly address: string;
@@ -43,18 +51,28 @@ export class LiveLink implements Link {
   announced = false;
   closed = false;
   headerTimer: TimerHandle | undefined;
+  /** While connecting: gives the dial up if it has no connection by then. */
+  connectTimer: TimerHandle | undefined;
   private readonly statusSeen: Promise<void>;
   private seen!: () => void;
+
+  readonly call: NodeStream;
+  readonly connection: ConnectionView | undefined;
 
   constructor(
     readonly address: string,
     readonly permitMs: number | undefined,
-    readonly call: NodeStream,
-    private readonly closeClient: () => void,
+    private readonly dialled: Dialled,
     private readonly log: Logger,
-    readonly connection: ConnectionView | undefined,
   ) {
+    this.call = dialled.call;
+    this.connection = dialled.connection;
     this.statusSeen = new Promise((r) => (this.seen = r));
+  }
+
+  /** The channel has no connection yet, as far as the dialler can tell. */
+  stillConnecting(): boolean {
+    return this.dialled.connected?.() === false;
   }
 
   ended(): void {
@@ -81,7 +99,7 @@ export class LiveLink implements Link {
     } catch {
       // already ended
     }
-    this.closeClient();
+    this.dialled.close();
   }
 
   /** Half-close, give the controller `graceMs` to see the clean end, then close. */

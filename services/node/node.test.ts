@@ -81,6 +81,8 @@ jest.mock('../shared/wire', () => ({
         return s;
       },
       close: () => {},
+      // Every mock stream has its connection (connect hangs: connection.test.ts).
+      getChannel: () => ({ getConnectivityState: () => grpc.connectivityState.READY }),
     };
   },
 }));

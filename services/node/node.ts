@@ -131,6 +131,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
     displacedWaitMs: config.displacedWaitMs,
     displacedJitterMs: config.displacedJitterMs,
     headerWaitMs: config.headerWaitMs,
+    connectTimeoutMs: config.connectTimeoutMs,
     stopGraceMs: 1000,
     announce: announcement,
     dial,

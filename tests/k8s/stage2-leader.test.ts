@@ -218,11 +218,11 @@ function streamingEverywhere(afterMs: number): ListedNode[] | false {
           await sampleReady();
           return streamingEverywhere(readyAt);
         },
-        // Known defect, open (docs/testing.md): a node's dial after the takeover can hang in
-        // a TCP connect that grpc-js does not bound, until the kernel gives up (up to about
-        // 127 s with 6 SYN retries); its dials share that one subchannel. Usually 4-6 s; the
-        // time is printed below. Back to 120 s, or less, once a node bounds its connects.
-        { timeoutMs: 180_000, intervalMs: 1_000 },
+        // Usually 4-6 s; the time is printed below. A node's dial after the takeover can
+        // hang in a TCP connect (73 s once, until EHOSTUNREACH); the node gives it up after
+        // NODE_CONNECT_TIMEOUT_MS (10 s) and dials again, so 60 s is ample, and a node
+        // waiting for the kernel instead would fail this.
+        { timeoutMs: 60_000, intervalMs: 1_000 },
       ).catch((err: unknown) => {
         throw new Error(`${String(err)}\nlast seen: ${lastSeen}\n${podLogs()}`);
       });
