@@ -67,21 +67,21 @@ else
   if [ "$lanes_wanted" != 2 ]; then
     # The default: three jest processes at once, each running its files one at a time
     # (10.7-11.5 min warm instead of 13.5-17 with two; docs/testing.md):
-    #  - cluster: the k8s tier and the e2e registry test (the one e2e file that retags
-    #    images: never while the k8s tier loads them);
+    #  - cluster: the k8s tier, the e2e registry test (the one e2e file that retags
+    #    images: never while the k8s tier loads them) and compose-secure (for balance);
     #  - integration: the integration tier but the fleet listing, and the interop tier;
     #  - mixed: the other e2e files, the helm tier and the fleet listing (cli-fleet).
     step "tests: integration, e2e, helm, k8s (stage $K8S_STAGE), interop in three lanes"
     lanes+=(cluster integration mixed)
     lane cluster --runInBand --selectProjects k8s e2e \
-      --testPathPatterns 'tests/k8s/' 'tests-e2e/registry\.test' &
+      --testPathPatterns 'tests/k8s/' 'tests-e2e/(registry|compose-secure)\.test' &
     pids+=($!)
     lane integration --runInBand --selectProjects integration interop \
       --testPathIgnorePatterns 'tests/integration/cli-fleet\.test' &
     pids+=($!)
     lane mixed --runInBand --selectProjects e2e helm integration \
       --testPathPatterns 'tests-e2e/' 'tests/helm/' 'tests/integration/cli-fleet\.test' \
-      --testPathIgnorePatterns 'tests-e2e/registry\.test' &
+      --testPathIgnorePatterns 'tests-e2e/(registry|compose-secure)\.test' &
     pids+=($!)
   else
     # TEST_LANES=2: two jest processes at once (13.5-17 min warm), each running its files
