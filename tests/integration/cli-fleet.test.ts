@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import * as grpc from '@grpc/grpc-js';
+import { parse as parseYaml } from 'yaml';
 import { CONTROLLER_DEFAULTS } from '../../services/controller/config';
 import { StreamLink } from '../../services/controller/core/links/stream-link';
 import type { MessageName, MessageOf } from '../../services/shared/any';
@@ -141,10 +142,21 @@ function startCli(
 const mb = (kb: number) => `${(kb / 1024).toFixed(1)} MiB`;
 
 /**
- * What a listing may take in all, at any fleet size: the capped heap, what the transport
- * buffers (a few pages), Node itself. A CLI holding the fleet would need gigabytes here.
+ * What a listing may take in all, at any fleet size: the memory limit of the chart's CLI
+ * pod, where an operator runs it (`kubectl exec`), so that a listing at the documented
+ * maxima is not killed there. A CLI holding the fleet would need gigabytes.
  */
-const CLI_RSS_BOUND_KB = 512 * 1024;
+const CLI_RSS_BOUND_KB = chartCliMemoryKb();
+
+function chartCliMemoryKb(): number {
+  const values = parseYaml(
+    readFileSync(join(__dirname, '../../deploy/helm/currency-nodes/values.yaml'), 'utf8'),
+  ) as { cli: { resources: { limits: { memory: string } } } };
+  const limit = values.cli.resources.limits.memory;
+  const m = /^(\d+)(Mi|Gi)$/.exec(limit);
+  if (!m) throw new Error(`cli.resources.limits.memory: ${limit} is not in Mi or Gi`);
+  return Number(m[1]) * (m[2] === 'Gi' ? 1024 * 1024 : 1024);
+}
 
 interface RawListing {
   frames: number;
