@@ -15,7 +15,11 @@ import { HTML_PAGE, RETRY_AFTER_S, priceView } from './faults';
 import { resolveSymbol } from './symbols';
 
 const MAX_WS_MESSAGE = 16 * 1024;
-const MAX_SUBSCRIPTIONS = 256;
+/**
+ * Per connection, as a large exchange allows: more than the 1,000 pairs a node may announce
+ * (CONTROLLER_MAX_PAIRS_PER_NODE), which a node's websocket upstream carries on one connection.
+ */
+const MAX_SUBSCRIPTIONS = 1024;
 /** A WebSocket reader this far behind is skipped until it catches up. */
 const MAX_WS_BUFFERED = 1024 * 1024;
 /** Messages held per connection while a huge message goes out; more are dropped. */

@@ -557,6 +557,25 @@ describe('WebSocket tickers', () => {
     expect(c.tickers('EURUSD').length).toBeGreaterThan(1);
   });
 
+  it('takes on one connection every pair a node may announce (1,000), up to 1,024 subscriptions', async () => {
+    // The node's websocket upstream carries all of its pairs on one connection.
+    const c = new StreamClient(`${ws.wsUrl}?client=node-a`);
+    clients.push(c);
+    await c.opened;
+    const symbols = Array.from({ length: 1024 }, (_, i) => `P${String(i).padStart(4, '0')}_USD`);
+    for (const s of symbols) c.subscribe(s);
+    const acks = () => c.msgs.filter((m) => m.json?.op === 'subscribed').length;
+    await waitFor('1,024 acknowledgements', () => acks() === 1024);
+    expect(c.msgs.filter((m) => m.json?.op === 'error')).toEqual([]);
+    c.subscribe('P1024_USD');
+    await waitFor('the 1,025th refused', () =>
+      c.msgs.some(
+        (m) => m.json?.op === 'error' && /at most 1024 subscriptions/.test(String(m.json.message)),
+      ),
+    );
+    expect(c.closeCode).toBeUndefined();
+  });
+
   describe.each(FAULT_MODES.map((m) => [m]))('fault %s', (mode) => {
     const connection = mode === 'close' || mode === 'reset';
     const code = mode === 'close' ? 1011 : 1006;
