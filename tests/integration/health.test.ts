@@ -1,5 +1,4 @@
 /** Health: /healthz, /readyz and grpc.health.v1 (Check and Watch) flip at the right moments. */
-import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { Registry } from 'prom-client';
 import {
@@ -13,7 +12,7 @@ import { startTestController } from '../support/in-process';
 import { LeakWatch } from '../support/leaks';
 import { httpStatus } from '../support/process-harness';
 import { waitFor } from '../support/wait';
-import { withNodeTimingDefaults } from '../../services/node/config';
+import { loopback, testNodeConfig } from '../support/node-config';
 
 jest.setTimeout(30_000);
 
@@ -92,17 +91,10 @@ test('a node is alive at once, ready only once registered, and unready again whe
 /** A real node in-process, dialling the controller on `port`, with fast reconnects. */
 function startTestNode(port: number) {
   return startNode(
-    withNodeTimingDefaults({
-      controllerAddrs: [{ host: '127.0.0.1', port }],
-      pairs: ['USD_HKD'],
-      uuid: randomUUID(),
+    testNodeConfig({
+      controllerAddrs: loopback(port),
       name: 'health-test',
       priceIntervalMs: { minMs: 1000, maxMs: 1000 },
-      metricsAddr: { host: '127.0.0.1', port: 0 },
-      logLevel: 'silent',
-      reconnectInitialMs: 50,
-      reconnectMaxMs: 100,
-      priceSpanSampleRatio: 0,
     }),
     { logger: silentLogger(), registry: new Registry(), defaultMetrics: false },
   );

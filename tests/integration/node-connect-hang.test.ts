@@ -4,16 +4,16 @@
  * bound on a connect, so before this a node waited for the kernel to give up (10-20 s or
  * more here, 73 s in a Kubernetes cluster), whatever NODE_RECONNECT_MAX_MS said.
  */
-import { randomUUID } from 'node:crypto';
 import { type Socket, createServer } from 'node:net';
 import { Registry } from 'prom-client';
-import { type NodeConfig, withNodeTimingDefaults } from '../../services/node/config';
+import { type NodeConfig } from '../../services/node/config';
 import { type RunningNode, startNode } from '../../services/node/node';
 import { FakeController } from '../support/fake-controller';
 import { LeakWatch } from '../support/leaks';
 import { capturingLogger } from '../support/log-capture';
 import { SynBlackhole } from '../support/syn-blackhole';
 import { waitFor } from '../support/wait';
+import { loopback, testNodeConfig } from '../support/node-config';
 
 jest.setTimeout(60_000);
 
@@ -23,17 +23,12 @@ let lines: { level: string; msg: string; cause?: string }[];
 const cleanups: (() => Promise<void> | void)[] = [];
 
 function config(ports: number[], over: Partial<NodeConfig> = {}): NodeConfig {
-  return withNodeTimingDefaults({
-    controllerAddrs: ports.map((port) => ({ host: '127.0.0.1', port })),
-    pairs: ['USD_HKD'],
-    uuid: randomUUID(),
+  return testNodeConfig({
+    controllerAddrs: ports.flatMap(loopback),
     name: 'hang-test',
-    priceIntervalMs: { minMs: 60_000, maxMs: 60_000 },
-    metricsAddr: { host: '127.0.0.1', port: 0 },
     logLevel: 'info',
     reconnectInitialMs: 20,
     reconnectMaxMs: 50,
-    priceSpanSampleRatio: 0,
     headerWaitMs: 100,
     connectTimeoutMs: 1000,
     ...over,

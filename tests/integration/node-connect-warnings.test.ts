@@ -2,11 +2,10 @@
  * A node that cannot reach its controller says why at `warn` (refused, TLS mismatch, an
  * untrusted certificate), rate-limited: before, all of these looked like silence at `info`.
  */
-import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { Registry } from 'prom-client';
-import { type NodeConfig, withNodeTimingDefaults } from '../../services/node/config';
+import { type NodeConfig } from '../../services/node/config';
 import { type RunningNode, startNode } from '../../services/node/node';
 import { type CertDir, makeCertDir } from '../support/certs';
 import { FakeController } from '../support/fake-controller';
@@ -14,6 +13,7 @@ import { LeakWatch } from '../support/leaks';
 import { capturingLogger } from '../support/log-capture';
 import { freePort } from '../support/ports';
 import { waitFor } from '../support/wait';
+import { loopback, testNodeConfig } from '../support/node-config';
 
 jest.setTimeout(30_000);
 
@@ -24,17 +24,12 @@ let lines: { level: string; msg: string; cause?: string; suppressed?: number }[]
 const cleanups: (() => Promise<void> | void)[] = [];
 
 function config(port: number, over: Partial<NodeConfig> = {}): NodeConfig {
-  return withNodeTimingDefaults({
-    controllerAddrs: [{ host: '127.0.0.1', port }],
-    pairs: ['USD_HKD'],
-    uuid: randomUUID(),
+  return testNodeConfig({
+    controllerAddrs: loopback(port),
     name: 'warn-test',
-    priceIntervalMs: { minMs: 60_000, maxMs: 60_000 },
-    metricsAddr: { host: '127.0.0.1', port: 0 },
     logLevel: 'info',
     reconnectInitialMs: 20,
     reconnectMaxMs: 50,
-    priceSpanSampleRatio: 0,
     headerWaitMs: 100,
     ...over,
   });

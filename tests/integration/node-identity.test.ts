@@ -4,16 +4,16 @@
  * error naming the conflict and waits (30 s plus jitter; shortened here through the
  * programmatic config) before reconnecting, so two nodes sharing a UUID settle.
  */
-import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { Registry } from 'prom-client';
-import { type NodeConfig, withNodeTimingDefaults } from '../../services/node/config';
+import { type NodeConfig } from '../../services/node/config';
 import { type RunningNode, startNode } from '../../services/node/node';
 import { pack } from '../../services/shared/any';
 import { FakeController } from '../support/fake-controller';
 import { LeakWatch } from '../support/leaks';
 import { capturingLogger } from '../support/log-capture';
 import { waitFor } from '../support/wait';
+import { loopback, testNodeConfig } from '../support/node-config';
 
 jest.setTimeout(30_000);
 
@@ -29,17 +29,10 @@ let node: RunningNode | undefined;
 let lines: Record<string, unknown>[];
 
 function config(over: Partial<NodeConfig> = {}): NodeConfig {
-  return withNodeTimingDefaults({
-    controllerAddrs: [{ host: '127.0.0.1', port: fake.port }],
-    pairs: ['USD_HKD'],
-    uuid: randomUUID(),
+  return testNodeConfig({
+    controllerAddrs: loopback(fake.port),
     name: 'identity-test',
-    priceIntervalMs: { minMs: 60_000, maxMs: 60_000 },
-    metricsAddr: { host: '127.0.0.1', port: 0 },
     logLevel: 'debug',
-    reconnectInitialMs: 50,
-    reconnectMaxMs: 100,
-    priceSpanSampleRatio: 0,
     displacedWaitMs: DISPLACED_WAIT_MS,
     displacedJitterMs: 0,
     headerWaitMs: 100,

@@ -8,10 +8,9 @@
  * `currency_node_keepalive_timeouts_total`; one whose process dies (the kernel closes its
  * connections) does not, although grpc-js ends the stream with the same status.
  */
-import { randomUUID } from 'node:crypto';
 import * as http2 from 'node:http2';
 import { Registry } from 'prom-client';
-import { type NodeConfig, withNodeTimingDefaults } from '../../services/node/config';
+import { type NodeConfig } from '../../services/node/config';
 import { type RunningNode, startNode } from '../../services/node/node';
 import { pack } from '../../services/shared/any';
 import { silentLogger } from '../../services/shared/logger';
@@ -23,6 +22,7 @@ import { startTestController } from '../support/in-process';
 import { LeakWatch } from '../support/leaks';
 import { ProcessHarness } from '../support/process-harness';
 import { waitFor } from '../support/wait';
+import { loopback, testNodeConfig } from '../support/node-config';
 
 jest.setTimeout(30_000);
 
@@ -31,19 +31,7 @@ const nodes: RunningNode[] = [];
 const cleanups: (() => Promise<void> | void)[] = [];
 
 function config(port: number, over: Partial<NodeConfig> = {}): NodeConfig {
-  return withNodeTimingDefaults({
-    controllerAddrs: [{ host: '127.0.0.1', port }],
-    pairs: ['USD_HKD'],
-    uuid: randomUUID(),
-    name: 'keepalive-test',
-    priceIntervalMs: { minMs: 60_000, maxMs: 60_000 },
-    metricsAddr: { host: '127.0.0.1', port: 0 },
-    logLevel: 'silent',
-    reconnectInitialMs: 50,
-    reconnectMaxMs: 100,
-    priceSpanSampleRatio: 0,
-    ...over,
-  });
+  return testNodeConfig({ controllerAddrs: loopback(port), name: 'keepalive-test', ...over });
 }
 
 async function start(port: number, over: Partial<NodeConfig> = {}): Promise<RunningNode> {

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { Registry } from 'prom-client';
-import { type NodeConfig, withNodeTimingDefaults } from '../../services/node/config';
+import { type NodeConfig } from '../../services/node/config';
 import { type RunningNode, startNode } from '../../services/node/node';
 import { pack } from '../../services/shared/any';
 import { NODE_NAME_METADATA_KEY, createNodeClient } from '../../services/shared/wire';
@@ -16,6 +16,7 @@ import { startTestController } from '../support/in-process';
 import { LeakWatch } from '../support/leaks';
 import { capturingLogger } from '../support/log-capture';
 import { waitFor } from '../support/wait';
+import { testNodeConfig } from '../support/node-config';
 
 jest.setTimeout(30_000);
 
@@ -46,17 +47,10 @@ afterAll(async () => {
 
 async function start(name: string): Promise<RunningNode> {
   const [host, port] = ctl.address.split(':');
-  const config: NodeConfig = withNodeTimingDefaults({
+  const config: NodeConfig = testNodeConfig({
     controllerAddrs: [{ host: host!, port: Number(port) }],
-    pairs: ['USD_HKD'],
-    uuid: randomUUID(),
     name,
-    priceIntervalMs: { minMs: 60_000, maxMs: 60_000 },
-    metricsAddr: { host: '127.0.0.1', port: 0 },
     logLevel: 'debug',
-    reconnectInitialMs: 50,
-    reconnectMaxMs: 100,
-    priceSpanSampleRatio: 0,
     headerWaitMs: 100,
   });
   const { logger } = capturingLogger('debug', { into: lines });

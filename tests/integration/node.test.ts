@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { Registry } from 'prom-client';
 import { CurrencyStreamStateV1_StreamState as StreamState } from '../../services/gen/protobuf/currency_nodes';
-import { type NodeConfig, withNodeTimingDefaults } from '../../services/node/config';
+import { type NodeConfig } from '../../services/node/config';
 import { type RunningNode, startNode } from '../../services/node/node';
 import { marketPrice } from '../../services/node/prices';
 import { type MessageName, type MessageOf, pack } from '../../services/shared/any';
@@ -18,6 +18,7 @@ import { LeakWatch } from '../support/leaks';
 import { capturingLogger } from '../support/log-capture';
 import { as } from '../support/raw-peers';
 import { waitFor } from '../support/wait';
+import { loopback, testNodeConfig } from '../support/node-config';
 
 jest.setTimeout(30_000);
 
@@ -28,17 +29,10 @@ let registry: Registry;
 let shutdownRequested = 0;
 
 function config(over: Partial<NodeConfig> = {}): NodeConfig {
-  return withNodeTimingDefaults({
-    controllerAddrs: [{ host: '127.0.0.1', port: fake.port }],
+  return testNodeConfig({
+    controllerAddrs: loopback(fake.port),
     pairs: ['USD_HKD', 'BTC_USD', 'EUR_USD'],
-    uuid: randomUUID(),
-    name: 'test-node',
-    priceIntervalMs: { minMs: 60_000, maxMs: 60_000 }, // long: only first prices show up
-    metricsAddr: { host: '127.0.0.1', port: 0 },
-    logLevel: 'silent',
-    reconnectInitialMs: 50,
     reconnectMaxMs: 200,
-    priceSpanSampleRatio: 0,
     headerWaitMs: 100, // the fake sends no headers, like a foreign controller: keep the wait short
     ...over,
   });

@@ -10,13 +10,14 @@ import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { Registry } from 'prom-client';
 import type { SecurityConfig } from '../../services/controller/security';
-import { type NodeConfig, withNodeTimingDefaults } from '../../services/node/config';
+import { type NodeConfig } from '../../services/node/config';
 import { type RunningNode, startNode } from '../../services/node/node';
 import { silentLogger } from '../../services/shared/logger';
 import { type CertDir, type CertFiles, type TestCa, makeCertDir } from '../support/certs';
 import { startTestController } from '../support/in-process';
 import { type Program, killAll, runProgram, startProgram } from '../support/processes';
 import { waitFor } from '../support/wait';
+import { testNodeConfig } from '../support/node-config';
 
 jest.setTimeout(60_000);
 
@@ -116,17 +117,10 @@ const tokenAuth = (over: { clientCertRoles?: boolean; require?: 'either' | 'both
 
 async function inProcessNode(over: Partial<NodeConfig>): Promise<RunningNode> {
   const n = await startNode(
-    withNodeTimingDefaults({
+    testNodeConfig({
       controllerAddrs: [{ host: 'localhost', port: ctl!.controller.grpcPort }],
-      pairs: ['USD_HKD'],
-      uuid: randomUUID(),
       name: 'victim',
-      priceIntervalMs: { minMs: 60_000, maxMs: 60_000 },
-      metricsAddr: { host: '127.0.0.1', port: 0 },
-      logLevel: 'silent',
-      reconnectInitialMs: 50,
       reconnectMaxMs: 200,
-      priceSpanSampleRatio: 0,
       ...over,
     }),
     { logger: silentLogger(), registry: new Registry(), defaultMetrics: false, serveHttp: false },

@@ -9,7 +9,7 @@ import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:tls';
 import { Registry } from 'prom-client';
 import type { SecurityConfig } from '../../services/controller/security';
-import { type NodeConfig, withNodeTimingDefaults } from '../../services/node/config';
+import { type NodeConfig } from '../../services/node/config';
 import { type RunningNode, startNode } from '../../services/node/node';
 import { createLogger, silentLogger } from '../../services/shared/logger';
 import { type CertDir, type CertFiles, type TestCa, makeCertDir } from '../support/certs';
@@ -17,6 +17,7 @@ import { startTestController } from '../support/in-process';
 import { LeakWatch } from '../support/leaks';
 import { killAll, runProgram, startProgram } from '../support/processes';
 import { waitFor } from '../support/wait';
+import { loopback, testNodeConfig } from '../support/node-config';
 
 jest.setTimeout(60_000);
 
@@ -99,17 +100,10 @@ function cliQuick(env: Record<string, string>, ...args: string[]) {
 }
 
 function nodeConfig(over: Partial<NodeConfig>): NodeConfig {
-  return withNodeTimingDefaults({
-    controllerAddrs: [{ host: '127.0.0.1', port: ctl!.controller.grpcPort }],
-    pairs: ['USD_HKD'],
-    uuid: randomUUID(),
+  return testNodeConfig({
+    controllerAddrs: loopback(ctl!.controller.grpcPort),
     name: 'secure-node',
-    priceIntervalMs: { minMs: 60_000, maxMs: 60_000 },
-    metricsAddr: { host: '127.0.0.1', port: 0 },
-    logLevel: 'silent',
-    reconnectInitialMs: 50,
     reconnectMaxMs: 200,
-    priceSpanSampleRatio: 0,
     ...over,
   });
 }
