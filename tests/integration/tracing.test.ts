@@ -74,7 +74,10 @@ test('node status is one trace: CLI span -> controller span -> node span, with m
   // The CLI's own root span, and the gRPC instrumentation's spans of its stream, are in the same trace.
   const root = trace().find((s) => s.service === 'currency-cli' && s.parentSpanId === '');
   expect(root?.name).toBe('currency-cli node status');
-  expect(trace().some((s) => s.scope.includes('instrumentation-grpc'))).toBe(true);
+  // Exported by each program's batch processor on its own schedule, maybe after the above.
+  await waitFor('a gRPC instrumentation span in the trace', () =>
+    trace().some((s) => s.scope.includes('instrumentation-grpc')),
+  );
   // Nothing of this command went to another trace.
   const strays = otlp.spans.filter(
     (s) => s.name.endsWith('NodeStatusV1Req') && s.traceId !== cliSpan.traceId,
