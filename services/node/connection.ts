@@ -3,7 +3,8 @@
  * (model: connect-es's http2-session-manager):
  *
  *   connecting  -> a stream is open; it registers (announces the pairs) once the response
- *                  headers said which keepalive to use, or after a short wait for them
+ *                  headers said which keepalive to use, or after a short wait for them;
+ *                  given up if its channel has no connection after connectTimeoutMs
  *   registered  -> the controller answered; frames flow
  *   backing_off -> waiting to dial again (capped exponential backoff; 30 s+ when displaced)
  *   stopped     -> final
@@ -252,9 +253,8 @@ export class ControllerConnection {
    * is. Still connecting: grpc-js would wait on that TCP connect until the kernel gives up
    * (about two minutes when SYNs are dropped, e.g. a Service still pointing at a dead pod),
    * so it is given up like an unreachable controller. Its client is closed before the next
-   * dial, which releases the hung subchannel (grpc-js: no client left, so it goes idle and
-   * drops what it still connects): the next dial makes a connection of its own
-   * (tests/integration/node-connect-hang.test.ts).
+   * dial, which releases the hung subchannel (grpc-js: with no client left it goes idle and
+   * drops what it still connects), so the next dial makes a connection of its own.
    */
   private onConnectTimeout(link: LiveLink): void {
     if (!this.isCurrent(link) || this.state.kind !== 'connecting' || !link.stillConnecting()) {
@@ -262,15 +262,20 @@ export class ControllerConnection {
     }
     const now = this.o.scheduler.now();
     this.choice.ended(link.address, 'unreachable', now);
-    const cap = this.choice.retryCapMs(now);
-    const d = backoffDelayMs(this.attempt++, this.o.backoff, this.o.random);
-    const delay = cap === undefined ? d : Math.min(d, cap);
+    const delay = this.retryDelayMs(now);
     this.failures.failed({
       controller: link.address,
       cause: `no connection within ${this.o.connectTimeoutMs} ms (NODE_CONNECT_TIMEOUT_MS)`,
       retry_in_ms: delay,
     });
     this.transition(this.backingOff('none', { msg: '' }, delay));
+  }
+
+  /** The next backoff wait, shortened while an election or a handover is on. */
+  private retryDelayMs(now: number): number {
+    const cap = this.choice.retryCapMs(now);
+    const d = backoffDelayMs(this.attempt++, this.o.backoff, this.o.random);
+    return cap === undefined ? d : Math.min(d, cap);
   }
 
   private onEnded(link: LiveLink, st?: StatusLike): void {
@@ -311,11 +316,7 @@ export class ControllerConnection {
             : 'other',
       now,
     );
-    const cap = this.choice.retryCapMs(now);
-    const retryDelay = () => {
-      const d = backoffDelayMs(this.attempt++, this.o.backoff, this.o.random);
-      return cap === undefined ? d : Math.min(d, cap);
-    };
+    const retryDelay = () => this.retryDelayMs(now);
     if (standby && this.choice.nextAtOnce()) {
       // A standby controller (leader election) points us on: try the next address at
       // once; once every address refused, back off as usual.
