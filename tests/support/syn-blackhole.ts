@@ -6,8 +6,8 @@
  * accepts them; Linux drops a SYN to a listener whose accept queue is full.
  * (blackhole-proxy.ts is the other kind: connections that open and then go silent.)
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { type Socket, connect } from 'node:net';
+import { ProcessGroup, type TrackedProcess } from './processes';
 
 /** Listens, says its port, and blocks its event loop for at most HOLD ms, then exits. */
 const CHILD = `
@@ -21,31 +21,25 @@ server.listen({ host: '127.0.0.1', port: Number(process.argv[1]), backlog: 1 }, 
 });
 `;
 
+const holes = new ProcessGroup();
+
 export class SynBlackhole {
   private constructor(
-    private readonly child: ChildProcess,
+    private readonly child: TrackedProcess,
     private readonly fill: Socket[],
     readonly port: number,
   ) {}
 
   /** `holdMs`: the child stops by itself after this long, whatever the test does. */
   static async start(port = 0, holdMs = 60_000): Promise<SynBlackhole> {
-    const child = spawn(process.execPath, ['-e', CHILD, String(port), String(holdMs)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    const bound = await new Promise<number>((resolve, reject) => {
-      let out = '';
-      const timer = setTimeout(() => reject(new Error('SYN blackhole did not start')), 10_000);
-      child.once('exit', (code) => reject(new Error(`SYN blackhole exited (${code})`)));
-      child.stdout!.on('data', (b: Buffer) => {
-        out += b.toString();
-        const line = out.split('\n')[0];
-        if (out.includes('\n')) {
-          clearTimeout(timer);
-          resolve((JSON.parse(line!) as { port: number }).port);
-        }
-      });
-    });
+    const child = holes.spawn('syn-blackhole', process.execPath, [
+      '-e',
+      CHILD,
+      String(port),
+      String(holdMs),
+    ]);
+    await child.waitForOutput(/"port":\d+}\n/);
+    const bound = child.logLines<{ port: number }>()[0]!.port;
     // The accept queue of a backlog of one holds two connections; fill it.
     const fill: Socket[] = [];
     for (let i = 0; i < 2; i++) {
@@ -60,18 +54,9 @@ export class SynBlackhole {
     return new SynBlackhole(child, fill, bound);
   }
 
-  get address(): string {
-    return `127.0.0.1:${this.port}`;
-  }
-
   /** Frees the port: SYNs still retried by the kernel then get a RST, or a new listener. */
   async stop(): Promise<void> {
     for (const s of this.fill) s.destroy();
-    if (this.child.exitCode === null && this.child.signalCode === null) {
-      const exited = new Promise((r) => this.child.once('exit', r));
-      this.child.kill('SIGKILL');
-      await exited;
-    }
-    this.child.stdout?.destroy();
+    await this.child.kill('SIGKILL');
   }
 }
