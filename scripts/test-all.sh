@@ -43,10 +43,10 @@ bash scripts/setup/k8s.sh "$K8S_STAGE"
 
 mkdir -p .tools
 rm -f .tools/jest-results*.json
-lane() { # name, then jest arguments; output prefixed with the lane's name
-  local name=$1
-  shift
-  npx --no-install jest --json --outputFile=".tools/jest-results-$name.json" "$@" \
+lane() { # name, the lane's part of the test port range (i/n), then jest arguments
+  local name=$1 ports=$2
+  shift 2
+  TEST_PORT_BLOCK="$ports" npx --no-install jest --json --outputFile=".tools/jest-results-$name.json" "$@" \
     > >(sed -u "s/^/[$name] /") 2> >(sed -u "s/^/[$name] /" >&2)
 }
 set +e
@@ -55,13 +55,13 @@ if [ "$#" -gt 0 ] || [ "$lanes_wanted" = 1 ]; then
   # TEST_LANES=1, or any argument (passed on to jest): one jest process over everything.
   step "tests: unit, integration, e2e, helm, k8s (stage $K8S_STAGE), interop"
   lanes=(all)
-  lane all --runInBand "$@"
+  lane all '' --runInBand "$@"
   status=$?
 else
   # The unit tier first, on every core (about 10 s).
   step "tests: unit"
   lanes=(unit)
-  lane unit --selectProjects unit --maxWorkers=100%
+  lane unit '' --selectProjects unit --maxWorkers=100%
   status=$?
   pids=()
   if [ "$lanes_wanted" != 2 ]; then
@@ -73,13 +73,13 @@ else
     #  - mixed: the other e2e files, the helm tier and the fleet listing (cli-fleet).
     step "tests: integration, e2e, helm, k8s (stage $K8S_STAGE), interop in three lanes"
     lanes+=(cluster integration mixed)
-    lane cluster --runInBand --selectProjects k8s e2e \
+    lane cluster 0/3 --runInBand --selectProjects k8s e2e \
       --testPathPatterns 'tests/k8s/' 'tests-e2e/(registry|compose-secure)\.test' &
     pids+=($!)
-    lane integration --runInBand --selectProjects integration interop \
+    lane integration 1/3 --runInBand --selectProjects integration interop \
       --testPathIgnorePatterns 'tests/integration/cli-fleet\.test' &
     pids+=($!)
-    lane mixed --runInBand --selectProjects e2e helm integration \
+    lane mixed 2/3 --runInBand --selectProjects e2e helm integration \
       --testPathPatterns 'tests-e2e/' 'tests/helm/' 'tests/integration/cli-fleet\.test' \
       --testPathIgnorePatterns 'tests-e2e/(registry|compose-secure)\.test' &
     pids+=($!)
@@ -90,9 +90,9 @@ else
     # integration, helm and interop tiers.
     step "tests: integration, e2e, helm, k8s (stage $K8S_STAGE), interop in two lanes"
     lanes+=(containers rest)
-    lane containers --runInBand --selectProjects k8s e2e &
+    lane containers 0/2 --runInBand --selectProjects k8s e2e &
     pids+=($!)
-    lane rest --runInBand --selectProjects integration helm interop &
+    lane rest 1/2 --runInBand --selectProjects integration helm interop &
     pids+=($!)
   fi
   for pid in "${pids[@]}"; do
