@@ -17,6 +17,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type MarketServer, startMarketServer } from '../market/server';
+import { missing } from './ready';
 
 const UPSTREAM = process.argv.includes('--upstream');
 const ONCE = process.argv.includes('--once') || UPSTREAM;
@@ -100,7 +101,11 @@ const streams = (): Streams => {
   return r.code === 0 ? (JSON.parse(r.stdout) as Streams) : [];
 };
 
-async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 20_000): Promise<T> {
+async function until<T>(
+  what: string | (() => string),
+  probe: () => T | undefined,
+  timeoutMs = 20_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (let i = 0; i < 400 && Date.now() < deadline; i++) {
     if (controllerGone) throw new Error(controllerGone);
@@ -108,7 +113,8 @@ async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 20
     if (v !== undefined) return v;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`demo: timed out waiting for ${what}; logs are in ${logDir}`);
+  const waited = typeof what === 'string' ? what : what();
+  throw new Error(`demo: timed out waiting for ${waited}; logs are in ${logDir}`);
 }
 
 function stopAll(): void {
@@ -255,13 +261,15 @@ async function main(): Promise<void> {
       }),
     );
   });
-  const allPairs = [...new Set(NODES.flatMap((n) => n.pairs.split(',')))];
-  await until('every pair streamed', () => {
-    const s = streams();
-    return allPairs.every((p) => s.find((x) => x.currencyPair === p)?.nodeUuids.length === 1)
-      ? s
-      : undefined;
-  });
+  const want = {
+    names: NODES.map((n) => n.name),
+    pairs: [...new Set(NODES.flatMap((n) => n.pairs.split(',')))],
+  };
+  let waitingFor: string | undefined;
+  await until(
+    () => `every node connected and every pair streamed (${waitingFor})`,
+    () => ((waitingFor = missing(want, listNodes(), streams())) === undefined ? true : undefined),
+  );
 
   say('the nodes, as the controller sees them');
   cli(['controller', 'nodes']);
