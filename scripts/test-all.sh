@@ -69,18 +69,19 @@ else
     # (10.7-11.5 min warm instead of 13.5-17 with two; docs/testing.md):
     #  - cluster: the k8s tier, the e2e registry test (the one e2e file that retags
     #    images: never while the k8s tier loads them) and compose-secure (for balance);
-    #  - integration: the integration tier but the fleet listing, and the interop tier;
-    #  - mixed: the other e2e files, the helm tier and the fleet listing (cli-fleet).
+    #  - integration: the integration tier but the fleet listing;
+    #  - mixed: the other e2e files, the helm tier, the fleet listing (cli-fleet) and the
+    #    interop tier.
     step "tests: integration, e2e, helm, k8s (stage $K8S_STAGE), interop in three lanes"
     lanes+=(cluster integration mixed)
     lane cluster 0/3 --runInBand --selectProjects k8s e2e \
       --testPathPatterns 'tests/k8s/' 'tests-e2e/(registry|compose-secure)\.test' &
     pids+=($!)
-    lane integration 1/3 --runInBand --selectProjects integration interop \
+    lane integration 1/3 --runInBand --selectProjects integration \
       --testPathIgnorePatterns 'tests/integration/cli-fleet\.test' &
     pids+=($!)
-    lane mixed 2/3 --runInBand --selectProjects e2e helm integration \
-      --testPathPatterns 'tests-e2e/' 'tests/helm/' 'tests/integration/cli-fleet\.test' \
+    lane mixed 2/3 --runInBand --selectProjects e2e helm integration interop \
+      --testPathPatterns 'tests-e2e/' 'tests/helm/' 'tests/integration/cli-fleet\.test' 'tests/interop/' \
       --testPathIgnorePatterns 'tests-e2e/(registry|compose-secure)\.test' &
     pids+=($!)
   else
