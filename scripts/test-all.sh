@@ -66,23 +66,24 @@ else
   pids=()
   if [ "$lanes_wanted" != 2 ]; then
     # The default: three jest processes at once, each running its files one at a time
-    # (10.7-11.5 min warm instead of 13.5-17 with two; docs/testing.md):
+    # (11-12 min warm instead of 13.5-17 with two; docs/testing.md), balanced by the time
+    # their files take in the full run:
     #  - cluster: the k8s tier, the e2e registry test (the one e2e file that retags
-    #    images: never while the k8s tier loads them) and compose-secure (for balance);
-    #  - integration: the integration tier but the fleet listing;
-    #  - mixed: the other e2e files, the helm tier, the fleet listing (cli-fleet) and the
-    #    interop tier.
+    #    images: never while the k8s tier loads them) and the interop tier;
+    #  - integration: the integration tier but the fleet listing, and compose-upstream;
+    #  - mixed: the other e2e files, the helm tier and the fleet listing (cli-fleet).
     step "tests: integration, e2e, helm, k8s (stage $K8S_STAGE), interop in three lanes"
     lanes+=(cluster integration mixed)
-    lane cluster 0/3 --runInBand --selectProjects k8s e2e \
-      --testPathPatterns 'tests/k8s/' 'tests-e2e/(registry|compose-secure)\.test' &
+    lane cluster 0/3 --runInBand --selectProjects k8s e2e interop \
+      --testPathPatterns 'tests/k8s/' 'tests-e2e/registry\.test' 'tests/interop/' &
     pids+=($!)
-    lane integration 1/3 --runInBand --selectProjects integration \
+    lane integration 1/3 --runInBand --selectProjects integration e2e \
+      --testPathPatterns 'tests/integration/' 'tests-e2e/compose-upstream\.test' \
       --testPathIgnorePatterns 'tests/integration/cli-fleet\.test' &
     pids+=($!)
-    lane mixed 2/3 --runInBand --selectProjects e2e helm integration interop \
-      --testPathPatterns 'tests-e2e/' 'tests/helm/' 'tests/integration/cli-fleet\.test' 'tests/interop/' \
-      --testPathIgnorePatterns 'tests-e2e/(registry|compose-secure)\.test' &
+    lane mixed 2/3 --runInBand --selectProjects e2e helm integration \
+      --testPathPatterns 'tests-e2e/' 'tests/helm/' 'tests/integration/cli-fleet\.test' \
+      --testPathIgnorePatterns 'tests-e2e/(registry|compose-upstream)\.test' &
     pids+=($!)
   else
     # TEST_LANES=2: two jest processes at once (13.5-17 min warm), each running its files
