@@ -38,14 +38,16 @@ function session(
   v1: ControllerResult<'ControllerListNodesV1Reply'> = { ok: false, problem: 'not asked' },
 ) {
   const asked: string[] = [];
+  const messages: unknown[] = [];
   const s = fakeSession({
     controllerFrames: async (
       name: string,
-      _m: unknown,
+      m: unknown,
       _expect: string,
       onReply: (p: Page) => boolean | Promise<boolean>,
     ): Promise<FramesResult> => {
       asked.push(name);
+      messages.push(m);
       if (!Array.isArray(pages)) return pages;
       for (const p of pages) if (!(await onReply(p))) return { ok: true };
       return { ok: false, problem: 'timed out after 5 s' };
@@ -55,7 +57,7 @@ function session(
       return Promise.resolve(v1);
     },
   });
-  return { s, asked };
+  return { s, asked, messages };
 }
 
 async function collect(s: CliSession) {
@@ -156,14 +158,27 @@ describe('eachNode', () => {
     expect(asked).toEqual(['ControllerListNodesV2Req']);
   });
 
-  test('nodeNames keeps names only', async () => {
-    const { s } = session([page(0, [info(1)]), page(1, [info(2, [], '')], true, 2)]);
+  test('a listing asks for every node with its pairs by default, and without them when told', async () => {
+    const full = session([page(0, [info(1)], true, 1)]);
+    await collect(full.s);
+    expect(full.messages).toEqual([{ maxPageBytes: 0, withoutPairs: false }]);
+    const bare = session([page(0, [info(1, [])], true, 1)]);
+    expect(await eachNode(bare.s, () => {}, { withoutPairs: true })).toEqual({
+      ok: true,
+      count: 1,
+    });
+    expect(bare.messages).toEqual([{ maxPageBytes: 0, withoutPairs: true }]);
+  });
+
+  test('nodeNames keeps names only, and asks for no pairs', async () => {
+    const { s, messages } = session([page(0, [info(1)]), page(1, [info(2, [], '')], true, 2)]);
     expect(await nodeNames(s)).toEqual(
       new Map([
         [uuid(1), 'n1'],
         [uuid(2), ''],
       ]),
     );
+    expect(messages).toEqual([{ maxPageBytes: 0, withoutPairs: true }]);
   });
 });
 

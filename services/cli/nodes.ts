@@ -50,9 +50,15 @@ function known(n: Info): KnownNode {
  * Every connected node, in `controller nodes` order (by name, then UUID), handed to
  * `onNodes` page by page; the CLI holds one page (and one node carried over to the next,
  * in case the controller split it) at a time. Exactly the nodes the last page counts, or a
- * problem: nodes handed on before a problem are not taken back.
+ * problem: nodes handed on before a problem are not taken back. `withoutPairs`: the nodes
+ * are asked for without their pairs (ControllerListNodesV2Req without_pairs), for a caller
+ * that needs only UUIDs and names; a controller that predates it sends them anyway.
  */
-export async function eachNode(session: CliSession, onNodes: OnNodes): Promise<NodeListing> {
+export async function eachNode(
+  session: CliSession,
+  onNodes: OnNodes,
+  { withoutPairs = false }: { withoutPairs?: boolean } = {},
+): Promise<NodeListing> {
   let count = 0;
   let expectedPage = 0;
   let problem: string | undefined;
@@ -60,7 +66,7 @@ export async function eachNode(session: CliSession, onNodes: OnNodes): Promise<N
   let carried: KnownNode | undefined;
   const paged = await session.controllerFrames(
     'ControllerListNodesV2Req',
-    { maxPageBytes: 0 },
+    { maxPageBytes: 0, withoutPairs },
     'ControllerListNodesPageV1',
     (page) => {
       if (page.page !== expectedPage) {
@@ -134,9 +140,13 @@ export async function listNodes(session: CliSession): Promise<NodeList> {
  */
 export async function nodeNames(session: CliSession): Promise<Map<string, string>> {
   const names = new Map<string, string>();
-  const r = await eachNode(session, (page) => {
-    for (const n of page) names.set(n.nodeUuid, n.name);
-  });
+  const r = await eachNode(
+    session,
+    (page) => {
+      for (const n of page) names.set(n.nodeUuid, n.name);
+    },
+    { withoutPairs: true },
+  );
   return r.ok ? names : new Map();
 }
 

@@ -68,7 +68,7 @@ const samples: { [N in MessageName]: MessageOf<N> } = {
       },
     ],
   },
-  ControllerListNodesV2Req: { maxPageBytes: 65536 },
+  ControllerListNodesV2Req: { maxPageBytes: 65536, withoutPairs: false },
   ControllerListNodesPageV1: {
     nodes: [
       {

@@ -35,7 +35,7 @@ interface Script {
 
 /** A client stream on which a scripted controller answers every frame the CLI writes. */
 class MockStream extends EventEmitter {
-  readonly written: { name: string; nodeUuids: string[] }[] = [];
+  readonly written: { name: string; nodeUuids: string[]; message: unknown }[] = [];
   constructor(
     private readonly script: Script,
     private readonly scheduler: FakeScheduler,
@@ -46,7 +46,7 @@ class MockStream extends EventEmitter {
   write(f: StreamFromCli): boolean {
     const u = unpack(f.command);
     if (!u.ok) throw new Error('the CLI wrote an undecodable command');
-    this.written.push({ name: u.value.name, nodeUuids: f.nodeUuids });
+    this.written.push({ name: u.value.name, nodeUuids: f.nodeUuids, message: u.value.message });
     // Answered later, as a controller across a network would.
     queueMicrotask(() => this.controller(f.streamId, u.value.name, f.nodeUuids));
     return true;
@@ -183,6 +183,15 @@ describe('resolving --node-uuid values', () => {
     expect(r.sent.at(-1)?.name).toBe('NodeShutdownV1Req');
     expect(r.routed?.nodeUuids).toEqual([B, A]);
     expect(r.code).toBe(EXIT.OK);
+  });
+
+  test('the lookup asks for the nodes without their pairs (a name needs none of them)', async () => {
+    const r = await run({ nodes }, ['beta']);
+    expect(r.sent[0]).toMatchObject({
+      name: 'ControllerListNodesV2Req',
+      message: { withoutPairs: true },
+    });
+    expect(r.routed?.nodeUuids).toEqual([B]);
   });
 
   test('a name match wins over a UUID-prefix match', async () => {

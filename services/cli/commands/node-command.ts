@@ -22,11 +22,15 @@ async function resolveTargets(
 ): Promise<{ uuids: string[]; unmatched: string[] } | number> {
   // Canonical (lower-case) on the wire: a controller compares them as strings.
   if (values.every(isFullUuid)) return { uuids: values.map((v) => v.toLowerCase()), unmatched: [] };
-  // Page by page, keeping only the nodes a value matches (and of those no pairs).
+  // Page by page, keeping only the nodes a value matches; no pairs are asked for.
   const resolver = new NodeResolver(values);
-  const list = await eachNode(session, (page) => {
-    for (const n of page) resolver.add({ nodeUuid: n.nodeUuid, name: n.name });
-  });
+  const list = await eachNode(
+    session,
+    (page) => {
+      for (const n of page) resolver.add({ nodeUuid: n.nodeUuid, name: n.name });
+    },
+    { withoutPairs: true },
+  );
   if (!list.ok) {
     io.err(`${label}: could not look up node names: ${shown(list.problem)}\n`);
     return EXIT.FAILED;

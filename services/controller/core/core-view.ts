@@ -11,8 +11,11 @@ export interface CoreView {
   standbyReason(): string | undefined;
   /** Disconnects the node holding `uuid` (`controller kick`); false if no node does. */
   kick(uuid: string): boolean;
-  /** A registered node as `controller nodes` shows it. */
-  viewOf(s: NodeSession): NodeView;
+  /**
+   * A registered node as `controller nodes` shows it; `withPairs: false`: with no pairs (a
+   * listing asked with without_pairs), which skips looking them up.
+   */
+  viewOf(s: NodeSession, opts?: { withPairs?: boolean }): NodeView;
   /** The number of open CLI streams changed: the connections gauge is set again. */
   clisChanged(): void;
 }

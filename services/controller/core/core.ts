@@ -164,14 +164,14 @@ export class ControllerCore implements CoreView {
 
   // ------------------------------------------------------------------ CoreView (the CLI side's)
 
-  viewOf(s: NodeSession): NodeView {
+  viewOf(s: NodeSession, { withPairs = true }: { withPairs?: boolean } = {}): NodeView {
     return {
       uuid: s.uuid!,
       name: s.name,
       peer: s.link.peer,
       connectedAtMs: s.connectedAtMs,
-      knownPairs: this.assignment.knownPairsOf(s.uuid!),
-      streamingPairs: this.assignment.streamingPairsOf(s.uuid!),
+      knownPairs: withPairs ? this.assignment.knownPairsOf(s.uuid!) : [],
+      streamingPairs: withPairs ? this.assignment.streamingPairsOf(s.uuid!) : [],
     };
   }
 

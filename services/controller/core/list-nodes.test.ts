@@ -133,7 +133,7 @@ describe('ControllerListNodesV2Req', () => {
     const uuids = new Map(names.map((n) => [n, t.node(n, longPairs(100))]));
     const c = t.cli();
     c.call.holdWrites = true;
-    c.send('s', 'ControllerListNodesV2Req', { maxPageBytes: MIN_PAGE_BYTES });
+    c.send('s', 'ControllerListNodesV2Req', { maxPageBytes: MIN_PAGE_BYTES, withoutPairs: false });
     await settle();
     // The CLI has not read the first page: no second one is built.
     expect(c.on('s')).toHaveLength(1);
@@ -161,7 +161,7 @@ describe('ControllerListNodesV2Req', () => {
     );
     const c = t.cli();
     c.call.holdWrites = true;
-    c.send('s', 'ControllerListNodesV2Req', { maxPageBytes: MIN_PAGE_BYTES });
+    c.send('s', 'ControllerListNodesV2Req', { maxPageBytes: MIN_PAGE_BYTES, withoutPairs: false });
     await settle();
     const first = c.pages('s')[0]!.nodes.length;
     t.leaves(uuids[29]!); // on a later page
@@ -182,7 +182,7 @@ describe('ControllerListNodesV2Req', () => {
     for (let i = 0; i < 30; i++) t.node(`n${i}`, longPairs(100));
     const c = t.cli();
     c.call.holdWrites = true;
-    c.send('s', 'ControllerListNodesV2Req', { maxPageBytes: MIN_PAGE_BYTES });
+    c.send('s', 'ControllerListNodesV2Req', { maxPageBytes: MIN_PAGE_BYTES, withoutPairs: false });
     await settle();
     c.call.connectionDrops();
     c.call.releaseWrites();
@@ -190,10 +190,37 @@ describe('ControllerListNodesV2Req', () => {
     expect(c.on('s')).toHaveLength(1);
   });
 
+  test('without_pairs: every node with its UUID, name, peer and connection time, and no pairs', async () => {
+    const t = setup();
+    const names = Array.from({ length: 60 }, (_, i) => `node-${String(59 - i).padStart(2, '0')}`);
+    for (const n of names) t.node(n, longPairs(100));
+    const full = t.cli();
+    full.send('f', 'ControllerListNodesV2Req', {
+      maxPageBytes: MIN_PAGE_BYTES,
+      withoutPairs: false,
+    });
+    const bare = t.cli();
+    bare.send('b', 'ControllerListNodesV2Req', {
+      maxPageBytes: MIN_PAGE_BYTES,
+      withoutPairs: true,
+    });
+    for (let i = 0; i < 100 && !full.pages('f').at(-1)?.last; i++) await settle();
+    const withPairs = full.pages('f').flatMap((p) => p.nodes);
+    // 60 nodes of 100 pairs take several pages; without their pairs they fit one.
+    expect(full.pages('f').length).toBeGreaterThan(3);
+    expect(bare.pages('b')).toHaveLength(1);
+    expect(bare.pages('b')[0]).toMatchObject({ page: 0, last: true, totalNodes: 60 });
+    expect(bare.pages('b')[0]!.nodes).toEqual(
+      withPairs.map((n) => ({ ...n, knownCurrencyPairs: [], streamingCurrencyPairs: [] })),
+    );
+    expect(withPairs.every((n) => n.knownCurrencyPairs.length === 100)).toBe(true);
+    expect(withPairs.every((n) => n.connectedAt !== undefined && n.peer !== '')).toBe(true);
+  });
+
   test('no node connected: one last page counting none', async () => {
     const t = setup();
     const c = t.cli();
-    c.send('s', 'ControllerListNodesV2Req', { maxPageBytes: 0 });
+    c.send('s', 'ControllerListNodesV2Req', { maxPageBytes: 0, withoutPairs: false });
     await settle();
     expect(c.pages('s')).toEqual([{ nodes: [], page: 0, last: true, totalNodes: 0 }]);
   });

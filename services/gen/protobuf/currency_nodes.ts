@@ -219,6 +219,14 @@ export interface ControllerListNodesV2Req {
    * page size (1 MiB): the page size; less than 64 KiB: 64 KiB.
    */
   maxPageBytes: number;
+  /**
+   * Set: each node without its pairs (known_currency_pairs and streaming_currency_pairs
+   * empty; every other field as usual), for a CLI that needs only UUIDs and names (to
+   * resolve --node NAME, or to name the nodes it prints). A fleet's pairs are most of a
+   * listing: 20,000 nodes of 1,000 pairs take 213 pages with them and 2 without. A
+   * controller that predates the field sends the pairs anyway.
+   */
+  withoutPairs: boolean;
 }
 
 export interface ControllerListNodesPageV1 {
@@ -2726,13 +2734,16 @@ export const ControllerListNodesV1Reply: MessageFns<ControllerListNodesV1Reply> 
 };
 
 function createBaseControllerListNodesV2Req(): ControllerListNodesV2Req {
-  return { maxPageBytes: 0 };
+  return { maxPageBytes: 0, withoutPairs: false };
 }
 
 export const ControllerListNodesV2Req: MessageFns<ControllerListNodesV2Req> = {
   encode(message: ControllerListNodesV2Req, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.maxPageBytes !== 0) {
       writer.uint32(8).uint32(message.maxPageBytes);
+    }
+    if (message.withoutPairs !== false) {
+      writer.uint32(16).bool(message.withoutPairs);
     }
     return writer;
   },
@@ -2758,6 +2769,14 @@ export const ControllerListNodesV2Req: MessageFns<ControllerListNodesV2Req> = {
             message.maxPageBytes = reader.uint32();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.withoutPairs = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2777,6 +2796,11 @@ export const ControllerListNodesV2Req: MessageFns<ControllerListNodesV2Req> = {
         : isSet(object.max_page_bytes)
         ? globalThis.Number(object.max_page_bytes)
         : 0,
+      withoutPairs: isSet(object.withoutPairs)
+        ? globalThis.Boolean(object.withoutPairs)
+        : isSet(object.without_pairs)
+        ? globalThis.Boolean(object.without_pairs)
+        : false,
     };
   },
 
@@ -2784,6 +2808,9 @@ export const ControllerListNodesV2Req: MessageFns<ControllerListNodesV2Req> = {
     const obj: any = {};
     if (message.maxPageBytes !== 0) {
       obj.maxPageBytes = Math.round(message.maxPageBytes);
+    }
+    if (message.withoutPairs !== false) {
+      obj.withoutPairs = message.withoutPairs;
     }
     return obj;
   },
@@ -2794,6 +2821,7 @@ export const ControllerListNodesV2Req: MessageFns<ControllerListNodesV2Req> = {
   fromPartial<I extends Exact<DeepPartial<ControllerListNodesV2Req>, I>>(object: I): ControllerListNodesV2Req {
     const message = createBaseControllerListNodesV2Req();
     message.maxPageBytes = object.maxPageBytes ?? 0;
+    message.withoutPairs = object.withoutPairs ?? false;
     return message;
   },
 };

@@ -46,6 +46,7 @@ import {
   FRAME_OVERHEAD_BYTES,
   type ListedNode,
   V1_REPLY_MAX_BYTES,
+  encodeNodeInfo,
   listPages,
   pageBytes,
   splitNodeInfo,
@@ -216,7 +217,7 @@ export class CliService {
 
   private readonly handlers: Handlers<Ctx> = {
     ControllerListNodesV1Req: (_m, c) => this.listNodesV1(c),
-    ControllerListNodesV2Req: (m, c) => this.listNodesPaged(c, m.maxPageBytes),
+    ControllerListNodesV2Req: (m, c) => this.listNodesPaged(c, m.maxPageBytes, m.withoutPairs),
     ControllerKickNodesV1Req: (m, c) => {
       const kicked: string[] = [];
       const unknown: string[] = [];
@@ -292,9 +293,10 @@ export class CliService {
    * nodes registered now, in order, each page built only once the CLI has taken the one
    * before (so one page is in flight, and a CLI that reads slowly holds the listing back
    * rather than making the controller buffer it). A node that leaves before its page is
-   * built is left out; the last page counts the nodes listed.
+   * built is left out; the last page counts the nodes listed. `withoutPairs`: every entry
+   * without its pairs (small: built per listing, never split).
    */
-  private listNodesPaged(c: Ctx, maxPageBytes: number): void {
+  private listNodesPaged(c: Ctx, maxPageBytes: number, withoutPairs: boolean): void {
     const { registry, core } = this.deps;
     const viewOf = (s: Parameters<CoreView['viewOf']>[0]) => core.viewOf(s);
     const snapshot = registry.registered();
@@ -302,7 +304,11 @@ export class CliService {
       for (const listed of snapshot) {
         // The stream holding the UUID now (a newer one may have replaced the listed one).
         const s = registry.get(listed.uuid!);
-        if (s)
+        if (!s) continue;
+        if (withoutPairs) {
+          const entry = encodeNodeInfo(core.viewOf(s, { withPairs: false }));
+          yield { entry, split: () => [entry] };
+        } else
           yield {
             entry: registry.entryOf(s, viewOf),
             split: (max) => splitNodeInfo(viewOf(s), max),

@@ -1078,7 +1078,13 @@ type ControllerListNodesV2Req struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The largest StreamToCli frame the CLI wants, in bytes; 0 or more than the controller's
 	// page size (1 MiB): the page size; less than 64 KiB: 64 KiB.
-	MaxPageBytes  uint32 `protobuf:"varint,1,opt,name=max_page_bytes,json=maxPageBytes,proto3" json:"max_page_bytes,omitempty"`
+	MaxPageBytes uint32 `protobuf:"varint,1,opt,name=max_page_bytes,json=maxPageBytes,proto3" json:"max_page_bytes,omitempty"`
+	// Set: each node without its pairs (known_currency_pairs and streaming_currency_pairs
+	// empty; every other field as usual), for a CLI that needs only UUIDs and names (to
+	// resolve --node NAME, or to name the nodes it prints). A fleet's pairs are most of a
+	// listing: 20,000 nodes of 1,000 pairs take 213 pages with them and 2 without. A
+	// controller that predates the field sends the pairs anyway.
+	WithoutPairs  bool `protobuf:"varint,2,opt,name=without_pairs,json=withoutPairs,proto3" json:"without_pairs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1118,6 +1124,13 @@ func (x *ControllerListNodesV2Req) GetMaxPageBytes() uint32 {
 		return x.MaxPageBytes
 	}
 	return 0
+}
+
+func (x *ControllerListNodesV2Req) GetWithoutPairs() bool {
+	if x != nil {
+		return x.WithoutPairs
+	}
+	return false
 }
 
 type ControllerListNodesPageV1 struct {
@@ -2142,9 +2155,10 @@ const file_protobuf_currency_nodes_proto_rawDesc = "" +
 	"\x1aControllerListNodesV1Reply\x12\x1d\n" +
 	"\n" +
 	"node_uuids\x18\x01 \x03(\tR\tnodeUuids\x124\n" +
-	"\x05nodes\x18\x02 \x03(\v2\x1e.protobuf.ControllerNodeInfoV1R\x05nodes\"@\n" +
+	"\x05nodes\x18\x02 \x03(\v2\x1e.protobuf.ControllerNodeInfoV1R\x05nodes\"e\n" +
 	"\x18ControllerListNodesV2Req\x12$\n" +
-	"\x0emax_page_bytes\x18\x01 \x01(\rR\fmaxPageBytes\"\x9a\x01\n" +
+	"\x0emax_page_bytes\x18\x01 \x01(\rR\fmaxPageBytes\x12#\n" +
+	"\rwithout_pairs\x18\x02 \x01(\bR\fwithoutPairs\"\x9a\x01\n" +
 	"\x19ControllerListNodesPageV1\x124\n" +
 	"\x05nodes\x18\x01 \x03(\v2\x1e.protobuf.ControllerNodeInfoV1R\x05nodes\x12\x12\n" +
 	"\x04page\x18\x02 \x01(\rR\x04page\x12\x12\n" +
