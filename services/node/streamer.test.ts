@@ -2,6 +2,7 @@ import { silentLogger } from '../shared/logger';
 import { fakeScheduler, type FakeScheduler } from '../../tests/support/fake-scheduler';
 import { marketPrice, simulatedMarket } from './prices';
 import { PairStreamer, type PriceSink, type PriceUpdate } from './streamer';
+import { createSimulatedUpstream } from './upstream/simulated';
 
 interface Sent {
   frames: PriceUpdate[][];
@@ -21,10 +22,16 @@ function setup(
     sendBatch: (us) => sent.frames.push(us),
     dropped: (n) => (sent.dropped += n),
   };
-  const streamer = new PairStreamer({
+  // The default upstream (NODE_UPSTREAM=simulated), read as the node reads it.
+  const upstream = createSimulatedUpstream(
+    simulatedMarket(),
+    { quote: (pair, q) => streamer.offer(pair, q), failure: () => {} },
+    clock,
+  );
+  const streamer: PairStreamer = new PairStreamer({
     scheduler: clock,
     random: () => 0.5,
-    market: simulatedMarket(),
+    source: { pull: true, read: (pair) => upstream.read!(pair) },
     intervalMs: { minMs: opts.intervalMs ?? 5000, maxMs: opts.intervalMs ?? 5000 },
     spanSampleRatio: 0,
     sink,

@@ -11,7 +11,6 @@
 import type { Logger } from '../shared/logger';
 import type { Random, Scheduler, TimerHandle } from '../shared/scheduler';
 import type { IntervalRange } from './config';
-import type { MarketFeed } from './prices';
 import type { Quote } from './upstream/types';
 
 export interface PriceUpdate {
@@ -46,9 +45,8 @@ export interface QuoteSource {
 export interface StreamerDeps {
   scheduler: Scheduler;
   random: Random;
-  /** The upstream; or `market`, read synchronously as a pull source (the simulated one). */
-  source?: QuoteSource;
-  market?: MarketFeed;
+  /** The upstream, as the streamer reads it (price-supply.ts builds it from NODE_UPSTREAM). */
+  source: QuoteSource;
   intervalMs: IntervalRange;
   /** Share of updates that travel alone with a span (0..1). */
   spanSampleRatio: number;
@@ -75,18 +73,7 @@ export class PairStreamer {
   private readonly source: QuoteSource;
 
   constructor(private readonly deps: StreamerDeps) {
-    const market = deps.market;
-    if (deps.source) this.source = deps.source;
-    else if (market)
-      this.source = {
-        pull: true,
-        read: (pair) => {
-          const atMs = deps.scheduler.now();
-          const price = market.latest(pair, atMs);
-          if (price !== undefined) this.offer(pair, { price, atMs, ownClock: true });
-        },
-      };
-    else throw new Error('PairStreamer needs a source or a market');
+    this.source = deps.source;
   }
 
   pairs(): string[] {
