@@ -70,11 +70,8 @@ export class PairStreamer {
   private readonly streams = new Map<string, PairStream>();
   private readonly batch = new Map<string, PriceUpdate>();
   private batchFlush: TimerHandle | undefined;
-  private readonly source: QuoteSource;
 
-  constructor(private readonly deps: StreamerDeps) {
-    this.source = deps.source;
-  }
+  constructor(private readonly deps: StreamerDeps) {}
 
   pairs(): string[] {
     return [...this.streams.keys()].sort();
@@ -133,7 +130,7 @@ export class PairStreamer {
     s.timer = undefined;
     if (!this.deps.sink.ready()) return;
     s.timer = this.deps.scheduler.setTimeout(() => this.tick(pair, s), this.interval());
-    if (this.source.pull) this.source.read(pair);
+    if (this.deps.source.pull) this.deps.source.read(pair);
     else if (s.latest && !s.fresh) this.send(pair, s.latest);
     s.fresh = false;
   }
@@ -154,7 +151,7 @@ export class PairStreamer {
         );
       }
       // Read again as soon as the clock has passed it, if that is before the next tick.
-      if (this.source.pull && s.timer) {
+      if (this.deps.source.pull && s.timer) {
         const waitMs = s.floorMs - scheduler.now() + 1;
         if (waitMs < this.deps.intervalMs.minMs) {
           scheduler.clearTimeout(s.timer);
@@ -164,7 +161,7 @@ export class PairStreamer {
       return;
     }
     if (quote.ownClock) s.floorMs = quote.atMs;
-    if (!this.source.pull) {
+    if (!this.deps.source.pull) {
       s.latest = quote;
       s.fresh = true;
     }
