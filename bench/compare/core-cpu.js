@@ -14,13 +14,14 @@
  * node_modules must resolve, e.g. a symlink to this tree's). The trees are loaded into one
  * process and interleaved round by round, so that they share the machine's state. Prints
  * one JSON line per tree and round: CPU microseconds per price update (singles, batches of
- * 10), per node registration (10,000 nodes announcing 3 pairs each), the heap growth per
- * registered node, and the fraction of updates the core stored (1: the run is valid).
+ * 10), per node registration (10,000 nodes announcing 3 pairs each), per node when the
+ * controller stops with those nodes connected (every stream ended at once), the heap growth
+ * per registered node, and the fraction of updates the core stored (1: the run is valid).
  */
 'use strict';
-const { EventEmitter } = require('node:events');
 const { join, resolve } = require('node:path');
 const { randomUUID } = require('node:crypto');
+const { FakeCall } = require('./fake-call');
 
 const args = process.argv.slice(2);
 const roundsArg = args.indexOf('--rounds');
@@ -30,7 +31,6 @@ if (roots.length === 0) {
   console.error('usage: node bench/compare/core-cpu.js DIST_ROOT [DIST_ROOT...] [--rounds N]');
   process.exit(2);
 }
-const grpc = require('@grpc/grpc-js');
 const { Registry } = require('prom-client');
 
 /** The core's module: core/core.js, or core.js in a tree from before the core/ folder. */
@@ -93,25 +93,6 @@ function loadTree(dir) {
       });
   }
   return { dir, kind, pack, createControllerMetrics, makeCore };
-}
-
-class FakeCall extends EventEmitter {
-  constructor(i) {
-    super();
-    this.metadata = new grpc.Metadata();
-    this.metadata.set('x-currency-node-name', `n${i}`);
-    this.peer = `ipv4:127.0.0.1:${10000 + (i % 50000)}`;
-    this.writableLength = 0;
-    this.cancelled = false;
-  }
-  getPeer() {
-    return this.peer;
-  }
-  sendMetadata() {}
-  write() {
-    return true;
-  }
-  end() {}
 }
 
 function seeded(seed) {
@@ -229,8 +210,11 @@ function register(tree, count) {
   const us = cpuUs() - start;
   global.gc?.();
   const heap = process.memoryUsage().heapUsed - heap0;
+  // A graceful stop with the fleet connected: every node stream ended at once.
+  const stopStart = cpuUs();
   core.closeAll();
-  return { usPerNode: us / count, heapBytesPerNode: heap / count };
+  const stopUs = cpuUs() - stopStart;
+  return { usPerNode: us / count, heapBytesPerNode: heap / count, stopUsPerNode: stopUs / count };
 }
 
 async function main() {
@@ -256,6 +240,7 @@ async function main() {
           usPerUpdateSingle: +single.us.toFixed(3),
           usPerUpdateBatched: +batches.us.toFixed(3),
           usPerRegistration: +reg.usPerNode.toFixed(1),
+          usPerNodeAtStop: +reg.stopUsPerNode.toFixed(1),
           heapBytesPerNode: Math.round(reg.heapBytesPerNode),
           storedFraction: +Math.min(singleStored, batchStored).toFixed(4),
         }),

@@ -108,7 +108,7 @@ export const METRICS: readonly MetricDoc[] = [
     program: 'controller',
     labels: PAIR,
     meaning:
-      'times the pair moved to another node, or its standby took over as primary, because its streamer went away, withdrew the pair (its upstream failed) or went quiet',
+      'times the pair moved to another node, or its standby took over as primary, because its streamer went away, withdrew the pair (its upstream failed) or went quiet; not when this controller stops or stops leading (every node stream ends at once and nothing moves)',
   },
   {
     name: 'currency_controller_price_updates_total',

@@ -53,7 +53,7 @@ export function createControllerMetrics(registry: Registry, opts: { defaultMetri
     }),
     failovers: new Counter({
       name: 'currency_controller_failovers_total',
-      help: 'Times a pair moved to another node, or its standby took over as primary, because its streaming node went away, withdrew the pair (its upstream failed) or went quiet.',
+      help: 'Times a pair moved to another node, or its standby took over as primary, because its streaming node went away, withdrew the pair (its upstream failed) or went quiet (not when this controller stops or stops leading).',
       labelNames: ['pair'],
       registers,
     }),

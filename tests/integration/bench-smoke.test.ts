@@ -180,3 +180,17 @@ describe('per-update floor comparison (issue #22, smoke size)', () => {
     expect(output).toContain('| scenario | floor updates/cpu-s | controller updates/cpu-s |');
   }, 150_000);
 });
+
+describe('a graceful stop with a fleet connected (bench/compare/core-stop.js, small size)', () => {
+  test('the core stops every node and reports how long it took and what it counted', async () => {
+    const { code, output } = await runScript(
+      [join(ROOT, 'bench', 'compare', 'core-stop.js'), join(ROOT, 'dist'), '200', '10', '5'],
+      60_000,
+    );
+    expect({ code, output: code === 0 ? '' : output }).toEqual({ code: 0, output: '' });
+    const r = JSON.parse(output.trim().split('\n').pop()!) as Record<string, number>;
+    expect(r).toMatchObject({ nodes: 200, pairsPerNode: 10, groups: 5, connectedAfter: 0 });
+    for (const k of ['stopMs', 'failoversCounted', 'reassignmentsCounted', 'framesWrittenToNodes'])
+      expect([k, Number.isFinite(r[k])]).toEqual([k, true]);
+  }, 90_000);
+});

@@ -321,7 +321,6 @@ describe.each([
   });
 
   afterAll(async () => {
-    fleet?.controllerStopping();
     await ctl?.controller.stop();
   });
 

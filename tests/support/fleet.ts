@@ -63,9 +63,6 @@ export interface FleetNode {
 
 export class Fleet {
   private readonly calls = new Map<string, FleetCall>();
-  /** Set by `controllerStopping`: direct nodes then leave the registry only. */
-  private stopping = false;
-
   constructor(private readonly core: ControllerCore) {}
 
   /** Attaches and registers one node (synchronously: the core handles the frame at once). */
@@ -92,8 +89,10 @@ export class Fleet {
       { scheduler: systemScheduler, maxQueuedMessages: 1000 },
       {
         onFrame: () => {},
-        onClosed: (l) => {
-          if (registry.remove(l.owner) && !this.stopping)
+        // As the core's own node streams: a node the controller ends with every other one
+        // (it stops, or stops leading) moves no pair; the core drops them all at once.
+        onClosed: (l, reason) => {
+          if (registry.remove(l.owner) && reason !== 'shutdown' && reason !== 'not_leader')
             assignment.removeNode(n.uuid, 'node_left');
         },
       },
@@ -118,16 +117,6 @@ export class Fleet {
   remove(uuid: string): void {
     this.calls.get(uuid)?.connectionDrops();
     this.calls.delete(uuid);
-  }
-
-  /**
-   * The controller is about to stop: its direct nodes then leave the registry without the
-   * assignment's per-node removal, which moves each node's pairs to the nodes still there
-   * (about 13 CPU seconds at the maxima, all of it for nodes that are stopping too, and no
-   * test is about it). Nodes that joined the real way (`add`) still leave the real way.
-   */
-  controllerStopping(): void {
-    this.stopping = true;
   }
 
   get size(): number {

@@ -50,6 +50,9 @@ function setup(
     return m?.values.find((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))
       ?.value;
   };
+  /** A metric's sum over all its series. */
+  const total = async (name: string) =>
+    ((await registry.getSingleMetric(name)?.get())?.values ?? []).reduce((a, v) => a + v.value, 0);
   const node = (uuid = randomUUID(), admission?: NodeAdmission) => {
     const call: NodeCall = new FakeCall(
       `ipv4:127.0.0.1:${40000 + Math.floor(Math.random() * 999)}`,
@@ -116,7 +119,7 @@ function setup(
           })),
     };
   };
-  return { core, scheduler, metric, node, cli };
+  return { core, scheduler, metric, total, node, cli };
 }
 
 const streamingPairs = (n: { started(): { currencyPair: string }[] }) =>
@@ -726,5 +729,76 @@ describe('disconnect reasons', () => {
     t.core.closeAll();
     expect(t.scheduler.pending()).toBe(0);
     expect(a.call.status?.code).toBe(grpc.status.OK);
+  });
+});
+
+describe('ending every node stream at once (a graceful stop, or leadership lost)', () => {
+  const PAIRS = ['EUR_USD', 'GBP_USD', 'USD_HKD', 'USD_JPY'];
+  const endings: [string, (core: ControllerCore) => void][] = [
+    ['a graceful stop', (core) => core.closeNodes()],
+    ['leadership lost', (core) => core.setLeading(false, 'controller-b')],
+  ];
+
+  test.each(endings)(
+    '%s moves no pair among the nodes that are all going: no failover or reassignment is counted or logged, and no node is sent a new desired state',
+    async (_, end) => {
+      const { logger, lines } = capturingLogger<{ msg: string; reason?: string }>('info', {
+        service: 'currency-controller',
+      });
+      const t = setup({ streamsPerPair: 2, logger });
+      const nodes = [t.node(), t.node(), t.node(), t.node(), t.node()];
+      for (const n of nodes) n.announce(PAIRS);
+      const failovers = await t.total('currency_controller_failovers_total');
+      const reassignments = await t.total('currency_controller_stream_reassignments_total');
+      const written = nodes.map((n) => n.call.written.length);
+      lines.length = 0;
+
+      end(t.core);
+
+      for (const n of nodes) expect(n.call.status).toBeDefined();
+      expect(nodes.map((n) => n.call.written.length)).toEqual(written);
+      expect(await t.total('currency_controller_failovers_total')).toBe(failovers);
+      expect(await t.total('currency_controller_stream_reassignments_total')).toBe(reassignments);
+      expect(
+        lines
+          .filter((l) => /pair (lost|failed over)|promoted|reassign/.test(l.msg))
+          .map((l) => l.msg),
+      ).toEqual([]);
+      // Each node is still told and counted, once, with the controller's reason.
+      expect(
+        await t.metric('currency_controller_node_disconnects_total', { reason: 'shutdown' }),
+      ).toBe(nodes.length);
+      expect(lines.filter((l) => l.msg === 'node disconnected')).toHaveLength(nodes.length);
+      // What the controller holds then: no node, every pair known and none streamed.
+      expect(await t.metric('currency_controller_connected_nodes')).toBe(0);
+      expect(await t.metric('currency_controller_pairs_known')).toBe(PAIRS.length);
+      expect(await t.metric('currency_controller_pairs_streamed')).toBe(0);
+      expect(await t.metric('currency_controller_pairs_unstreamed')).toBe(PAIRS.length);
+      for (const pair of PAIRS)
+        expect([pair, await t.metric('currency_controller_pair_streamers', { pair })]).toEqual([
+          pair,
+          0,
+        ]);
+    },
+  );
+
+  test('leading again, the controller assigns afresh: every pair streamed again, from the latest price held', async () => {
+    const t = setup({ streamsPerPair: 2 });
+    const a = t.node();
+    const b = t.node();
+    a.announce(['USD_HKD']);
+    b.announce(['USD_HKD']);
+    a.price('USD_HKD', 7.8); // a is the primary: assigned first
+    t.core.setLeading(false, 'controller-b');
+    t.core.setLeading(true, 'controller-a');
+    const c = t.node();
+    const d = t.node();
+    c.announce(['USD_HKD', 'EUR_USD']);
+    d.announce(['USD_HKD']);
+    expect(c.started().find((s) => s.currencyPair === 'USD_HKD')?.latestPrice).toBe(7.8);
+    expect(d.started().map((s) => s.currencyPair)).toEqual(['USD_HKD']);
+    expect(await t.metric('currency_controller_pair_streamers', { pair: 'USD_HKD' })).toBe(2);
+    expect(await t.metric('currency_controller_pairs_streamed')).toBe(2);
+    expect(await t.metric('currency_controller_connected_nodes')).toBe(2);
   });
 });

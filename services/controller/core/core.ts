@@ -195,7 +195,7 @@ export class ControllerCore implements CoreView {
     this.leading = leading;
     this.leaderIdentity = leaderIdentity;
     if (leading) return;
-    for (const s of this.registry.all()) s.link.close('not_leader', this.standbyDetails());
+    this.endNodeStreams('not_leader', this.standbyDetails());
     // Stopping: the watches end with `shutdown` instead, once the Lease is released, which
     // is the cue a following standby takes over on (Follower.onLeaderStopping).
     if (!this.stopping) this.cli.standbyNow(this.standbyDetails());
@@ -233,7 +233,23 @@ export class ControllerCore implements CoreView {
   closeNodes(): void {
     this.stopping = true;
     this.upkeep.stop();
-    for (const s of this.registry.all()) s.link.close('shutdown');
+    this.endNodeStreams('shutdown');
+  }
+
+  /**
+   * Ends every node stream at once (this controller stops, or stops leading). Each node is
+   * told and counted, but no pair moves among nodes that are all going, and no node is sent
+   * a desired state: the assignment drops them all in one pass. (Moving each leaving node's
+   * pairs to the next node about to leave took seconds at fleet scale, before the Lease
+   * could go back, and counted every move as a failover.) What remains is what remained
+   * after the nodes had left one by one: every pair known, none streamed, latest prices kept.
+   */
+  private endNodeStreams(reason: 'shutdown' | 'not_leader', details?: string): void {
+    this.nodeStreams.endAll(reason, details);
+    const pairs = this.assignment.removeAllNodes();
+    this.upkeep.forgetAllProgress();
+    this.prices.forgetAllStreamers();
+    this.observer.refreshPairs(pairs);
   }
 
   /** Ends every CLI stream (`shutdown`); a standby following our prices takes that as its cue. */

@@ -281,6 +281,48 @@ describe('a streaming node leaving', () => {
   });
 });
 
+describe('every node leaving at once (the controller stops, or stops leading)', () => {
+  /** Three groups of nodes, each group sharing its pairs; two streamers per pair. */
+  function fleet(): Assignment {
+    const a = new Assignment(2, seededRandom(3));
+    for (let i = 0; i < 12; i++)
+      a.addNode(
+        `N${i}`,
+        Array.from({ length: 5 }, (_, k) => `G${i % 3}K${k}_USD`),
+      );
+    return a;
+  }
+
+  test('leaves what the nodes leaving one by one leave: every pair known, none streamed, no node', () => {
+    const one = fleet();
+    const all = fleet();
+    for (let i = 0; i < 12; i++) one.removeNode(`N${i}`, 'node_left');
+    const had = all.removeAllNodes();
+    expect(had.sort()).toEqual(one.knownPairs());
+    expect(all.pairs()).toEqual(one.pairs());
+    expect(all.pairs().every((p) => p.streamers.length === 0 && p.capableNodes === 0)).toBe(true);
+    expect(all.knownPairs()).toHaveLength(15);
+    expect(all.streamedPairCount()).toBe(0);
+    expect(all.nodeCount()).toBe(0);
+    for (const p of all.knownPairs()) expect(all.primaryOf(p)).toBeUndefined();
+  });
+
+  test('nodes joining afterwards are assigned afresh: two streamers per pair, loads even', () => {
+    const a = fleet();
+    a.removeAllNodes();
+    for (let i = 0; i < 6; i++)
+      a.addNode(
+        `M${i}`,
+        Array.from({ length: 5 }, (_, k) => `G${i % 3}K${k}_USD`),
+      );
+    for (const p of a.pairs())
+      expect([p.pair, p.streamers.length, p.capableNodes]).toEqual([p.pair, 2, 2]);
+    expect(a.streamedPairCount()).toBe(15);
+    // Each group of two nodes streams its 5 pairs twice over: 5 streams each.
+    for (let i = 0; i < 6; i++) expect(loadOf(a, `M${i}`)).toBe(5);
+  });
+});
+
 describe('a node changing its pair set', () => {
   test('dropping a streamed pair moves it to another capable node with reason pairs_changed', () => {
     const a = new Assignment(1, scriptedRandom(0));

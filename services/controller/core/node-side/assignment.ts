@@ -175,6 +175,27 @@ export class Assignment {
   }
 
   /**
+   * Every node left at once: the controller stops, or stops leading, and ends every node
+   * stream. No pair moves, since no node stays to take it, and nothing is reported as a
+   * change: each pair keeps its latest price and stays known with no streamer, as after
+   * each node had left in turn. Returns the pairs that had streamers.
+   */
+  removeAllNodes(): string[] {
+    const had: string[] = [];
+    for (const slot of this.slots.values()) {
+      if (slot.streamers.size === 0) continue;
+      had.push(slot.pair);
+      slot.streamers.clear();
+      slot.primary = undefined;
+    }
+    this.nodes.clear();
+    this.capable.clear();
+    this.loads.reset();
+    this.streamed = 0;
+    return had;
+  }
+
+  /**
    * A connected node announced a different pair set. A streamed pair it dropped moves at
    * once to another capable node (`reason`: `withdrawn` when the node withdrew it on its
    * live stream, `pairs_changed` when a newer stream of the node announced another set);

@@ -20,6 +20,23 @@ describe('NodeLoads', () => {
     expect(loads.max()).toBe(0);
   });
 
+  test('after every node left at once (reset), counts start again from nothing', () => {
+    const loads = new NodeLoads();
+    loads.joined();
+    loads.joined();
+    loads.added(0);
+    loads.added(1);
+    loads.added(0);
+    loads.reset();
+    expect(loads.max()).toBe(0);
+    loads.joined();
+    loads.added(0);
+    expect(loads.max()).toBe(1);
+    // Had the old counts stayed, this node leaving would leave a load of 2 behind.
+    loads.left(1);
+    expect(loads.max()).toBe(0);
+  });
+
   test('agrees with a recount after 5,000 random steps', () => {
     const random = seededRandom(7);
     const loads = new NodeLoads();

@@ -34,6 +34,13 @@ export class NodeLoads {
     this.counts[load - 1]!++;
   }
 
+  /** Every node left. */
+  reset(): void {
+    this.counts.length = 1;
+    this.counts[0] = 0;
+    this.top = 0;
+  }
+
   /** The most streams any node carries (0 with no node). */
   max(): number {
     while (this.top > 0 && !this.counts[this.top]) this.top--;

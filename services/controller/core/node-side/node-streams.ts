@@ -69,6 +69,9 @@ export class NodeStreams {
     [KEEPALIVE_PERMIT_METADATA_KEY]: String(KEEPALIVE_TIME_MS),
   };
 
+  /** Set while endAll runs: a node that goes then moves no pair (the core drops them all after). */
+  private endingAll = false;
+
   constructor(
     private readonly deps: NodeStreamsDeps,
     private readonly host: NodeStreamsHost,
@@ -118,6 +121,20 @@ export class NodeStreams {
         );
     });
     this.host.countConnections();
+  }
+
+  /**
+   * Ends every node stream with `reason`: each node is told and counted, and commands
+   * waiting for it are answered, but its pairs are not moved to the others, which are
+   * going too (the caller drops every node from the assignment afterwards).
+   */
+  endAll(reason: 'shutdown' | 'not_leader', details?: string): void {
+    this.endingAll = true;
+    try {
+      for (const s of this.registry.all()) s.link.close(reason, details);
+    } finally {
+      this.endingAll = false;
+    }
   }
 
   private onNodeFrame(session: NodeSession, frame: Frame<StreamFromNode>): void {
@@ -262,7 +279,7 @@ export class NodeStreams {
     this.observer.nodeClosed(session, reason, holder || reason === 'replaced');
     if (uuid !== undefined && (holder || reason === 'replaced'))
       this.routing.nodeGone(uuid, session.name, reason);
-    if (holder)
+    if (holder && !this.endingAll)
       this.host.apply(
         this.assignment.removeNode(uuid!, reason === 'kicked' ? 'kicked' : 'node_left'),
       );

@@ -70,6 +70,11 @@ export class PriceStore {
     this.slots.get(pair)?.seen.delete(uuid);
   }
 
+  /** Every streamer left at once: only each pair's latest price is kept. */
+  forgetAllStreamers(): void {
+    for (const slot of this.slots.values()) slot.seen.clear();
+  }
+
   /** The latest price `uuid` sent for `pair` while streaming it, if any. */
   seenFrom(pair: string, uuid: string): LatestPrice | undefined {
     const s = this.slots.get(pair)?.seen.get(uuid);

@@ -68,6 +68,14 @@ export class Upkeep {
     if (slot) forgetProgress(slot, uuid);
   }
 
+  /** Every node left at once (Assignment.removeAllNodes): no streamer's progress is kept. */
+  forgetAllProgress(): void {
+    for (const slot of this.assignment.slots.values()) {
+      slot.progress.clear();
+      slot.lastProgress = undefined;
+    }
+  }
+
   /** Whether `uuid` sent a valid price for `pair` (or started it) within CONTROLLER_STALE_STREAM_MS. */
   isLive(uuid: string, pair: string, now = this.scheduler.now()): boolean {
     const p = this.assignment.slots.get(pair)?.progress.get(uuid);
