@@ -22,7 +22,7 @@
  *   npm run build && npm run bench:build
  *   npx node dist/bench/bench/compare/ingest-floor.js [--rounds 4] [--gens 4] [--paced-gens 1]
  *        [--window-ms 6000] [--warmup-ms 2500] [--only single-full,batch-full] [--json FILE]
- *        [--cpu-prof DIR] [--baseline-main OTHER/dist/services/controller/main.js] [--smoke]
+ *        [--cpu-prof DIR] [--baseline-main OTHER/dist/services/controller/main.js] [--pin] [--smoke]
  *
  * `--gens K`: load-generator processes for the full-rate scenarios (nodes split evenly),
  * so that the server under test, not one generator's core, is what limits the rate. Each
@@ -31,14 +31,18 @@
  * attempts skipped because a stream was not draining, and the nodes that reconnected.
  * `--cpu-prof DIR`: both servers run with --cpu-prof (a profile per run,
  * `<server>-<scenario>-r<round>.cpuprofile`, written when the server stops).
+ * `--pin`: CPU affinity (taskset): the server alone on the last CPU, the generators and this
+ * runner on the rest. Without it all share every CPU, and on a small machine a saturated
+ * server gets a scheduler's share against the generators (0.3-0.4 of a core on 2), which is
+ * what "full rate" means there; pinned, the generators of one core may not saturate it.
  * `--baseline-main`: another build's controller, alternated as a third server. Run it with
  * the project's Node (`npx node`). Loopback only; every wait is bounded in count and time,
  * the whole run in time (`--max-minutes`); every child is killed at the end, on error and
  * on Ctrl-C.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../tests/support/ports';
 import { sleep, waitUntil } from '../lib/clock';
@@ -73,6 +77,11 @@ export interface Options {
   baselineMain?: string;
   /** The whole run gives up after this long. */
   maxMinutes: number;
+  /**
+   * CPU affinity (taskset): the server under test alone on the last CPU, the generators and
+   * this runner on the others, so that no generator preempts the server.
+   */
+  pin: boolean;
 }
 
 type ServerKind = 'controller' | 'floor' | 'baseline';
@@ -134,6 +143,7 @@ export function parseArgs(argv: string[]): Options {
     warmupMs: smoke ? 300 : 2500,
     smoke,
     maxMinutes: smoke ? 3 : 40,
+    pin: false,
   };
   const num = (i: number, what: string): number => {
     const v = Number(argv[i]);
@@ -156,11 +166,12 @@ export function parseArgs(argv: string[]): Options {
     else if (a === '--json') o.json = argv[++i];
     else if (a === '--cpu-prof') o.cpuProf = argv[++i];
     else if (a === '--baseline-main') o.baselineMain = argv[++i];
+    else if (a === '--pin') o.pin = true;
     else {
       console.error(
         `unknown argument ${a}; use --smoke, --rounds N, --gens K, --paced-gens K, --window-ms MS, ` +
           '--warmup-ms MS, --max-minutes M, --only NAME[,NAME], --json FILE, --cpu-prof DIR, ' +
-          '--baseline-main FILE',
+          '--baseline-main FILE, --pin',
       );
       process.exit(2);
     }
@@ -236,6 +247,29 @@ async function startCtl(nodeArgs: string[], main: string): Promise<Server> {
 
 const load1 = () => loadavg()[0]!;
 
+/**
+ * `--pin`: the CPU the server has to itself, and the others (generators, this runner).
+ * Read once, before this runner is pinned (which narrows what it may run on).
+ */
+let pinned: { server: string; rest: string } | undefined;
+function cpuSets(): { server: string; rest: string } {
+  if (pinned) return pinned;
+  const n = availableParallelism();
+  if (n < 2) throw new Error(`--pin needs 2 or more CPUs; this machine offers ${n}`);
+  return (pinned = { server: String(n - 1), rest: n === 2 ? '0' : `0-${n - 2}` });
+}
+
+/** Sets a process's CPU affinity with taskset (util-linux); fails loudly without it. */
+function pinTo(pid: number, cpus: string): void {
+  try {
+    execFileSync('taskset', ['-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
+  } catch (err) {
+    throw new Error(`--pin: taskset -p -c ${cpus} ${pid} failed (is util-linux installed?)`, {
+      cause: err,
+    });
+  }
+}
+
 async function measure(
   o: Options,
   sc: Scenario,
@@ -264,6 +298,11 @@ async function measure(
         );
   const k = sc.perSec ? o.pacedGens : o.gens;
   const sims = Array.from({ length: k }, () => new Sim(server.grpcAddr));
+  if (o.pin) {
+    const cpus = cpuSets();
+    pinTo(server.program.pid, cpus.server);
+    for (const sim of sims) pinTo(sim.pid, cpus.rest);
+  }
   try {
     await Promise.all(
       sims.map((sim, s) =>
@@ -443,6 +482,7 @@ export async function main(argv: string[]): Promise<Summary[]> {
     (s) => !o.only || o.only.has(s.name),
   );
   if (all.length === 0) throw new Error('no scenario selected');
+  if (o.pin) pinTo(process.pid, cpuSets().rest);
   const deadline = Date.now() + o.maxMinutes * 60_000;
   if (!process.version.startsWith('v24.'))
     log(

@@ -181,6 +181,37 @@ describe('per-update floor comparison (issue #22, smoke size)', () => {
   }, 150_000);
 });
 
+describe('per-update floor comparison with --pin (CPU affinity), smoke size', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ingest-floor-pin-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('the servers run pinned to their own CPU and both report updates per CPU-second', async () => {
+    const json = join(dir, 'pinned.json');
+    const { code, output } = await runScript(
+      [
+        join(ROOT, 'dist', 'bench', 'bench', 'compare', 'ingest-floor.js'),
+        '--smoke',
+        '--only',
+        'batch-full',
+        '--pin',
+        '--json',
+        json,
+      ],
+      90_000,
+    );
+    expect({ code, output: code === 0 ? '' : output }).toEqual({ code: 0, output: '' });
+    const r = JSON.parse(readFileSync(json, 'utf8')) as {
+      options: { pin: boolean };
+      results: RunResult[];
+    };
+    expect(r.options.pin).toBe(true);
+    expect(r.results.map((x) => [x.server, x.perCpuSecond > 0]).sort()).toEqual([
+      ['controller', true],
+      ['floor', true],
+    ]);
+  }, 120_000);
+});
+
 describe('a graceful stop with a fleet connected (bench/compare/core-stop.js, small size)', () => {
   test('the core stops every node and reports how long it took and what it counted', async () => {
     const { code, output } = await runScript(
