@@ -14,7 +14,6 @@ import { dirname, join, relative, resolve } from 'node:path';
 
 /** Why a module has no unit test beside it (services/-relative path -> reason). */
 export const NO_UNIT_TEST: Readonly<Record<string, string>> = {
-  'controller/core/cli-side/cli-service.ts': 'through the core: `core.test.ts` drives CLI streams',
   'controller/core/node-side/assignment-change.ts':
     'types of what an assignment step changed: `assignment.test.ts`',
   'demo/main.ts': 'entry point: run as a program (`npm run demo`)',

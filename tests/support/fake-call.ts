@@ -3,8 +3,17 @@
  * frames go in with `receive`, what the core writes is in `written`, and how the core
  * ended the stream is in `status` (undefined: still open; code 0: a clean end).
  */
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
+import type { StreamFromCli, StreamToCli } from '../../services/gen/protobuf/currency_nodes';
+import {
+  type MessageName,
+  type MessageOf,
+  type Unpacked,
+  pack,
+  unpack,
+} from '../../services/shared/any';
 import type { Frame } from '../../services/shared/wire';
 
 export class FakeCall<In, Out> extends EventEmitter {
@@ -76,4 +85,28 @@ export class FakeCall<In, Out> extends EventEmitter {
   asCall<T>(): T {
     return this as unknown as T;
   }
+}
+
+/** A CLI stream's call. */
+export type FakeCliCall = FakeCall<StreamFromCli, StreamToCli>;
+
+/** The CLI sends command `name` on `streamId` (from a fresh CLI UUID unless one is given). */
+export function sendCliCommand<N extends MessageName>(
+  call: FakeCliCall,
+  streamId: string,
+  name: N,
+  m: MessageOf<N>,
+  cliUuid: string = randomUUID(),
+): void {
+  call.receive({ streamId, cliUuid, nodeUuids: [], command: pack(name, m), traceContext: {} });
+}
+
+/** What the controller wrote on `streamId`, unpacked (undefined: a response that did not unpack). */
+export function cliReplies(call: FakeCliCall, streamId: string): (Unpacked | undefined)[] {
+  return call.written
+    .filter((w) => w.streamId === streamId)
+    .map((w) => {
+      const u = unpack(w.response);
+      return u.ok ? u.value : undefined;
+    });
 }

@@ -8,11 +8,11 @@ import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { Registry } from 'prom-client';
 import type { StreamFromCli, StreamToCli } from '../../gen/protobuf/currency_nodes';
-import { type MessageName, type MessageOf, pack, unpack } from '../../shared/any';
+import type { MessageName, MessageOf } from '../../shared/any';
 import { silentLogger } from '../../shared/logger';
 import { seededRandom } from '../../shared/scheduler';
 import { STANDBY_MESSAGE_PREFIX } from '../../shared/wire';
-import { FakeCall } from '../../../tests/support/fake-call';
+import { FakeCall, cliReplies, sendCliCommand } from '../../../tests/support/fake-call';
 import { fakeScheduler } from '../../../tests/support/fake-scheduler';
 import { loadControllerConfig } from '../config';
 import { ControllerCore } from './core';
@@ -35,20 +35,8 @@ function setup(leading: boolean) {
   const call = new FakeCall<StreamFromCli, StreamToCli>();
   core.attachCli(call.asCall());
   const send = <N extends MessageName>(streamId: string, name: N, m: MessageOf<N>) =>
-    call.receive({
-      streamId,
-      cliUuid: randomUUID(),
-      nodeUuids: [],
-      command: pack(name, m),
-      traceContext: {},
-    });
-  const replies = (streamId: string) =>
-    call.written
-      .filter((w) => w.streamId === streamId)
-      .map((w) => {
-        const u = unpack(w.response);
-        return u.ok ? u.value : undefined;
-      });
+    sendCliCommand(call, streamId, name, m);
+  const replies = (streamId: string) => cliReplies(call, streamId);
   return { core, call, send, replies };
 }
 
