@@ -116,7 +116,10 @@ test('our node is back with the same full-state start after the Go controller re
 test('our CLI against a default grpc-go controller: controller nodes, and a watch that is not cut for its pings', async () => {
   const { peer: go, address } = await startGoController();
   const { uuid } = await startOurNode(address, ['AUD_USD']);
-  await waitFor('our node registered', () => go.events('registered').length > 0);
+  // A generous bound: the node is a fresh process, and the lanes may have the machine busy.
+  await waitFor('our node registered', () => go.events('registered').length > 0, {
+    timeoutMs: 30_000,
+  });
 
   const list = startProgram('cli', {}, ['--controller', address, '--json', 'controller', 'nodes']);
   expect(await list.exited).toBe(0);
@@ -144,7 +147,10 @@ test('our CLI against a default grpc-go controller: controller nodes, and a watc
 test("our CLI's node commands through a controller that sends no response count (the original's way)", async () => {
   const { peer: go, address } = await startGoController();
   const { uuid } = await startOurNode(address, ['CHF_USD']);
-  await waitFor('our node registered', () => go.events('registered').length > 0);
+  // A generous bound: the node is a fresh process, and the lanes may have the machine busy.
+  await waitFor('our node registered', () => go.events('registered').length > 0, {
+    timeoutMs: 30_000,
+  });
   const absent = randomUUID();
 
   /** `currency-cli node status` for these nodes through the Go controller. */
