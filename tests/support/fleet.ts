@@ -17,6 +17,7 @@
 import type { StreamFromNode, StreamToNode } from '../../services/gen/protobuf/currency_nodes';
 import type { ControllerCore } from '../../services/controller/core/core';
 import { ANY_UUID } from '../../services/controller/identity';
+import { CLOSE_RULES } from '../../services/controller/core/links/close-reasons';
 import { StreamLink } from '../../services/controller/core/links/stream-link';
 import type { NodeRegistry, NodeSession } from '../../services/controller/core/node-side/registry';
 import { pack, unpack } from '../../services/shared/any';
@@ -92,7 +93,7 @@ export class Fleet {
         // As the core's own node streams: a node the controller ends with every other one
         // (it stops, or stops leading) moves no pair; the core drops them all at once.
         onClosed: (l, reason) => {
-          if (registry.remove(l.owner) && reason !== 'shutdown' && reason !== 'not_leader')
+          if (registry.remove(l.owner) && !CLOSE_RULES[reason].endsEveryStream)
             assignment.removeNode(n.uuid, 'node_left');
         },
       },

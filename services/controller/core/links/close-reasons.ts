@@ -17,6 +17,11 @@ interface CloseRule {
   disconnect: DisconnectLabel;
   /** Counted in currency_controller_rejected_total{reason} as well. */
   refusal?: boolean;
+  /**
+   * The controller ends every node stream with it at once (it stops, or stops leading): a
+   * node that goes so moves no pair to the others, which are all going too.
+   */
+  endsEveryStream?: boolean;
 }
 
 export const CLOSE_RULES: Readonly<Record<CloseReason, CloseRule>> = {
@@ -24,14 +29,14 @@ export const CLOSE_RULES: Readonly<Record<CloseReason, CloseRule>> = {
   lost: { code: status.UNAVAILABLE, disconnect: 'lost' },
   kicked: { code: status.UNAVAILABLE, disconnect: 'kicked' },
   replaced: { code: status.ABORTED, disconnect: 'replaced' },
-  shutdown: { code: status.OK, disconnect: 'shutdown' },
+  shutdown: { code: status.OK, disconnect: 'shutdown', endsEveryStream: true },
   slow_consumer: { code: status.RESOURCE_EXHAUSTED, disconnect: 'lost', refusal: true },
   register_timeout: { code: status.DEADLINE_EXCEEDED, disconnect: 'rejected', refusal: true },
   max_nodes: { code: status.RESOURCE_EXHAUSTED, disconnect: 'rejected', refusal: true },
   max_pairs: { code: status.RESOURCE_EXHAUSTED, disconnect: 'rejected', refusal: true },
   max_clis: { code: status.RESOURCE_EXHAUSTED, disconnect: 'rejected', refusal: true },
   uuid_not_allowed: { code: status.PERMISSION_DENIED, disconnect: 'rejected' },
-  not_leader: { code: status.UNAVAILABLE, disconnect: 'shutdown' },
+  not_leader: { code: status.UNAVAILABLE, disconnect: 'shutdown', endsEveryStream: true },
 };
 
 export const DISCONNECT_LABELS: readonly DisconnectLabel[] = [

@@ -21,7 +21,7 @@ import {
 import type { ControllerLimits } from '../../config';
 import { ANY_UUID, type NodeAdmission, claimRefusal } from '../../identity';
 import { checkAnnouncedPairs, checkNodeUuid } from '../intake';
-import type { CloseReason } from '../links/close-reasons';
+import { CLOSE_RULES, type CloseReason } from '../links/close-reasons';
 import { type LinkHandlers, StreamLink } from '../links/stream-link';
 import type { Observer } from '../observer';
 import type { CommandRouting } from '../routing/command-routing';
@@ -68,9 +68,6 @@ export class NodeStreams {
     [CONTROLLER_ACCEPTS_METADATA_KEY]: PRICE_BATCH_MESSAGE,
     [KEEPALIVE_PERMIT_METADATA_KEY]: String(KEEPALIVE_TIME_MS),
   };
-
-  /** Set while endAll runs: a node that goes then moves no pair (the core drops them all after). */
-  private endingAll = false;
 
   constructor(
     private readonly deps: NodeStreamsDeps,
@@ -126,15 +123,11 @@ export class NodeStreams {
   /**
    * Ends every node stream with `reason`: each node is told and counted, and commands
    * waiting for it are answered, but its pairs are not moved to the others, which are
-   * going too (the caller drops every node from the assignment afterwards).
+   * going too (the reason's `endsEveryStream` rule; the caller drops every node from the
+   * assignment afterwards).
    */
   endAll(reason: 'shutdown' | 'not_leader', details?: string): void {
-    this.endingAll = true;
-    try {
-      for (const s of this.registry.all()) s.link.close(reason, details);
-    } finally {
-      this.endingAll = false;
-    }
+    for (const s of this.registry.all()) s.link.close(reason, details);
   }
 
   private onNodeFrame(session: NodeSession, frame: Frame<StreamFromNode>): void {
@@ -279,7 +272,7 @@ export class NodeStreams {
     this.observer.nodeClosed(session, reason, holder || reason === 'replaced');
     if (uuid !== undefined && (holder || reason === 'replaced'))
       this.routing.nodeGone(uuid, session.name, reason);
-    if (holder && !this.endingAll)
+    if (holder && !CLOSE_RULES[reason].endsEveryStream)
       this.host.apply(
         this.assignment.removeNode(uuid!, reason === 'kicked' ? 'kicked' : 'node_left'),
       );
